@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode plus the upcoming features STYLE.md asks for.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Longhaul",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Longhaul", targets: ["Longhaul"]),
+        .executable(name: "longhaul", targets: ["LonghaulServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries, each behind one system-library module with typed shims for the variadic calls.
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // FastCGI server over libfcgi: accept threads, requests, responses.
+        .target(
+            name: "FastCGI",
+            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // HTTP client over libcurl's multi interface on one dedicated thread.
+        .target(
+            name: "Curl",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // LLM providers (Anthropic Messages API) over the Curl client.
+        .target(
+            name: "LLM",
+            dependencies: ["Curl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // Task table: ids, records, stores, the runner. Knows nothing of HTTP or LLMs.
+        .target(
+            name: "Tasks",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // Escaping HTML builder.
+        .target(name: "HTML", swiftSettings: strictSettings),
+        // The web app: routes, views, JSON API, LLM job. Embeddable library.
+        .target(
+            name: "Longhaul",
+            dependencies: ["FastCGI", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // The `longhaul` executable: flags and environment to configuration, then run.
+        .executableTarget(
+            name: "LonghaulServer",
+            dependencies: [
+                "Longhaul",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LonghaulTests",
+            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", "Curl", "HTML"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,82 @@
+/// A response header field.
+public struct HeaderField: Sendable, Equatable {
+    /// The header name, as it should be sent.
+    public var name: String
+    /// The header value; must not contain CR or LF.
+    public var value: String
+
+    /// - Parameters:
+    ///   - name: the header name.
+    ///   - value: the header value.
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// What a handler answers: a status, headers, and a body sent whole or streamed.
+public struct FastCGIResponse: Sendable {
+    /// How the body is produced.
+    public enum Body: Sendable {
+        /// A complete body, sent with a `Content-Length`.
+        case bytes([UInt8])
+        /// A body written over time (server-sent events). The request is handed off the accept thread, so a stream
+        /// does not hold one of the server's threads for its whole life.
+        case stream(@Sendable (ResponseStream) async -> Void)
+    }
+
+    /// The HTTP status code.
+    public var status: Int
+    /// Header fields, in order. `Status` and `Content-Length` are added by the server.
+    public var headers: [HeaderField]
+    /// The body.
+    public var body: Body
+
+    /// - Parameters:
+    ///   - status: the HTTP status code.
+    ///   - headers: header fields.
+    ///   - body: the body.
+    public init(status: Int, headers: [HeaderField] = [], body: Body = .bytes([])) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A complete response with a text body.
+    /// - Parameters:
+    ///   - status: the HTTP status code.
+    ///   - contentType: the `Content-Type` value.
+    ///   - text: the body, sent as UTF-8.
+    ///   - headers: more header fields.
+    public init(status: Int, contentType: String, text: String, headers: [HeaderField] = []) {
+        self.init(status: status, headers: [HeaderField("Content-Type", contentType)] + headers, body: .bytes(Array(text.utf8)))
+    }
+}
+
+/// The standard reason phrase for a status code.
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 200: "OK"
+    case 201: "Created"
+    case 202: "Accepted"
+    case 204: "No Content"
+    case 286: "Stop Polling"
+    case 303: "See Other"
+    case 304: "Not Modified"
+    case 400: "Bad Request"
+    case 403: "Forbidden"
+    case 404: "Not Found"
+    case 405: "Method Not Allowed"
+    case 409: "Conflict"
+    case 413: "Content Too Large"
+    case 414: "URI Too Long"
+    case 415: "Unsupported Media Type"
+    case 422: "Unprocessable Content"
+    case 429: "Too Many Requests"
+    case 500: "Internal Server Error"
+    case 502: "Bad Gateway"
+    case 503: "Service Unavailable"
+    case 504: "Gateway Timeout"
+    default: "Status \(status)"
+    }
+}

@@ -1,0 +1,82 @@
+import CFastCGI
+import Glibc
+
+/// Owns one heap-allocated `FCGX_Request`. It is touched by one thread at a time: the accept thread until the
+/// request is answered or handed off, then the stream writer queue that finishes it.
+final class RequestHandle: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<FCGX_Request>
+
+    init(listenFD: Int32) {
+        pointer = .allocate(capacity: 1)
+        FCGX_InitRequest(pointer, listenFD, 0)
+    }
+
+    deinit {
+        FCGX_Free(pointer, 1)
+        pointer.deallocate()
+    }
+
+    /// Blocks until a request arrives; `false` once the listen socket is shut down.
+    func accept() -> Bool {
+        FCGX_Accept_r(pointer) >= 0
+    }
+
+    /// Copies the parameters out: libfcgi frees them on the next accept or finish.
+    func readParams() -> [String: String] {
+        var params = [String: String](minimumCapacity: 32)
+        guard var entry = pointer.pointee.envp else { return params }
+        while let cString = entry.pointee {
+            let pair = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
+            let length = strlen(cString)
+            let buffer = UnsafeBufferPointer(start: pair, count: length)
+            if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
+                let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[..<equals]), as: UTF8.self)
+                let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(equals + 1)...]), as: UTF8.self)
+                params[name] = value
+            }
+            entry += 1
+        }
+        return params
+    }
+
+    /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.
+    func readBody(contentLength: Int, limit: Int) -> [UInt8]? {
+        guard contentLength > 0 else { return [] }
+        guard contentLength <= limit else { return nil }
+        var body = [UInt8](repeating: 0, count: contentLength)
+        var filled = 0
+        body.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            while filled < contentLength {
+                let count = base.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: contentLength - filled) {
+                    FCGX_GetStr($0, Int32(contentLength - filled), pointer.pointee.`in`)
+                }
+                if count <= 0 { break }
+                filled += Int(count)
+            }
+        }
+        body.removeLast(contentLength - filled)
+        return body
+    }
+
+    /// Writes bytes into libfcgi's output buffer; `false` once the connection is broken.
+    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        let written = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), pointer.pointee.out)
+        return written == Int32(bytes.count)
+    }
+
+    func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Sends what is buffered; `false` once the client has gone away.
+    func flush() -> Bool {
+        FCGX_FFlush(pointer.pointee.out) >= 0
+    }
+
+    /// Ends the request (END_REQUEST to nginx). The handle can accept again afterwards.
+    func finish() {
+        FCGX_Finish_r(pointer)
+    }
+}

@@ -1,0 +1,102 @@
+/// A fragment of HTML that is safe to send to a browser.
+///
+/// Text interpolated into an `HTML` literal is escaped; only the literal segments written in source code, other
+/// `HTML` values, and ``HTML/init(unsafeRaw:)`` pass through unchanged. That makes the unsafe path greppable:
+///
+/// ```swift
+/// let reply = "<script>alert(1)</script>"
+/// let page: HTML = "<p class=\"reply\">\(reply)</p>"   // <p class="reply">&lt;script&gt;…</p>
+/// ```
+public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    /// The markup, ready to be written to a response body.
+    public private(set) var rendered: String
+
+    /// Wraps markup that is trusted as it is. Never pass text that came from a user or a model.
+    /// - Parameter unsafeRaw: markup to send without escaping.
+    public init(unsafeRaw: String) {
+        self.rendered = unsafeRaw
+    }
+
+    /// An empty fragment.
+    public static let empty = HTML(unsafeRaw: "")
+
+    public init(stringLiteral value: String) {
+        self.rendered = value
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        self.rendered = stringInterpolation.rendered
+    }
+
+    public var description: String { rendered }
+
+    /// Joins fragments, with an optional trusted separator.
+    /// - Parameters:
+    ///   - fragments: the fragments, in order.
+    ///   - separator: markup placed between two fragments.
+    /// - Returns: the joined fragment.
+    public static func joined(_ fragments: [HTML], separator: String = "") -> HTML {
+        HTML(unsafeRaw: fragments.map(\.rendered).joined(separator: separator))
+    }
+
+    /// Interpolation that escapes every value that is not already `HTML`.
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var rendered = ""
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            rendered.reserveCapacity(literalCapacity + interpolationCount * 16)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            rendered += literal
+        }
+
+        /// Appends text, escaped for element content and quoted attribute values.
+        public mutating func appendInterpolation(_ text: String) {
+            HTML.appendEscaped(text, to: &rendered)
+        }
+
+        /// Appends a number or any other value by its description, escaped.
+        public mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) {
+            HTML.appendEscaped(value.description, to: &rendered)
+        }
+
+        /// Appends a trusted fragment unchanged.
+        public mutating func appendInterpolation(_ html: HTML) {
+            rendered += html.rendered
+        }
+
+        /// Appends trusted fragments unchanged, one after the other.
+        public mutating func appendInterpolation(_ fragments: [HTML]) {
+            for fragment in fragments { rendered += fragment.rendered }
+        }
+    }
+
+    /// Escapes text for use in element content and in single- or double-quoted attribute values.
+    /// - Parameter text: untrusted text.
+    /// - Returns: the text with `& < > " '` replaced by character references.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        appendEscaped(text, to: &out)
+        return out
+    }
+
+    static func appendEscaped(_ text: String, to out: inout String) {
+        // Fast path: most text needs no escaping, and scanning UTF-8 bytes is far cheaper than per-Character work.
+        if !text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) {
+            out += text
+            return
+        }
+        out.reserveCapacity(out.utf8.count + text.utf8.count + 16)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+}

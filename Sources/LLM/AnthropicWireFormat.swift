@@ -1,0 +1,117 @@
+import Curl
+import Foundation
+
+/// Anthropic's Messages API, always streamed.
+struct AnthropicWireFormat: WireFormat {
+    private struct Body: Encodable {
+        struct Message: Encodable {
+            var role: String
+            var content: String
+        }
+        var model: String
+        var max_tokens: Int
+        var stream: Bool
+        var messages: [Message]
+    }
+
+    private struct Event: Decodable {
+        struct Message: Decodable {
+            var id: String?
+            var model: String?
+            var usage: Usage?
+        }
+        struct Delta: Decodable {
+            var type: String?
+            var text: String?
+            var stop_reason: String?
+        }
+        struct Usage: Decodable {
+            var input_tokens: Int?
+            var output_tokens: Int?
+        }
+        var type: String?
+        var message: Message?
+        var delta: Delta?
+        var usage: Usage?
+        var error: ErrorBody.Detail?
+    }
+
+    var requestIDHeader: String { "request-id" }
+
+    func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest {
+        let body = Body(
+            model: configuration.model, max_tokens: configuration.maxTokens, stream: true,
+            messages: [.init(role: "user", content: prompt)])
+        return HTTPRequest(
+            method: "POST", url: configuration.baseURL.trimmingTrailingSlashes + "/v1/messages",
+            headers: [
+                HTTPHeader("x-api-key", configuration.apiKey),
+                HTTPHeader("anthropic-version", configuration.anthropicVersion),
+                HTTPHeader("content-type", "application/json"),
+                HTTPHeader("accept", "text/event-stream"),
+            ],
+            body: Array((try? JSONEncoder().encode(body)) ?? Data()),
+            connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
+    }
+
+    func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
+        switch event.name {
+        case "ping":
+            return []
+        case "message_start":
+            let decoded = try decodeJSON(Event.self, from: event.data)
+            if info.requestID == nil { info.requestID = decoded.message?.id }
+            info.model = decoded.message?.model ?? info.model
+            info.inputTokens = decoded.message?.usage?.input_tokens ?? info.inputTokens
+            info.outputTokens = decoded.message?.usage?.output_tokens ?? info.outputTokens
+            return []
+        case "content_block_delta":
+            let decoded = try decodeJSON(Event.self, from: event.data)
+            if decoded.delta?.type == "text_delta", let text = decoded.delta?.text, !text.isEmpty {
+                return [.text(text)]
+            }
+            return []
+        case "message_delta":
+            let decoded = try decodeJSON(Event.self, from: event.data)
+            info.stopReason = decoded.delta?.stop_reason ?? info.stopReason
+            info.outputTokens = decoded.usage?.output_tokens ?? info.outputTokens
+            info.inputTokens = decoded.usage?.input_tokens ?? info.inputTokens
+            return []
+        case "message_stop":
+            return [.done]
+        case "error":
+            let decoded = try decodeJSON(Event.self, from: event.data)
+            let type = decoded.error?.type ?? "api_error"
+            throw LLMError(
+                type: type, message: decoded.error?.message ?? "The model's server reported an error mid-stream.",
+                requestID: info.requestID, isRetryable: type == "overloaded_error")
+        default:
+            // content_block_start/stop and future event types carry nothing we need; their JSON is still checked.
+            _ = try decodeJSON(Event.self, from: event.data)
+            return []
+        }
+    }
+
+    func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {
+        httpError(status: status, body: body, requestID: requestID) { status in
+            switch status {
+            case 400: "invalid_request_error"
+            case 401: "authentication_error"
+            case 403: "permission_error"
+            case 404: "not_found_error"
+            case 413: "request_too_large"
+            case 429: "rate_limit_error"
+            case 529: "overloaded_error"
+            default: "api_error"
+            }
+        }
+    }
+}
+
+extension String {
+    var trimmingTrailingSlashes: String {
+        var text = self
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+}

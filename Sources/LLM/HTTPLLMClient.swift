@@ -1,0 +1,179 @@
+public import Curl
+public import Logging
+
+/// An ``LLMClient`` for a provider reached over HTTP: Anthropic's Messages API or OpenAI-compatible chat
+/// completions, always streamed, with the official SDKs' retry rules.
+///
+/// A failure is retried only while no text has been delivered, so a consumer never sees text twice.
+public final class HTTPLLMClient: LLMClient {
+    /// Sleeps for a duration; injected so tests need not wait.
+    public typealias Sleeper = @Sendable (Duration) async throws -> Void
+
+    private let configuration: LLMConfiguration
+    private let http: CurlHTTPClient
+    private let logger: Logger
+    private let wire: any WireFormat
+    private let retryPolicy: RetryPolicy
+    private let sleep: Sleeper
+    private let random: @Sendable () -> Double
+
+    /// - Parameters:
+    ///   - configuration: provider, URL, key, model, limits.
+    ///   - http: the shared HTTP client.
+    ///   - logger: where attempts and failures are logged (never the key).
+    ///   - sleep: how to wait between attempts.
+    ///   - random: a source of numbers in `0..<1` for backoff jitter.
+    public init(
+        configuration: LLMConfiguration, http: CurlHTTPClient, logger: Logger,
+        sleep: @escaping Sleeper = { try await Task.sleep(for: $0) },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.configuration = configuration
+        self.http = http
+        self.logger = logger
+        switch configuration.provider {
+        case .anthropic: wire = AnthropicWireFormat()
+        case .openAI: wire = OpenAIWireFormat()
+        }
+        retryPolicy = RetryPolicy(maxRetries: max(0, configuration.maxRetries))
+        self.sleep = sleep
+        self.random = random
+    }
+
+    public func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<LLMEvent, any Error>.makeStream()
+        let task = Task { [self] in
+            do {
+                let info = try await run(prompt: prompt, continuation: continuation)
+                continuation.yield(.finished(info))
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    private func run(
+        prompt: String, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation
+    ) async throws -> LLMCompletionInfo {
+        let request = wire.request(prompt: prompt, configuration: configuration)
+        var attempt = 0
+        while true {
+            attempt += 1
+            var delivered = false
+            do {
+                var info = try await attemptOnce(request, continuation: continuation, delivered: &delivered)
+                info.attempts = attempt
+                return info
+            } catch var error {
+                error.attempts = attempt
+                try Task.checkCancellation()
+                guard error.isRetryable, !delivered, attempt <= retryPolicy.maxRetries else {
+                    logger.warning(
+                        "LLM call failed",
+                        metadata: [
+                            "error.type": "\(error.type)", "attempts": "\(attempt)",
+                            "request_id": "\(error.requestID ?? "-")", "http.status": "\(error.httpStatus ?? 0)",
+                        ])
+                    throw error
+                }
+                let delay = retryPolicy.delay(beforeRetry: attempt - 1, retryAfter: error.retryAfter, random: random())
+                logger.info(
+                    "LLM call will be retried",
+                    metadata: [
+                        "error.type": "\(error.type)", "attempt": "\(attempt)", "delay": "\(delay)",
+                        "request_id": "\(error.requestID ?? "-")",
+                    ])
+                try await sleep(delay)
+            }
+        }
+    }
+
+    /// One HTTP attempt. `delivered` becomes true once text has been handed to the consumer.
+    private func attemptOnce(
+        _ request: HTTPRequest, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation,
+        delivered: inout Bool
+    ) async throws(LLMError) -> LLMCompletionInfo {
+        var info = LLMCompletionInfo(model: configuration.model)
+        var parser = SSEParser()
+        var head: HTTPResponseHead?
+        var errorBody: [UInt8] = []
+        do {
+            for try await part in http.stream(request) {
+                switch part {
+                case .head(let received):
+                    head = received
+                    info.requestID = received.header(wire.requestIDHeader)
+                case .body(let bytes):
+                    guard let head, (200..<300).contains(head.status) else {
+                        if errorBody.count < 65_536 { errorBody += bytes }
+                        continue
+                    }
+                    for event in parser.feed(bytes) {
+                        for signal in try wire.decode(event, info: &info) {
+                            switch signal {
+                            case .text(let text):
+                                delivered = true
+                                continuation.yield(.textDelta(text))
+                            case .done:
+                                return info
+                            }
+                        }
+                    }
+                }
+            }
+        } catch let error as LLMError {
+            throw error
+        } catch let error as CurlError {
+            throw Self.llmError(error, requestID: info.requestID)
+        } catch {
+            throw LLMError(type: "cancelled", message: "The call was cancelled.")
+        }
+        if Task.isCancelled { throw LLMError(type: "cancelled", message: "The call was cancelled.") }
+        guard let head else {
+            throw LLMError(
+                type: "connection_error", message: "The model's server closed the connection without answering.",
+                isRetryable: true)
+        }
+        guard (200..<300).contains(head.status) else {
+            var error = wire.error(status: head.status, body: errorBody, requestID: info.requestID)
+            error.isRetryable = RetryPolicy.isRetryable(
+                status: head.status, shouldRetryHeader: head.header("x-should-retry"))
+            error.retryAfter = RetryPolicy.serverDelay(
+                retryAfterMilliseconds: head.header("retry-after-ms"), retryAfterSeconds: head.header("retry-after"))
+            throw error
+        }
+        throw LLMError(
+            type: "incomplete_response", message: "The model's stream ended before the answer was complete.",
+            requestID: info.requestID, isRetryable: true)
+    }
+
+    private static func llmError(_ error: CurlError, requestID: String?) -> LLMError {
+        switch error.kind {
+        case .connectTimeout:
+            LLMError(
+                type: "connect_timeout", message: "Could not connect to the model's server in time (\(error.message)).",
+                requestID: requestID, isRetryable: true)
+        case .idleTimeout:
+            LLMError(
+                type: "idle_timeout", message: "The model's server went silent for too long (\(error.message)).",
+                requestID: requestID, isRetryable: true)
+        case .timeout:
+            LLMError(type: "timeout", message: error.message, requestID: requestID, isRetryable: true)
+        case .connect:
+            LLMError(
+                type: "connection_error", message: "Could not connect to the model's server (\(error.message)).",
+                requestID: requestID, isRetryable: true)
+        case .transfer:
+            LLMError(
+                type: "connection_error", message: "The connection to the model's server broke (\(error.message)).",
+                requestID: requestID, isRetryable: true)
+        case .invalidRequest:
+            LLMError(type: "invalid_configuration", message: error.message, requestID: requestID)
+        case .shutdown:
+            LLMError(type: "shutdown", message: "The server is shutting down.", requestID: requestID)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+/// Something that answers a prompt with a stream of text.
+public protocol LLMClient: Sendable {
+    /// Asks the model and streams the answer.
+    ///
+    /// The stream yields ``LLMEvent/textDelta(_:)`` as text arrives, then one ``LLMEvent/finished(_:)``; it throws
+    /// ``LLMError`` when the call fails after its retries. Cancelling the consuming task aborts the upstream request.
+    /// - Parameter prompt: the user's message.
+    /// - Returns: the events.
+    func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error>
+}
+
+/// What an LLM call yields.
+public enum LLMEvent: Sendable, Equatable {
+    /// More text of the answer.
+    case textDelta(String)
+    /// The call has ended normally.
+    case finished(LLMCompletionInfo)
+}
+
+/// Facts about a finished call.
+public struct LLMCompletionInfo: Sendable, Equatable {
+    /// Why the model stopped (`end_turn`, `max_tokens`, `stop_sequence`…; OpenAI's `finish_reason`).
+    public var stopReason: String?
+    /// Prompt tokens, when the provider says.
+    public var inputTokens: Int?
+    /// Answer tokens, when the provider says.
+    public var outputTokens: Int?
+    /// The provider's request id (header `request-id`, `x-request-id`, or the message id).
+    public var requestID: String?
+    /// The number of HTTP attempts made (1 without retries).
+    public var attempts: Int
+    /// The model that answered, as the provider names it.
+    public var model: String?
+
+    public init(
+        stopReason: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil, requestID: String? = nil,
+        attempts: Int = 1, model: String? = nil
+    ) {
+        self.stopReason = stopReason
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.requestID = requestID
+        self.attempts = attempts
+        self.model = model
+    }
+}
+
+/// Why an LLM call failed. Never contains the API key.
+public struct LLMError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A machine-readable type: the provider's (`authentication_error`, `overloaded_error`, `rate_limit_error`…) or
+    /// Longhaul's own (`connection_error`, `connect_timeout`, `idle_timeout`, `invalid_response`,
+    /// `incomplete_response`).
+    public var type: String
+    /// A readable message, the provider's when there is one.
+    public var message: String
+    /// The HTTP status, when the failure was an HTTP error.
+    public var httpStatus: Int?
+    /// The provider's request id, when known.
+    public var requestID: String?
+    /// HTTP attempts made.
+    public var attempts: Int
+    /// Whether another attempt could succeed (before retry limits are applied).
+    public var isRetryable: Bool
+    /// A delay the provider asked for before retrying (`retry-after-ms`, `retry-after`).
+    public var retryAfter: Duration?
+
+    public init(
+        type: String, message: String, httpStatus: Int? = nil, requestID: String? = nil, attempts: Int = 1,
+        isRetryable: Bool = false, retryAfter: Duration? = nil
+    ) {
+        self.type = type
+        self.message = message
+        self.httpStatus = httpStatus
+        self.requestID = requestID
+        self.attempts = attempts
+        self.isRetryable = isRetryable
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String {
+        var text = "\(type): \(message)"
+        if let httpStatus { text += " (HTTP \(httpStatus))" }
+        if let requestID { text += " [request id \(requestID)]" }
+        return text
+    }
+}
+
+/// Which wire format a provider speaks.
+public enum LLMProvider: String, Sendable, CaseIterable {
+    /// Anthropic's Messages API (`POST /v1/messages`).
+    case anthropic
+    /// OpenAI-compatible chat completions (`POST /v1/chat/completions`): OpenAI, Ollama, vLLM, llama.cpp.
+    case openAI = "openai"
+}
+
+/// How to reach the model.
+public struct LLMConfiguration: Sendable {
+    /// The wire format.
+    public var provider: LLMProvider = .anthropic
+    /// The API's base URL, without the `/v1/...` path.
+    public var baseURL: String = "https://api.anthropic.com"
+    /// The API key. Sent in a header, never logged or shown.
+    public var apiKey: String = ""
+    /// The model name.
+    public var model: String = "claude-haiku-4-5"
+    /// The most tokens the answer may have.
+    public var maxTokens: Int = 1024
+    /// Longest time to connect (DNS, TCP, TLS).
+    public var connectTimeout: Duration = .seconds(5)
+    /// Longest silence between two received bytes, headers included.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Retries after the first attempt, for retryable failures only.
+    public var maxRetries: Int = 2
+    /// The `anthropic-version` header.
+    public var anthropicVersion: String = "2023-06-01"
+
+    public init() {}
+}

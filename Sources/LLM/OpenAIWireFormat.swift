@@ -1,0 +1,93 @@
+import Curl
+import Foundation
+
+/// OpenAI-compatible chat completions, streamed with `stream_options.include_usage`.
+struct OpenAIWireFormat: WireFormat {
+    private struct Body: Encodable {
+        struct Message: Encodable {
+            var role: String
+            var content: String
+        }
+        struct StreamOptions: Encodable {
+            var include_usage: Bool
+        }
+        var model: String
+        var max_tokens: Int
+        var stream: Bool
+        var stream_options: StreamOptions
+        var messages: [Message]
+    }
+
+    private struct Chunk: Decodable {
+        struct Choice: Decodable {
+            struct Delta: Decodable {
+                var content: String?
+            }
+            var delta: Delta?
+            var finish_reason: String?
+        }
+        struct Usage: Decodable {
+            var prompt_tokens: Int?
+            var completion_tokens: Int?
+        }
+        var id: String?
+        var model: String?
+        var choices: [Choice]?
+        var usage: Usage?
+        var error: ErrorBody.Detail?
+    }
+
+    var requestIDHeader: String { "x-request-id" }
+
+    func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest {
+        let body = Body(
+            model: configuration.model, max_tokens: configuration.maxTokens, stream: true,
+            stream_options: .init(include_usage: true), messages: [.init(role: "user", content: prompt)])
+        var headers = [
+            HTTPHeader("content-type", "application/json"),
+            HTTPHeader("accept", "text/event-stream"),
+        ]
+        // Local servers (Ollama, llama.cpp) often need no key.
+        if !configuration.apiKey.isEmpty { headers.append(HTTPHeader("authorization", "Bearer \(configuration.apiKey)")) }
+        return HTTPRequest(
+            method: "POST", url: configuration.baseURL.trimmingTrailingSlashes + "/v1/chat/completions",
+            headers: headers, body: Array((try? JSONEncoder().encode(body)) ?? Data()),
+            connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
+    }
+
+    func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
+        if event.data.trimmingCharacters(in: .whitespaces) == "[DONE]" { return [.done] }
+        let chunk = try decodeJSON(Chunk.self, from: event.data)
+        if let error = chunk.error {
+            let type = error.type ?? error.code?.value ?? "api_error"
+            throw LLMError(
+                type: type, message: error.message ?? "The model's server reported an error mid-stream.",
+                requestID: info.requestID, isRetryable: type == "overloaded_error" || type == "server_error")
+        }
+        if info.requestID == nil { info.requestID = chunk.id }
+        info.model = chunk.model ?? info.model
+        if let usage = chunk.usage {
+            info.inputTokens = usage.prompt_tokens ?? info.inputTokens
+            info.outputTokens = usage.completion_tokens ?? info.outputTokens
+        }
+        var signals: [StreamSignal] = []
+        for choice in chunk.choices ?? [] {
+            if let text = choice.delta?.content, !text.isEmpty { signals.append(.text(text)) }
+            if let reason = choice.finish_reason { info.stopReason = reason }
+        }
+        return signals
+    }
+
+    func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {
+        httpError(status: status, body: body, requestID: requestID) { status in
+            switch status {
+            case 400: "invalid_request_error"
+            case 401: "authentication_error"
+            case 403: "permission_error"
+            case 404: "not_found_error"
+            case 429: "rate_limit_error"
+            default: "server_error"
+            }
+        }
+    }
+}

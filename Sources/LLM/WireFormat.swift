@@ -1,0 +1,73 @@
+import Curl
+import Foundation
+
+/// What one decoded upstream event means for the call.
+enum StreamSignal: Equatable {
+    /// More answer text.
+    case text(String)
+    /// The call has completed.
+    case done
+}
+
+/// One provider's wire format: how to ask, how to read the streamed answer, how to read an error.
+protocol WireFormat: Sendable {
+    /// The request for a prompt.
+    func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest
+    /// Decodes one event into signals, updating `info`; throws for an in-stream error or bad data.
+    func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal]
+    /// The error for an HTTP error status, from its body.
+    func error(status: Int, body: [UInt8], requestID: String?) -> LLMError
+    /// The header carrying the request id.
+    var requestIDHeader: String { get }
+}
+
+/// Error bodies of both providers: Anthropic `{"type":"error","error":{"type","message"}}`, OpenAI
+/// `{"error":{"type","message","code"}}`.
+struct ErrorBody: Decodable {
+    struct Detail: Decodable {
+        var type: String?
+        var message: String?
+        var code: FlexibleString?
+    }
+    var error: Detail?
+    var request_id: String?
+}
+
+/// A JSON value that may be a string or a number (OpenAI's `code`).
+struct FlexibleString: Decodable {
+    var value: String
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            value = text
+        } else if let number = try? container.decode(Int.self) {
+            value = String(number)
+        } else {
+            value = ""
+        }
+    }
+}
+
+extension WireFormat {
+    /// Decodes JSON event data, or fails with `invalid_response`.
+    func decodeJSON<T: Decodable>(_ type: T.Type, from data: String) throws(LLMError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(data.utf8))
+        } catch {
+            throw LLMError(
+                type: "invalid_response", message: "The model's server sent malformed JSON in its stream.")
+        }
+    }
+
+    /// The error for a non-2xx status: the provider's type and message when the body is JSON, otherwise one
+    /// derived from the status (a proxy's HTML page says nothing useful).
+    func httpError(status: Int, body: [UInt8], requestID: String?, fallbackType: (Int) -> String) -> LLMError {
+        let parsed = try? JSONDecoder().decode(ErrorBody.self, from: Data(body))
+        let type = parsed?.error?.type ?? fallbackType(status)
+        let message =
+            parsed?.error?.message
+            ?? "The model's server answered HTTP \(status) without an error description."
+        return LLMError(
+            type: type, message: message, httpStatus: status, requestID: requestID ?? parsed?.request_id)
+    }
+}

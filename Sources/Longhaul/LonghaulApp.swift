@@ -1,0 +1,177 @@
+public import FastCGI
+import Foundation
+import HTML
+public import Logging
+public import Tasks
+
+/// The web app: the page, `generate`, `check`, the no-JavaScript task page, cancel and the JSON API, over a
+/// ``TaskTable``. It answers FastCGI requests and never waits on the model: every route returns at once.
+public final class LonghaulApp: Sendable {
+    /// Settings of the routes.
+    public struct Configuration: Sendable {
+        /// The prefix the app is mounted under (`""` at the root, or `/tools/ask`).
+        public var basePath: String = ""
+        /// The longest query accepted, in UTF-8 bytes.
+        public var maxQueryBytes: Int = 32_768
+        /// The `Retry-After` sent when the queue is full, in seconds.
+        public var retryAfterSeconds: Int = 5
+
+        public init() {}
+    }
+
+    /// The task table the routes use.
+    public let table: TaskTable
+    private let configuration: Configuration
+    private let views: Views
+    private let logger: Logger
+    private let router: Router
+
+    /// - Parameters:
+    ///   - table: the task table; it must have ``LLMJob`` registered under ``LLMJob/kind``.
+    ///   - configuration: route settings.
+    ///   - logger: for request failures.
+    public init(table: TaskTable, configuration: Configuration = .init(), logger: Logger) {
+        self.table = table
+        self.configuration = configuration
+        self.logger = logger
+        let views = Views(basePath: Router(basePath: configuration.basePath).basePath)
+        self.views = views
+        var router = Router(basePath: configuration.basePath) { error, request in
+            Self.render(error, for: request, views: views)
+        }
+        Self.addRoutes(to: &router, table: table, views: views, configuration: configuration)
+        self.router = router
+    }
+
+    /// Answers one request.
+    /// - Parameter request: the FastCGI request.
+    /// - Returns: the response.
+    public func respond(to request: FastCGIRequest) -> FastCGIResponse {
+        router.respond(to: request)
+    }
+
+    // MARK: - Routes
+
+    private static func addRoutes(
+        to router: inout Router, table: TaskTable, views: Views, configuration: Configuration
+    ) {
+        let base = router.basePath
+
+        router.add("GET", "/") { _ in .html(views.indexPage()) }
+
+        router.add("POST", "/generate") { request throws(HTTPError) in
+            let fields = try request.formFields()
+            let query = try validQuery(fields.first { $0.name == "query" }?.value, configuration: configuration)
+            let record = try submit(query, to: table, configuration: configuration)
+            if request.isHTMX { return .html(views.taskFragment(record)) }
+            return .redirect(to: "\(base)/task?task_id=\(record.id)")
+        }
+
+        router.add("GET", "/check") { request throws(HTTPError) in
+            .html(views.taskFragment(try existingTask(try request.queryParameter("task_id"), in: table)))
+        }
+
+        router.add("GET", "/task") { request throws(HTTPError) in
+            .html(views.taskPage(try existingTask(try request.queryParameter("task_id"), in: table)))
+        }
+
+        router.add("POST", "/cancel") { request throws(HTTPError) in
+            let record = try cancel(try request.queryParameter("task_id"), in: table)
+            if request.isHTMX { return .html(views.taskFragment(record)) }
+            return .redirect(to: "\(base)/task?task_id=\(record.id)")
+        }
+
+        router.add("POST", "/api/tasks") { request throws(HTTPError) in
+            let object = try request.jsonObject()
+            let unknown = object.keys.filter { $0 != "query" }.sorted()
+            guard unknown.isEmpty else {
+                throw HTTPError.badRequest("Unknown field(s): \(unknown.joined(separator: ", ")). Send {\"query\": \"...\"}.")
+            }
+            guard object["query"] == nil || object["query"] is String else {
+                throw HTTPError.badRequest("\"query\" must be a string.")
+            }
+            let query = try validQuery(object["query"] as? String, configuration: configuration)
+            let record = try submit(query, to: table, configuration: configuration)
+            return .json(
+                record.json, status: 202, headers: [HeaderField("Location", "\(base)/api/tasks/\(record.id)")])
+        }
+
+        router.add("GET", "/api/tasks/:id") { request throws(HTTPError) in
+            .json(try existingTask(request.pathParameters["id"], in: table).json)
+        }
+
+        router.add("DELETE", "/api/tasks/:id") { request throws(HTTPError) in
+            .json(try cancel(request.pathParameters["id"], in: table).json)
+        }
+    }
+
+    /// The query, trimmed of surrounding whitespace, or the reason it is refused.
+    private static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
+        let query = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !query.isEmpty else { throw HTTPError.badRequest("No query provided", type: "missing_query") }
+        guard query.utf8.count <= configuration.maxQueryBytes else {
+            throw HTTPError.contentTooLarge(
+                "The query is too long: at most \(configuration.maxQueryBytes) bytes are accepted.")
+        }
+        return query
+    }
+
+    private static func submit(_ query: String, to table: TaskTable, configuration: Configuration) throws(HTTPError)
+        -> TaskRecord
+    {
+        do {
+            return try table.submit(kind: LLMJob.kind, input: query)
+        } catch .queueFull {
+            throw HTTPError.unavailable(
+                "The server is busy: too many questions are waiting. Please try again in a few seconds.",
+                type: "queue_full", retryAfterSeconds: configuration.retryAfterSeconds)
+        } catch {
+            throw storeUnavailable(error)
+        }
+    }
+
+    /// The task for an id parameter; a missing, malformed, unknown or expired id is one 404.
+    private static func existingTask(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> TaskRecord {
+        guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
+        let found: TaskRecord?
+        do {
+            found = try table.record(id)
+        } catch {
+            throw storeUnavailable(error)
+        }
+        guard let found else { throw unknownTask }
+        return found
+    }
+
+    private static func cancel(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> TaskRecord {
+        guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
+        do {
+            guard try table.cancel(id) != .notFound, let record = try table.record(id) else { throw unknownTask }
+            return record
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            throw storeUnavailable(error)
+        }
+    }
+
+    private static let unknownTask = HTTPError(
+        status: 404, type: "unknown_task",
+        message: "Unknown or expired task. Results are kept for a limited time; please submit your question again.")
+
+    private static func storeUnavailable(_ error: any Error) -> HTTPError {
+        HTTPError.unavailable(
+            "The task store is unavailable right now (\(error)). Please try again shortly.", type: "store_unavailable",
+            retryAfterSeconds: 2)
+    }
+
+    // MARK: - Errors
+
+    /// JSON under `/api/`, an htmx fragment for htmx, a whole page otherwise.
+    private static func render(_ error: HTTPError, for request: Request, views: Views) -> Response {
+        if request.path == "/api" || request.path.hasPrefix("/api/") { return Router.jsonError(error) }
+        let fragment = error.type == "unknown_task" ? views.unknownTaskFragment() : views.errorFragment(error)
+        if request.isHTMX { return .html(fragment, status: error.status, headers: error.headers) }
+        return .html(views.messagePage(fragment), status: error.status, headers: error.headers)
+    }
+}

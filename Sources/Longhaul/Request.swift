@@ -1,0 +1,95 @@
+public import FastCGI
+import Foundation
+
+/// An HTTP request as the app's routes see it: the FastCGI request plus decoding helpers.
+public struct Request: Sendable {
+    /// The request as it came over FastCGI.
+    public let raw: FastCGIRequest
+    /// The path below the app's base path, for example `/check`.
+    public let path: String
+    /// Path parameters captured by the route pattern (`/api/tasks/:id` gives `id`).
+    public internal(set) var pathParameters: [String: String] = [:]
+
+    /// - Parameters:
+    ///   - raw: the FastCGI request.
+    ///   - path: the path relative to the app's base path.
+    public init(raw: FastCGIRequest, path: String) {
+        self.raw = raw
+        self.path = path
+    }
+
+    /// The HTTP method.
+    public var method: String { raw.method }
+
+    /// Whether htmx sent it (`HX-Request: true`), so the answer is a fragment rather than a page.
+    public var isHTMX: Bool { raw.header("HX-Request") == "true" }
+
+    /// A request header, case-insensitively.
+    /// - Parameter name: the header name.
+    /// - Returns: its value.
+    public func header(_ name: String) -> String? { raw.header(name) }
+
+    /// The decoded query parameters.
+    /// - Throws: ``HTTPError`` 400 on broken percent-encoding or bytes that are not UTF-8.
+    public func queryParameters() throws(HTTPError) -> [(name: String, value: String)] {
+        do {
+            return try URLEncodedForm.decode(raw.queryString)
+        } catch {
+            throw HTTPError.badRequest("The query string is not valid: \(Self.explain(error)).")
+        }
+    }
+
+    /// The first value of a query parameter.
+    /// - Parameter name: the parameter name.
+    /// - Returns: its first value, or `nil`.
+    /// - Throws: ``HTTPError`` 400 when the query string cannot be decoded.
+    public func queryParameter(_ name: String) throws(HTTPError) -> String? {
+        try queryParameters().first { $0.name == name }?.value
+    }
+
+    /// The decoded fields of a `application/x-www-form-urlencoded` body.
+    /// - Throws: ``HTTPError`` 413 for a body over the limit, 415 for another content type, 400 when undecodable.
+    public func formFields() throws(HTTPError) -> [(name: String, value: String)] {
+        if raw.bodyTooLarge { throw HTTPError.contentTooLarge("The request body is too large.") }
+        if !raw.body.isEmpty || raw.contentType != nil {
+            guard mediaType == "application/x-www-form-urlencoded" else {
+                throw HTTPError.unsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
+            }
+        }
+        do {
+            return try URLEncodedForm.decode(raw.body)
+        } catch {
+            throw HTTPError.badRequest("The form could not be read: \(Self.explain(error)).")
+        }
+    }
+
+    /// The body parsed as a JSON object.
+    /// - Throws: ``HTTPError`` 413, 415 (not `application/json`) or 400 (not a JSON object).
+    public func jsonObject() throws(HTTPError) -> [String: Any] {
+        if raw.bodyTooLarge { throw HTTPError.contentTooLarge("The request body is too large.") }
+        guard mediaType == "application/json" else {
+            throw HTTPError.unsupportedMediaType("Send the body as application/json.")
+        }
+        guard let parsed = JSONValue.parseObject(raw.body) else {
+            throw HTTPError.badRequest("The body is not valid JSON (UTF-8).")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw HTTPError.badRequest("The body must be a JSON object.")
+        }
+        return object
+    }
+
+    /// The media type of the body, lower-cased, without parameters.
+    public var mediaType: String? {
+        guard let contentType = raw.contentType else { return nil }
+        let type = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces).lowercased()
+        return type.isEmpty ? nil : type
+    }
+
+    private static func explain(_ error: URLEncodedForm.DecodingError) -> String {
+        switch error {
+        case .invalidPercentEncoding: "a % is not followed by two hexadecimal digits"
+        case .notUTF8: "it is not UTF-8"
+        }
+    }
+}

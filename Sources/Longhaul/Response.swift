@@ -1,0 +1,52 @@
+public import FastCGI
+public import HTML
+
+/// The answer to a request.
+public typealias Response = FastCGIResponse
+
+extension FastCGIResponse {
+    /// Headers every dynamic answer carries: it is per-user and changes, so no cache may keep it.
+    static let dynamicHeaders = [HeaderField("Cache-Control", "no-store")]
+
+    /// An HTML page or fragment.
+    /// - Parameters:
+    ///   - html: the markup.
+    ///   - status: the HTTP status code.
+    ///   - headers: extra headers.
+    /// - Returns: a `text/html; charset=utf-8` response.
+    public static func html(_ html: HTML, status: Int = 200, headers: [HeaderField] = []) -> Response {
+        Response(
+            status: status, contentType: "text/html; charset=utf-8", text: html.rendered,
+            headers: dynamicHeaders + headers)
+    }
+
+    /// A JSON document.
+    /// - Parameters:
+    ///   - value: the document.
+    ///   - status: the HTTP status code.
+    ///   - headers: extra headers.
+    /// - Returns: an `application/json` response.
+    public static func json(_ value: JSONValue, status: Int = 200, headers: [HeaderField] = []) -> Response {
+        Response(status: status, contentType: "application/json", text: value.serialized, headers: dynamicHeaders + headers)
+    }
+
+    /// A redirect, `303 See Other` by default (the answer to a form POST).
+    /// - Parameters:
+    ///   - location: where to go.
+    ///   - status: the redirect status code.
+    /// - Returns: the response.
+    public static func redirect(to location: String, status: Int = 303) -> Response {
+        Response(
+            status: status, contentType: "text/plain; charset=utf-8", text: "See \(location)\n",
+            headers: dynamicHeaders + [HeaderField("Location", location)])
+    }
+
+    /// Plain text.
+    /// - Parameters:
+    ///   - text: the body.
+    ///   - status: the HTTP status code.
+    /// - Returns: a `text/plain; charset=utf-8` response.
+    public static func text(_ text: String, status: Int = 200) -> Response {
+        Response(status: status, contentType: "text/plain; charset=utf-8", text: text, headers: dynamicHeaders)
+    }
+}

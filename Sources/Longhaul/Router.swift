@@ -1,0 +1,113 @@
+public import FastCGI
+
+/// Maps a method and a path to a handler, and turns thrown ``HTTPError``s into answers.
+///
+/// Patterns are literal paths whose segments may be `:name` captures (`/api/tasks/:id`). `HEAD` is answered by
+/// the `GET` handler (the server drops the body). A path that matches with another method gets 405 with `Allow`.
+public struct Router: Sendable {
+    /// Answers one request. Runs on a FastCGI thread: it may block briefly but never for long.
+    public typealias Handler = @Sendable (Request) throws(HTTPError) -> Response
+    /// Renders an error for a request (JSON for APIs, HTML for pages).
+    public typealias ErrorRenderer = @Sendable (HTTPError, Request) -> Response
+
+    private struct Route: Sendable {
+        let method: String
+        let segments: [Substring]
+        let handler: Handler
+    }
+
+    /// The path prefix the app is mounted under, without a trailing slash (`""` at the root).
+    public let basePath: String
+    private var routes: [Route] = []
+    private let renderError: ErrorRenderer
+
+    /// - Parameters:
+    ///   - basePath: the prefix the app is mounted under (for example `/tools/ask`), or `""`.
+    ///   - renderError: how errors are shown.
+    public init(basePath: String = "", renderError: @escaping ErrorRenderer = Router.defaultErrorRenderer) {
+        var base = basePath
+        while base.hasSuffix("/") { base.removeLast() }
+        self.basePath = base
+        self.renderError = renderError
+    }
+
+    /// Adds a route.
+    /// - Parameters:
+    ///   - method: the HTTP method (`GET`, `POST`, `DELETE`…).
+    ///   - pattern: the path below the base path, segments starting with `:` capture.
+    ///   - handler: the handler.
+    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        routes.append(Route(method: method, segments: Self.split(pattern), handler: handler))
+    }
+
+    /// Answers a request.
+    /// - Parameter raw: the FastCGI request.
+    /// - Returns: the handler's answer, or an error answer.
+    public func respond(to raw: FastCGIRequest) -> Response {
+        let fullPath = raw.path
+        let relative: String
+        if basePath.isEmpty {
+            relative = fullPath
+        } else if fullPath == basePath {
+            relative = "/"
+        } else if fullPath.hasPrefix(basePath + "/") {
+            relative = String(fullPath.dropFirst(basePath.count))
+        } else {
+            relative = fullPath
+        }
+        var request = Request(raw: raw, path: relative)
+        let segments = Self.split(relative)
+        let method = raw.method == "HEAD" ? "GET" : raw.method
+        var allowed: [String] = []
+        for route in routes {
+            guard let captures = Self.match(route.segments, segments) else { continue }
+            guard route.method == method else {
+                allowed.append(route.method)
+                continue
+            }
+            request.pathParameters = captures
+            do {
+                return try route.handler(request)
+            } catch {
+                return renderError(error, request)
+            }
+        }
+        if !allowed.isEmpty {
+            if allowed.contains("GET") { allowed.append("HEAD") }
+            return renderError(.methodNotAllowed(allowed: allowed), request)
+        }
+        return renderError(.notFound("There is nothing at this address."), request)
+    }
+
+    /// JSON `{"error":{"type","message"}}` with the error's status and headers.
+    public static let defaultErrorRenderer: ErrorRenderer = { error, _ in
+        jsonError(error)
+    }
+
+    /// Renders an error as the JSON API does.
+    /// - Parameter error: the error.
+    /// - Returns: the JSON response.
+    public static func jsonError(_ error: HTTPError) -> Response {
+        .json(
+            .object([
+                ("error", .object([("type", .string(error.type)), ("message", .string(error.message))]))
+            ]), status: error.status, headers: error.headers)
+    }
+
+    private static func split(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+
+    private static func match(_ pattern: [Substring], _ path: [Substring]) -> [String: String]? {
+        guard pattern.count == path.count else { return nil }
+        var captures: [String: String] = [:]
+        for (expected, actual) in zip(pattern, path) {
+            if expected.first == ":" {
+                captures[String(expected.dropFirst())] = String(actual)
+            } else if expected != actual {
+                return nil
+            }
+        }
+        return captures
+    }
+}

@@ -1,0 +1,72 @@
+/// Decodes `application/x-www-form-urlencoded` text: form bodies and query strings.
+public enum URLEncodedForm {
+    /// Why a form could not be decoded.
+    public enum DecodingError: Error, Equatable, Sendable {
+        /// A `%` not followed by two hexadecimal digits.
+        case invalidPercentEncoding
+        /// The decoded bytes are not UTF-8.
+        case notUTF8
+    }
+
+    /// Splits and decodes name/value pairs, in order, keeping repeated names.
+    /// - Parameter bytes: the encoded form.
+    /// - Returns: the pairs.
+    /// - Throws: ``DecodingError`` on broken percent-encoding or bytes that are not UTF-8.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> [(name: String, value: String)] {
+        var pairs: [(name: String, value: String)] = []
+        var name: [UInt8] = []
+        var value: [UInt8] = []
+        var inValue = false
+        var iterator = bytes.makeIterator()
+        func flush() throws(DecodingError) {
+            defer {
+                name.removeAll(keepingCapacity: true)
+                value.removeAll(keepingCapacity: true)
+                inValue = false
+            }
+            guard !name.isEmpty || !value.isEmpty else { return }
+            guard let decodedName = String(validating: name, as: UTF8.self),
+                let decodedValue = String(validating: value, as: UTF8.self)
+            else { throw .notUTF8 }
+            pairs.append((decodedName, decodedValue))
+        }
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "&"):
+                try flush()
+            case UInt8(ascii: "=") where !inValue:
+                inValue = true
+            default:
+                var decoded = byte
+                if byte == UInt8(ascii: "+") {
+                    decoded = UInt8(ascii: " ")
+                } else if byte == UInt8(ascii: "%") {
+                    guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                        throw .invalidPercentEncoding
+                    }
+                    decoded = high << 4 | low
+                }
+                if inValue { value.append(decoded) } else { name.append(decoded) }
+            }
+        }
+        try flush()
+        return pairs
+    }
+
+    /// Decodes text (a query string).
+    /// - Parameter text: the encoded form.
+    /// - Returns: the pairs.
+    /// - Throws: ``DecodingError``.
+    public static func decode(_ text: String) throws(DecodingError) -> [(name: String, value: String)] {
+        try decode(Array(text.utf8))
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Curl
+import Dispatch
+import FastCGI
+import Foundation
+import LLM
+import Logging
+import Longhaul
+import Tasks
+
+/// Wires the parts together, serves until SIGTERM or SIGINT, then stops in order.
+struct Server {
+    let settings: Settings
+    let logger: Logger
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        var serverConfiguration = FastCGIServer.Configuration()
+        serverConfiguration.listener = settings.listener
+        serverConfiguration.threadCount = settings.threads
+        // FCGX_Init (inside) installs a SIGTERM handler that only sets a flag; ours must come after it.
+        let server = try FastCGIServer(configuration: serverConfiguration, logger: logger)
+        let stopSignals = Self.stopSignals()
+
+        var httpConfiguration = CurlHTTPClient.Configuration()
+        httpConfiguration.caInfoPath = settings.caFile
+        let http = CurlHTTPClient(configuration: httpConfiguration, logger: logger)
+        let llm = HTTPLLMClient(configuration: settings.llm, http: http, logger: logger)
+        let store = MemoryTaskStore(resultTTL: settings.resultTTL)
+        let table = TaskTable(
+            store: store, jobs: [LLMJob.kind: LLMJob(client: llm)], configuration: settings.table, logger: logger)
+        let app = LonghaulApp(table: table, configuration: settings.app, logger: logger)
+
+        let runner = Task { await table.run() }
+        server.start { request in app.respond(to: request) }
+        logger.info(
+            "longhaul started",
+            metadata: [
+                "listener": "\(Self.describe(settings.listener))", "threads": "\(settings.threads)",
+                "provider": "\(settings.llm.provider.rawValue)", "base_url": "\(settings.llm.baseURL)",
+                "model": "\(settings.llm.model)", "max_in_flight": "\(settings.table.maxInFlight)",
+                "max_queued": "\(settings.table.maxQueued)", "pid": "\(getpid())",
+            ])
+
+        var signals = stopSignals.makeAsyncIterator()
+        let received = await signals.next() ?? "end"
+        logger.info("stopping", metadata: ["signal": "\(received)", "tasks.running": "\(table.runningCount)"])
+        server.stopAccepting()
+        table.stopClaiming()
+        // Running tasks get a grace period; a second signal or its end cancels them.
+        let grace = Task {
+            try? await Task.sleep(for: settings.shutdownGrace)
+            table.cancelRunning()
+        }
+        let secondSignal = Task {
+            if await signals.next() != nil { table.cancelRunning() }
+        }
+        await runner.value
+        grace.cancel()
+        secondSignal.cancel()
+        await server.waitForThreads()
+        http.shutdown()
+        logger.info("longhaul stopped")
+    }
+
+    /// SIGTERM and SIGINT as an async sequence of signal names.
+    private static func stopSignals() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        var sources: [any DispatchSourceSignal] = []
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(name) }
+            source.resume()
+            sources.append(source)
+        }
+        let retained = SignalSources(sources: sources)
+        continuation.onTermination = { _ in retained.cancel() }
+        return stream
+    }
+
+    private static func describe(_ listener: FastCGIServer.Listener) -> String {
+        switch listener {
+        case .inherited: "fd 0"
+        case .unixSocket(let path, let mode): "\(path) (mode \(String(mode, radix: 8)))"
+        }
+    }
+}
+
+/// Keeps the signal sources alive for as long as the stream is.
+private final class SignalSources: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    init(sources: [any DispatchSourceSignal]) { self.sources = sources }
+    func cancel() { for source in sources { source.cancel() } }
+}

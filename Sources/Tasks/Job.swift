@@ -1,0 +1,77 @@
+/// A kind of slow work that the task table runs, such as an LLM call or a report.
+///
+/// A job is registered under a name (its kind) and receives the task's input as text, so that any process sharing
+/// the store can run any task. It reports output and progress through its ``JobContext``, signals failure by
+/// throwing (a ``JobFailure`` gives users a clear reason), and stops promptly when its Swift task is cancelled.
+public protocol Job: Sendable {
+    /// Does the work for one task.
+    /// - Parameters:
+    ///   - input: the task's input, as submitted.
+    ///   - context: where to send output, progress and facts.
+    /// - Throws: ``JobFailure`` for a failure users should see explained; `CancellationError` when cancelled;
+    ///   any other error becomes an `internal_error` failure.
+    func run(input: String, context: JobContext) async throws
+}
+
+/// A job made from a closure, for simple cases.
+public struct ClosureJob: Job {
+    private let body: @Sendable (String, JobContext) async throws -> Void
+
+    /// - Parameter body: the work, given the input and the context.
+    public init(_ body: @escaping @Sendable (String, JobContext) async throws -> Void) {
+        self.body = body
+    }
+
+    public func run(input: String, context: JobContext) async throws {
+        try await body(input, context)
+    }
+}
+
+/// A failure a job wants users to see, with its reason.
+public struct JobFailure: Error, Sendable, Equatable {
+    /// The reason, kept on the task.
+    public var failure: TaskFailure
+
+    /// - Parameter failure: the reason to keep on the task.
+    public init(_ failure: TaskFailure) {
+        self.failure = failure
+    }
+}
+
+/// What a running job may do to its task.
+public struct JobContext: Sendable {
+    /// The task being worked on.
+    public let taskID: TaskID
+    private let store: any TaskStore
+    private let onOutput: @Sendable (TaskID) -> Void
+
+    init(taskID: TaskID, store: any TaskStore, onOutput: @escaping @Sendable (TaskID) -> Void) {
+        self.taskID = taskID
+        self.store = store
+        self.onOutput = onOutput
+    }
+
+    /// Appends a chunk of output; pollers see it at once and streams relay it.
+    /// - Parameter text: the chunk.
+    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    public func emit(_ text: String) throws {
+        guard !text.isEmpty else { return }
+        try store.appendOutput(taskID, text)
+        onOutput(taskID)
+    }
+
+    /// Reports progress.
+    /// - Parameter fraction: from 0 (nothing done) to 1 (all done); clamped to that range.
+    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    public func report(progress fraction: Double) throws {
+        try store.update(taskID, metadata: [:], progress: min(max(fraction, 0), 1))
+        onOutput(taskID)
+    }
+
+    /// Records facts about the work (token usage, upstream request id…), shown by the JSON API.
+    /// - Parameter metadata: entries to merge into the task's metadata.
+    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    public func record(metadata: [String: String]) throws {
+        try store.update(taskID, metadata: metadata, progress: nil)
+    }
+}

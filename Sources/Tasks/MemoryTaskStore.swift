@@ -1,0 +1,174 @@
+public import Foundation
+import Synchronization
+
+/// A task store in this process's memory: fast and simple, but tasks live only as long as the process.
+///
+/// Finished tasks expire `resultTTL` after they finish; ``sweepExpired()`` frees them, and lookups already
+/// treat an expired task as gone. Queued and running tasks never expire.
+public final class MemoryTaskStore: TaskStore {
+    private struct State {
+        var records: [TaskID: TaskRecord] = [:]
+        /// Queued ids in arrival order; cancelled ones are skipped when claimed.
+        var queue: [TaskID] = []
+        var queueHead = 0
+        var queuedCount = 0
+        var runningCount = 0
+        /// Finished ids in finishing order. With one TTL this is also expiry order, so sweeping pops from the front.
+        var finished: [(id: TaskID, expiresAt: Date)] = []
+        var finishedHead = 0
+        var counts: [TaskStatus: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let resultTTL: Duration
+    private let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - resultTTL: how long a finished task is kept.
+    ///   - now: the wall clock; tests pass a manual one.
+    public init(resultTTL: Duration, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.resultTTL = resultTTL
+        self.now = now
+    }
+
+    public func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError) {
+        try state.withLock { state throws(TaskStoreError) in
+            guard state.queuedCount < maxQueued else { throw .queueFull }
+            precondition(state.records[record.id] == nil, "task ids are random and never reused")
+            state.records[record.id] = record
+            state.queue.append(record.id)
+            state.queuedCount += 1
+            state.counts[.queued, default: 0] += 1
+        }
+    }
+
+    public func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? {
+        let current = now()
+        return state.withLock { state in
+            guard let record = state.records[id] else { return nil }
+            if let finishedAt = record.finishedAt, finishedAt + ttlSeconds <= current { return nil }
+            return record
+        }
+    }
+
+    public func claimNext(maxRunning: Int) throws(TaskStoreError) -> TaskRecord? {
+        let current = now()
+        return state.withLock { state in
+            guard state.runningCount < maxRunning else { return nil }
+            while state.queueHead < state.queue.count {
+                let id = state.queue[state.queueHead]
+                state.queueHead += 1
+                guard var record = state.records[id], record.status == .queued else { continue }
+                record.status = .running
+                record.startedAt = current
+                state.records[id] = record
+                state.queuedCount -= 1
+                state.runningCount += 1
+                state.counts[.queued, default: 0] -= 1
+                state.counts[.running, default: 0] += 1
+                Self.compactQueue(&state)
+                return record
+            }
+            Self.compactQueue(&state)
+            return nil
+        }
+    }
+
+    public func appendOutput(_ id: TaskID, _ text: String) throws(TaskStoreError) {
+        state.withLock { state in
+            guard state.records[id]?.status == .running else { return }
+            state.records[id]?.output += text
+        }
+    }
+
+    public func update(_ id: TaskID, metadata: [String: String], progress: Double?) throws(TaskStoreError) {
+        state.withLock { state in
+            guard var record = state.records[id], record.status == .running else { return }
+            record.metadata.merge(metadata) { _, new in new }
+            if let progress { record.progress = progress }
+            state.records[id] = record
+        }
+    }
+
+    @discardableResult
+    public func finish(_ id: TaskID, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord? {
+        precondition(status.isFinished, "finish needs a final state")
+        let current = now()
+        return state.withLock { state in
+            guard var record = state.records[id] else { return nil }
+            guard record.status == .running else { return record }
+            record.status = record.cancelRequested ? .cancelled : status
+            record.failure = record.status == .failed ? failure : nil
+            record.finishedAt = current
+            state.records[id] = record
+            state.runningCount -= 1
+            state.counts[.running, default: 0] -= 1
+            state.counts[record.status, default: 0] += 1
+            state.finished.append((id, current + ttlSeconds))
+            return record
+        }
+    }
+
+    public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
+        let current = now()
+        return state.withLock { state in
+            guard var record = state.records[id] else { return .notFound }
+            if let finishedAt = record.finishedAt, finishedAt + ttlSeconds <= current { return .notFound }
+            switch record.status {
+            case .queued:
+                record.status = .cancelled
+                record.finishedAt = current
+                state.records[id] = record
+                state.queuedCount -= 1
+                state.counts[.queued, default: 0] -= 1
+                state.counts[.cancelled, default: 0] += 1
+                state.finished.append((id, current + ttlSeconds))
+                return .cancelled
+            case .running:
+                record.cancelRequested = true
+                state.records[id] = record
+                return .requested
+            case .succeeded, .failed, .cancelled:
+                return .alreadyFinished(record.status)
+            }
+        }
+    }
+
+    @discardableResult
+    public func sweepExpired() throws(TaskStoreError) -> Int {
+        let current = now()
+        return state.withLock { state in
+            var removed = 0
+            while state.finishedHead < state.finished.count, state.finished[state.finishedHead].expiresAt <= current {
+                let id = state.finished[state.finishedHead].id
+                state.finishedHead += 1
+                if let record = state.records.removeValue(forKey: id) {
+                    state.counts[record.status, default: 0] -= 1
+                    removed += 1
+                }
+            }
+            if state.finishedHead > 1024, state.finishedHead * 2 > state.finished.count {
+                state.finished.removeFirst(state.finishedHead)
+                state.finishedHead = 0
+            }
+            return removed
+        }
+    }
+
+    public func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int] {
+        state.withLock { $0.counts }
+    }
+
+    private var ttlSeconds: TimeInterval {
+        let parts = resultTTL.components
+        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
+    }
+
+    /// Drops claimed ids from the front of the queue once they are the larger part, so it does not grow forever.
+    private static func compactQueue(_ state: inout State) {
+        if state.queueHead > 1024, state.queueHead * 2 > state.queue.count {
+            state.queue.removeFirst(state.queueHead)
+            state.queueHead = 0
+        }
+    }
+}

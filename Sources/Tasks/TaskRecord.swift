@@ -1,0 +1,96 @@
+public import Foundation
+
+/// Where a task is in its life. The same names appear in JSON, HTML and metrics.
+public enum TaskStatus: String, Sendable, Codable, CaseIterable {
+    /// Accepted and waiting for a free slot.
+    case queued
+    /// A job is working on it.
+    case running
+    /// The job finished and its output is complete.
+    case succeeded
+    /// The job failed; ``TaskRecord/failure`` says why.
+    case failed
+    /// Cancelled before it finished.
+    case cancelled
+
+    /// Whether the task has reached a final state (and so may expire).
+    public var isFinished: Bool {
+        switch self {
+        case .queued, .running: false
+        case .succeeded, .failed, .cancelled: true
+        }
+    }
+}
+
+/// Why a task failed: data kept on the task, shown to users and API clients.
+public struct TaskFailure: Sendable, Equatable, Codable {
+    /// A short machine-readable kind, e.g. `authentication_error`, `connect_timeout`, `internal_error`.
+    public var type: String
+    /// A human-readable explanation that is safe to show (never a secret).
+    public var message: String
+    /// The upstream request id, when the failure came from an upstream service.
+    public var requestID: String?
+    /// How many attempts were made before giving up.
+    public var attempts: Int?
+
+    /// - Parameters:
+    ///   - type: a short machine-readable kind.
+    ///   - message: a safe human-readable explanation.
+    ///   - requestID: the upstream request id, if any.
+    ///   - attempts: the number of attempts made, if known.
+    public init(type: String, message: String, requestID: String? = nil, attempts: Int? = nil) {
+        self.type = type
+        self.message = message
+        self.requestID = requestID
+        self.attempts = attempts
+    }
+}
+
+/// Everything the table knows about one task.
+public struct TaskRecord: Sendable, Equatable {
+    /// The unguessable identifier.
+    public var id: TaskID
+    /// Which registered job runs it (for example `llm`).
+    public var kind: String
+    /// The job's input, as submitted (for the LLM job: the prompt).
+    public var input: String
+    /// The current state.
+    public var status: TaskStatus
+    /// When the task was accepted.
+    public var createdAt: Date
+    /// When a job started working on it.
+    public var startedAt: Date?
+    /// When it reached a final state.
+    public var finishedAt: Date?
+    /// The output so far: the concatenation of every chunk the job emitted.
+    public var output: String
+    /// Why it failed, when ``status`` is ``TaskStatus/failed``.
+    public var failure: TaskFailure?
+    /// Job-specific facts (token usage, upstream request id, stop reason…).
+    public var metadata: [String: String]
+    /// Progress reported by the job, from 0 to 1, when it reports any.
+    public var progress: Double?
+    /// Whether a cancellation was requested while the task was running.
+    public var cancelRequested: Bool
+
+    /// Makes a queued task.
+    /// - Parameters:
+    ///   - id: its identifier.
+    ///   - kind: the job kind that will run it.
+    ///   - input: the job's input.
+    ///   - createdAt: when it was accepted.
+    public init(id: TaskID, kind: String, input: String, createdAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.input = input
+        self.status = .queued
+        self.createdAt = createdAt
+        self.startedAt = nil
+        self.finishedAt = nil
+        self.output = ""
+        self.failure = nil
+        self.metadata = [:]
+        self.progress = nil
+        self.cancelRequested = false
+    }
+}

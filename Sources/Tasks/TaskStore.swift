@@ -1,0 +1,95 @@
+import Foundation
+
+/// What happened when a cancellation was asked for.
+public enum CancelOutcome: Sendable, Equatable {
+    /// The task was still queued; it is now cancelled and will never start.
+    case cancelled
+    /// The task is running; the process running it has been told to stop.
+    case requested
+    /// The task had already finished in this state; nothing changed.
+    case alreadyFinished(TaskStatus)
+    /// No such task (unknown or expired).
+    case notFound
+}
+
+/// The storage behind the task table.
+///
+/// Every method is thread-safe and synchronous: route handlers call it on FastCGI threads, which may block.
+/// An implementation backed by a server (Redis) blocks for a network round trip; the in-memory one never blocks
+/// for long. The queue and the limit on running tasks live here, so a shared store enforces them across processes.
+public protocol TaskStore: Sendable {
+    /// Stores a new queued task, unless the queue already holds `maxQueued` tasks.
+    /// - Parameters:
+    ///   - record: a task in the ``TaskStatus/queued`` state.
+    ///   - maxQueued: the queue's capacity.
+    /// - Throws: ``TaskStoreError/queueFull`` when the queue is full; ``TaskStoreError/unavailable(_:)``.
+    func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError)
+
+    /// The task with this id, or `nil` when it is unknown or has expired.
+    /// - Parameter id: the task id.
+    /// - Returns: a snapshot of the task.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord?
+
+    /// Takes the oldest queued task and marks it running, if fewer than `maxRunning` tasks run.
+    /// - Parameter maxRunning: the limit on running tasks.
+    /// - Returns: the claimed task, or `nil` when nothing is queued or the limit is reached.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func claimNext(maxRunning: Int) throws(TaskStoreError) -> TaskRecord?
+
+    /// Appends a chunk of output to a running task.
+    /// - Parameters:
+    ///   - id: the task id.
+    ///   - text: the chunk.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func appendOutput(_ id: TaskID, _ text: String) throws(TaskStoreError)
+
+    /// Records job facts and progress on a running task.
+    /// - Parameters:
+    ///   - id: the task id.
+    ///   - metadata: entries to merge into ``TaskRecord/metadata``.
+    ///   - progress: the new progress, or `nil` to leave it.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func update(_ id: TaskID, metadata: [String: String], progress: Double?) throws(TaskStoreError)
+
+    /// Moves a running task to a final state. A task whose cancellation was requested ends cancelled.
+    /// - Parameters:
+    ///   - id: the task id.
+    ///   - status: the final state.
+    ///   - failure: why it failed, for ``TaskStatus/failed``.
+    /// - Returns: the final record, or `nil` when the task is gone.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    @discardableResult
+    func finish(_ id: TaskID, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord?
+
+    /// Cancels a queued task, or flags a running one for cancellation.
+    /// - Parameter id: the task id.
+    /// - Returns: what happened.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome
+
+    /// Deletes finished tasks whose time to live has passed. Queued and running tasks are never removed.
+    /// - Returns: how many were removed.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    @discardableResult
+    func sweepExpired() throws(TaskStoreError) -> Int
+
+    /// How many tasks are in each state.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int]
+}
+
+/// Why the store could not do what was asked.
+public enum TaskStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The queue holds as many tasks as it may; try again later.
+    case queueFull
+    /// The store cannot be reached (for example, Redis is down).
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .queueFull: "the task queue is full"
+        case .unavailable(let reason): "the task store is unavailable: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+public import Logging
+import Synchronization
+
+/// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
+/// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
+///
+/// Submissions and lookups are synchronous so that FastCGI threads can call them directly; ``run()`` is the
+/// long-running part and belongs to the process's service group.
+public final class TaskTable: Sendable {
+    /// Limits and timings.
+    public struct Configuration: Sendable {
+        /// How many jobs may run at once (default 64).
+        public var maxInFlight: Int = 64
+        /// How many tasks may wait for a slot (default 1000); beyond that, submissions are refused.
+        public var maxQueued: Int = 1000
+        /// The longest a job may run before it fails as timed out (default 10 minutes).
+        public var taskTimeout: Duration = .seconds(600)
+        /// How often expired results are swept (default 10 s).
+        public var sweepInterval: Duration = .seconds(10)
+        /// How often the queue is checked even without a local wake-up, for work submitted elsewhere (default 1 s).
+        public var pollInterval: Duration = .seconds(1)
+
+        public init() {}
+    }
+
+    /// The store behind the table.
+    public let store: any TaskStore
+    /// The limits in force.
+    public let configuration: Configuration
+    private let jobs: [String: any Job]
+    private let logger: Logger
+    private let wakeups: AsyncStream<Void>
+    private let wakeupContinuation: AsyncStream<Void>.Continuation
+    private let running = Mutex<[TaskID: Task<Void, Never>]>([:])
+    private let outputObservers = Mutex<[@Sendable (TaskID) -> Void]>([])
+
+    /// - Parameters:
+    ///   - store: where tasks live.
+    ///   - jobs: the job for each kind name.
+    ///   - configuration: limits and timings.
+    ///   - logger: for task transitions (debug) and failures.
+    public init(store: any TaskStore, jobs: [String: any Job], configuration: Configuration = .init(), logger: Logger) {
+        self.store = store
+        self.jobs = jobs
+        self.configuration = configuration
+        self.logger = logger
+        (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Accepts a task. Returns at once: the work starts in the background.
+    /// - Parameters:
+    ///   - kind: a registered job kind.
+    ///   - input: the job's input.
+    /// - Returns: the new task, queued.
+    /// - Throws: ``TaskStoreError/queueFull`` when the queue is full; ``TaskStoreError/unavailable(_:)``.
+    public func submit(kind: String, input: String) throws(TaskStoreError) -> TaskRecord {
+        precondition(jobs[kind] != nil, "job kind '\(kind)' is not registered")
+        let record = TaskRecord(id: TaskID.random(), kind: kind, input: input, createdAt: Date())
+        try store.enqueue(record, maxQueued: configuration.maxQueued)
+        logger.debug("task queued", metadata: ["task.id": "\(record.id)", "task.kind": "\(kind)"])
+        wakeupContinuation.yield()
+        return record
+    }
+
+    /// The task with this id, or `nil` when unknown or expired.
+    /// - Parameter id: the task id.
+    /// - Returns: a snapshot.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    public func record(_ id: TaskID) throws(TaskStoreError) -> TaskRecord? {
+        try store.record(for: id)
+    }
+
+    /// Cancels a task: a queued one never starts; a running one is stopped (its upstream transfer aborted).
+    /// - Parameter id: the task id.
+    /// - Returns: what happened.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
+        let outcome = try store.cancel(id)
+        if outcome == .requested {
+            running.withLock { $0[id] }?.cancel()
+        }
+        if outcome == .cancelled { notifyOutput(id) }
+        return outcome
+    }
+
+    /// Registers a function called (on any thread) whenever a task's output, progress or state changes.
+    /// - Parameter observer: the function; it must return quickly.
+    public func observeChanges(_ observer: @escaping @Sendable (TaskID) -> Void) {
+        outputObservers.withLock { $0.append(observer) }
+    }
+
+    /// Stops taking new work from the queue; ``run()`` returns once running jobs have finished.
+    public func stopClaiming() {
+        wakeupContinuation.finish()
+    }
+
+    /// Cancels every running job (for example when a shutdown deadline has passed).
+    public func cancelRunning() {
+        for task in running.withLock({ Array($0.values) }) { task.cancel() }
+    }
+
+    /// The number of jobs running in this process.
+    public var runningCount: Int { running.withLock { $0.count } }
+
+    /// Runs jobs and sweeps results until ``stopClaiming()`` is called (then waits for running jobs) or the
+    /// calling task is cancelled (then running jobs are cancelled too).
+    public func run() async {
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await self.sweepLoop() }
+            background.addTask { await self.pollLoop() }
+            await withDiscardingTaskGroup { jobs in
+                for await _ in wakeups {
+                    claimAvailable(into: &jobs)
+                }
+            }
+            background.cancelAll()
+        }
+    }
+
+    private func claimAvailable(into group: inout DiscardingTaskGroup) {
+        while true {
+            let claimed: TaskRecord?
+            do {
+                claimed = try store.claimNext(maxRunning: configuration.maxInFlight)
+            } catch {
+                logger.warning("cannot claim tasks", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let record = claimed else { return }
+            // An unstructured task per job so that one job can be cancelled alone; the group child waits for it,
+            // which keeps its lifetime inside run().
+            let task = Task { await self.execute(record) }
+            running.withLock { $0[record.id] = task }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await task.value
+                } onCancel: {
+                    task.cancel()
+                }
+                self.running.withLock { _ = $0.removeValue(forKey: record.id) }
+                self.wakeupContinuation.yield()
+            }
+        }
+    }
+
+    private func execute(_ record: TaskRecord) async {
+        let started = ContinuousClock.now
+        var log = logger
+        log[metadataKey: "task.id"] = "\(record.id)"
+        log.debug("task running", metadata: ["task.kind": "\(record.kind)"])
+        notifyOutput(record.id)
+        let status: TaskStatus
+        var failure: TaskFailure?
+        do {
+            guard let job = jobs[record.kind] else {
+                throw JobFailure(TaskFailure(type: "unknown_job", message: "No job is registered for '\(record.kind)'."))
+            }
+            let context = JobContext(taskID: record.id, store: store) { [weak self] id in self?.notifyOutput(id) }
+            try await withTimeout(configuration.taskTimeout) {
+                try await job.run(input: record.input, context: context)
+            }
+            status = Task.isCancelled ? .cancelled : .succeeded
+        } catch let error as JobFailure {
+            (status, failure) = Task.isCancelled ? (.cancelled, nil) : (.failed, error.failure)
+        } catch is TaskTimeout {
+            status = .failed
+            failure = TaskFailure(
+                type: "task_timeout",
+                message: "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds]))).")
+        } catch {
+            if Task.isCancelled || error is CancellationError {
+                status = .cancelled
+            } else {
+                status = .failed
+                failure = TaskFailure(type: "internal_error", message: "The job failed: \(error)")
+            }
+        }
+        do {
+            let final = try store.finish(record.id, status: status, failure: failure)
+            let elapsed = ContinuousClock.now - started
+            log.info(
+                "task finished",
+                metadata: [
+                    "task.status": "\(final?.status.rawValue ?? status.rawValue)",
+                    "task.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+                    "error.type": "\(failure?.type ?? "")",
+                ])
+        } catch {
+            log.error("cannot record the end of a task", metadata: ["error": "\(error)"])
+        }
+        notifyOutput(record.id)
+    }
+
+    private func notifyOutput(_ id: TaskID) {
+        for observer in outputObservers.withLock({ $0 }) { observer(id) }
+    }
+
+    private func sweepLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.sweepInterval)
+            do {
+                let removed = try store.sweepExpired()
+                if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
+            } catch {
+                logger.warning("cannot sweep expired tasks", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func pollLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.pollInterval)
+            wakeupContinuation.yield()
+        }
+    }
+}
+
+/// Thrown when a job runs past the table's time limit.
+struct TaskTimeout: Error {}
+
+/// Runs `body`, throwing ``TaskTimeout`` (and cancelling it) if it takes longer than `limit`.
+func withTimeout(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw TaskTimeout()
+        }
+        defer { group.cancelAll() }
+        try await group.next()
+    }
+}
