@@ -1,0 +1,255 @@
+import FastCGI
+import Foundation
+import LLM
+import Logging
+import Longhaul
+import Tasks
+import Testing
+
+/// A model that answers from a script: text pieces, then either an error or a normal end.
+struct ScriptedLLMClient: LLMClient {
+    var pieces: [String]
+    var error: LLMError?
+
+    func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
+        AsyncThrowingStream { continuation in
+            for piece in pieces { continuation.yield(.textDelta(piece)) }
+            if let error {
+                continuation.finish(throwing: error)
+            } else {
+                continuation.yield(.finished(LLMCompletionInfo(stopReason: "end_turn", inputTokens: 4, outputTokens: 2, requestID: "req_ok", attempts: 1, model: "m")))
+                continuation.finish()
+            }
+        }
+    }
+}
+
+/// One app over an in-memory table, with helpers to send requests as nginx would.
+final class AppHarness: Sendable {
+    let app: LonghaulApp
+    let runner: Task<Void, Never>
+
+    init(client: any LLMClient, maxQueued: Int = 100, maxInFlight: Int = 8, basePath: String = "") {
+        var tableConfiguration = TaskTable.Configuration()
+        tableConfiguration.maxQueued = maxQueued
+        tableConfiguration.maxInFlight = maxInFlight
+        let table = TaskTable(
+            store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: [LLMJob.kind: LLMJob(client: client)],
+            configuration: tableConfiguration, logger: Logger(label: "test"))
+        var configuration = LonghaulApp.Configuration()
+        configuration.basePath = basePath
+        configuration.maxQueryBytes = 64
+        app = LonghaulApp(table: table, configuration: configuration, logger: Logger(label: "test"))
+        runner = Task { await table.run() }
+    }
+
+    deinit { runner.cancel() }
+
+    struct Answer {
+        var status: Int
+        var headers: [HeaderField]
+        var text: String
+        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+    }
+
+    func send(
+        _ method: String, _ uri: String, body: String = "", contentType: String? = nil, htmx: Bool = false
+    ) -> Answer {
+        let parts = uri.split(separator: "?", maxSplits: 1)
+        var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : ""]
+        if let contentType { params["CONTENT_TYPE"] = contentType }
+        if htmx { params["HTTP_HX_REQUEST"] = "true" }
+        let response = app.respond(to: FastCGIRequest(params: params, body: Array(body.utf8)))
+        guard case .bytes(let bytes) = response.body else { return Answer(status: response.status, headers: response.headers, text: "") }
+        return Answer(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    func form(_ query: String, htmx: Bool = true) -> Answer {
+        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return send("POST", "/generate", body: "query=\(encoded)", contentType: "application/x-www-form-urlencoded", htmx: htmx)
+    }
+
+    func taskID(in text: String) -> String? {
+        guard let range = text.range(of: #"task_id=[A-Za-z0-9_-]{22}"#, options: .regularExpression) else { return nil }
+        return String(text[range].dropFirst("task_id=".count))
+    }
+
+    /// Polls `check` until the fragment no longer says Processing (bounded, so a hang fails).
+    func finalFragment(_ id: String) async throws -> Answer {
+        for _ in 0..<500 {
+            let answer = send("GET", "/check?task_id=\(id)", htmx: true)
+            if !answer.text.contains("Processing...") { return answer }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("task never finished")
+        return send("GET", "/check?task_id=\(id)", htmx: true)
+    }
+}
+
+@Suite struct AppTests {
+    @Test func indexPageHasTheFormAndAssets() {
+        let page = AppHarness(client: ScriptedLLMClient(pieces: [])).send("GET", "/")
+        #expect(page.status == 200)
+        #expect(page.text.contains("<title>Long running</title>"))
+        #expect(page.text.contains(##"hx-post="/generate" hx-target="#result""##))
+        #expect(page.text.contains(#"name="query""#))
+        #expect(page.text.contains(#"<div id="result""#))
+        #expect(page.text.contains(#"src="/static/vendor/htmx-2.min.js""#))
+    }
+
+    @Test func generateThenCheckShowsTheEscapedResultAgainAndAgain() async throws {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: ["Hi ", "<script>x</script>"]))
+        let started = harness.form("hello")
+        #expect(started.status == 200)
+        #expect(started.text.contains("Processing..."))
+        #expect(started.text.contains(#"hx-trigger="every 1s""#))
+        #expect(started.text.contains(#"hx-swap="outerHTML""#))
+        let id = try #require(harness.taskID(in: started.text))
+        let done = try await harness.finalFragment(id)
+        #expect(done.text.contains("<h2>Result</h2>"))
+        #expect(done.text.contains("Hi &lt;script&gt;x&lt;/script&gt;"))
+        #expect(!done.text.contains("<script>"))
+        #expect(!done.text.contains("hx-trigger"))
+        #expect(harness.send("GET", "/check?task_id=\(id)").text == done.text)
+    }
+
+    @Test(arguments: ["", "   ", "\n\t"])
+    func blankQueriesAreRefused(_ query: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let htmx = harness.form(query)
+        #expect(htmx.status == 400)
+        #expect(htmx.text.contains("No query provided"))
+        let plain = harness.form(query, htmx: false)
+        #expect(plain.status == 400)
+        #expect(plain.text.contains("No query provided") && plain.text.contains("<!DOCTYPE html>"))
+        let api = harness.send("POST", "/api/tasks", body: #"{"query":"\#(query.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t"))"}"#, contentType: "application/json")
+        #expect(api.status == 400)
+        #expect(api.text.contains(#""type":"missing_query""#))
+    }
+
+    @Test func plainPostRedirectsToASelfRefreshingPage() async throws {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: ["ok"]))
+        let answer = harness.form("q", htmx: false)
+        #expect(answer.status == 303)
+        let location = try #require(answer.header("Location"))
+        #expect(location.hasPrefix("/task?task_id="))
+        let id = try #require(harness.taskID(in: location))
+        _ = try await harness.finalFragment(id)
+        let page = harness.send("GET", "/task?task_id=\(id)")
+        #expect(page.status == 200)
+        #expect(page.text.contains("<h2>Result</h2>"))
+        #expect(!page.text.contains("http-equiv=\"refresh\""))
+    }
+
+    @Test(arguments: ["", "task_id=", "task_id=nope", "task_id=AAAAAAAAAAAAAAAAAAAAAA", "task_id=%ZZ", "task_id=0x55d1c3a0"])
+    func unknownOrMalformedIDsAre404AndStopPolling(_ query: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let check = harness.send("GET", "/check?\(query)", htmx: true)
+        #expect(check.status == 404 || check.status == 400)
+        if check.status == 404 { #expect(check.text.contains("Unknown or expired task")) }
+        #expect(!check.text.contains("hx-trigger"))
+        #expect(!check.text.contains("Processing"))
+    }
+
+    @Test func failuresShowTypeAndRequestID() async throws {
+        let error = LLMError(type: "authentication_error", message: "invalid x-api-key", httpStatus: 401, requestID: "req_401", attempts: 1)
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: [], error: error))
+        let id = try #require(harness.taskID(in: harness.form("q").text))
+        let done = try await harness.finalFragment(id)
+        #expect(done.text.contains("task-failed"))
+        #expect(done.text.contains("authentication_error"))
+        #expect(done.text.contains("req_401"))
+        let api = harness.send("GET", "/api/tasks/\(id)")
+        #expect(api.text.contains(#""status":"failed""#))
+        #expect(api.text.contains(#""error":{"type":"authentication_error","message":"invalid x-api-key","request_id":"req_401","attempts":1}"#))
+    }
+
+    @Test func apiHappyPath() async throws {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: ["a", "b"]))
+        let created = harness.send("POST", "/api/tasks", body: #"{"query":"hi"}"#, contentType: "application/json; charset=utf-8")
+        #expect(created.status == 202)
+        let location = try #require(created.header("Location"))
+        let id = String(location.dropFirst("/api/tasks/".count))
+        #expect(created.text.hasPrefix(#"{"id":"\#(id)","status":"queued""#))
+        _ = try await harness.finalFragment(id)
+        let got = harness.send("GET", location)
+        #expect(got.status == 200)
+        #expect(got.text.contains(#""status":"succeeded""#))
+        #expect(got.text.contains(#""result":"ab""#))
+        #expect(got.text.contains(#""usage":{"input_tokens":4,"output_tokens":2}"#))
+        #expect(got.text.contains(#""request_id":"req_ok""#))
+    }
+
+    @Test func apiErrorsAreJSONWithTheRightStatus() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let cases: [(AppHarness.Answer, Int, String)] = [
+            (harness.send("GET", "/api/tasks/AAAAAAAAAAAAAAAAAAAAAA"), 404, "unknown_task"),
+            (harness.send("GET", "/api/tasks/not-an-id"), 404, "unknown_task"),
+            (harness.send("POST", "/api/tasks", body: "{", contentType: "application/json"), 400, "invalid_request"),
+            (harness.send("POST", "/api/tasks", body: "[1]", contentType: "application/json"), 400, "invalid_request"),
+            (harness.send("POST", "/api/tasks", body: #"{"query":5}"#, contentType: "application/json"), 400, "invalid_request"),
+            (harness.send("POST", "/api/tasks", body: #"{"query":"x","extra":1}"#, contentType: "application/json"), 400, "invalid_request"),
+            (harness.send("POST", "/api/tasks", body: #"{"query":"x"}"#, contentType: "text/plain"), 415, "unsupported_media_type"),
+            (harness.send("POST", "/api/tasks", body: #"{"query":"\#(String(repeating: "x", count: 65))"}"#, contentType: "application/json"), 413, "content_too_large"),
+            (harness.send("GET", "/api/tasks"), 405, "method_not_allowed"),
+            (harness.send("PUT", "/api/tasks/AAAAAAAAAAAAAAAAAAAAAA"), 405, "method_not_allowed"),
+            (harness.send("GET", "/api/nothing"), 404, "not_found"),
+        ]
+        for (answer, status, type) in cases {
+            #expect(answer.status == status, "\(answer.text)")
+            #expect(answer.text.contains(#"{"error":{"type":"\#(type)","message":"#), "\(answer.text)")
+            #expect(answer.header("Content-Type") == nil || answer.header("Content-Type") == "application/json")
+        }
+        #expect(cases[8].0.header("Allow") == "POST")
+    }
+
+    @Test func aFullQueueIs503AndCreatesNothing() async throws {
+        let slow = ClosureLLM()
+        let harness = AppHarness(client: slow, maxQueued: 1, maxInFlight: 1)
+        let first = harness.send("POST", "/api/tasks", body: #"{"query":"1"}"#, contentType: "application/json")
+        #expect(first.status == 202)
+        // Wait until the first task runs, so the queue holds only the second.
+        for _ in 0..<500 where !harness.send("GET", try #require(first.header("Location"))).text.contains("running") {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(harness.send("POST", "/api/tasks", body: #"{"query":"2"}"#, contentType: "application/json").status == 202)
+        let full = harness.send("POST", "/api/tasks", body: #"{"query":"3"}"#, contentType: "application/json")
+        #expect(full.status == 503)
+        #expect(full.header("Retry-After") == "5")
+        #expect(full.text.contains(#""type":"queue_full""#))
+        let page = harness.form("4")
+        #expect(page.status == 503)
+        #expect(page.text.contains("busy"))
+    }
+
+    @Test func appWorksUnderABasePath() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []), basePath: "/ask/")
+        let page = harness.send("GET", "/ask")
+        #expect(page.status == 200)
+        #expect(page.text.contains(#"hx-post="/ask/generate""#))
+        #expect(page.text.contains(#"href="/ask/static/app.css""#))
+        let started = harness.send("POST", "/ask/generate", body: "query=x", contentType: "application/x-www-form-urlencoded", htmx: true)
+        #expect(started.text.contains(#"hx-get="/ask/check?task_id="#))
+    }
+
+    @Test func headIsAnsweredLikeGetAndUnknownMethodsGet405() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        #expect(harness.send("HEAD", "/").status == 200)
+        let post = harness.send("POST", "/check")
+        #expect(post.status == 405)
+        #expect(post.header("Allow") == "GET, HEAD")
+    }
+}
+
+/// A model that never answers until cancelled.
+struct ClosureLLM: LLMClient {
+    func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                try? await Task.sleep(for: .seconds(3600))
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

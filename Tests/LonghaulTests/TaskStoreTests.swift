@@ -1,0 +1,106 @@
+import Foundation
+import Synchronization
+import Tasks
+import Testing
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    var now: Date { current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { current.withLock { $0 += seconds } }
+}
+
+@Suite struct TaskIDTests {
+    @Test func randomIDsAreUniqueURLSafeAndParse() {
+        var seen = Set<String>()
+        for _ in 0..<2000 {
+            let id = TaskID.random()
+            #expect(id.rawValue.count == 22)
+            #expect(id.rawValue.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            #expect(TaskID(id.rawValue) == id)
+            seen.insert(id.rawValue)
+        }
+        #expect(seen.count == 2000)
+    }
+
+    @Test(arguments: ["", "short", "0x7f3a2b1c", "zM4E1juL3wn6zu79DGliy!", "zM4E1juL3wn6zu79DGliyQQ", "zM4E1juL3wn6zu79DGliyR"])
+    func malformedIDsAreRejected(_ text: String) {
+        #expect(TaskID(text) == nil)
+    }
+}
+
+@Suite struct MemoryTaskStoreTests {
+    func makeRecord() -> TaskRecord { TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date()) }
+
+    @Test func queueIsBoundedAndNothingIsHalfCreated() throws {
+        let store = MemoryTaskStore(resultTTL: .seconds(60))
+        try store.enqueue(makeRecord(), maxQueued: 2)
+        try store.enqueue(makeRecord(), maxQueued: 2)
+        let third = makeRecord()
+        #expect(throws: TaskStoreError.queueFull) { try store.enqueue(third, maxQueued: 2) }
+        #expect(try store.record(for: third.id) == nil)
+        #expect(try store.countsByStatus()[.queued] == 2)
+    }
+
+    @Test func claimRespectsTheRunningLimitInFIFOOrder() throws {
+        let store = MemoryTaskStore(resultTTL: .seconds(60))
+        let first = makeRecord()
+        let second = makeRecord()
+        try store.enqueue(first, maxQueued: 10)
+        try store.enqueue(second, maxQueued: 10)
+        #expect(try store.claimNext(maxRunning: 1)?.id == first.id)
+        #expect(try store.claimNext(maxRunning: 1) == nil)
+        #expect(try store.record(for: first.id)?.status == .running)
+        _ = try store.finish(first.id, status: .succeeded, failure: nil)
+        #expect(try store.claimNext(maxRunning: 1)?.id == second.id)
+    }
+
+    @Test func resultsSurviveReadsAndExpireAfterTheTTL() throws {
+        let clock = ManualClock()
+        let store = MemoryTaskStore(resultTTL: .seconds(60)) { clock.now }
+        let record = makeRecord()
+        try store.enqueue(record, maxQueued: 10)
+        _ = try store.claimNext(maxRunning: 1)
+        try store.appendOutput(record.id, "Hello, ")
+        try store.appendOutput(record.id, "world")
+        _ = try store.finish(record.id, status: .succeeded, failure: nil)
+        #expect(try store.record(for: record.id)?.output == "Hello, world")
+        #expect(try store.record(for: record.id)?.output == "Hello, world")
+        clock.advance(59)
+        #expect(try store.sweepExpired() == 0)
+        #expect(try store.record(for: record.id) != nil)
+        clock.advance(2)
+        #expect(try store.record(for: record.id) == nil)
+        #expect(try store.sweepExpired() == 1)
+    }
+
+    @Test func queuedAndRunningTasksNeverExpire() throws {
+        let clock = ManualClock()
+        let store = MemoryTaskStore(resultTTL: .seconds(1)) { clock.now }
+        let running = makeRecord()
+        let queued = makeRecord()
+        try store.enqueue(running, maxQueued: 10)
+        try store.enqueue(queued, maxQueued: 10)
+        _ = try store.claimNext(maxRunning: 1)
+        clock.advance(10_000)
+        #expect(try store.sweepExpired() == 0)
+        #expect(try store.record(for: running.id)?.status == .running)
+        #expect(try store.record(for: queued.id)?.status == .queued)
+    }
+
+    @Test func cancelOutcomes() throws {
+        let store = MemoryTaskStore(resultTTL: .seconds(60))
+        let queued = makeRecord()
+        let running = makeRecord()
+        try store.enqueue(running, maxQueued: 10)
+        try store.enqueue(queued, maxQueued: 10)
+        _ = try store.claimNext(maxRunning: 1)
+        #expect(try store.cancel(queued.id) == .cancelled)
+        #expect(try store.record(for: queued.id)?.status == .cancelled)
+        #expect(try store.claimNext(maxRunning: 5) == nil)
+        #expect(try store.cancel(running.id) == .requested)
+        #expect(try store.record(for: running.id)?.cancelRequested == true)
+        #expect(try store.cancel(queued.id) == .alreadyFinished(.cancelled))
+        #expect(try store.cancel(.random()) == .notFound)
+    }
+}
