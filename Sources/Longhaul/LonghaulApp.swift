@@ -25,6 +25,8 @@ public final class LonghaulApp: Sendable {
     private let views: Views
     private let logger: Logger
     private let router: Router
+    /// Wakes open event streams when their task changes.
+    public let changes: TaskChangeHub
 
     /// - Parameters:
     ///   - table: the task table; it must have ``LLMJob`` registered under ``LLMJob/kind``.
@@ -36,10 +38,13 @@ public final class LonghaulApp: Sendable {
         self.logger = logger
         let views = Views(basePath: Router(basePath: configuration.basePath).basePath)
         self.views = views
+        let hub = TaskChangeHub()
+        table.observeChanges { id in hub.notify(id) }
+        self.changes = hub
         var router = Router(basePath: configuration.basePath) { error, request in
             Self.render(error, for: request, views: views)
         }
-        Self.addRoutes(to: &router, table: table, views: views, configuration: configuration)
+        Self.addRoutes(to: &router, table: table, views: views, hub: hub, configuration: configuration)
         self.router = router
     }
 
@@ -53,7 +58,7 @@ public final class LonghaulApp: Sendable {
     // MARK: - Routes
 
     private static func addRoutes(
-        to router: inout Router, table: TaskTable, views: Views, configuration: Configuration
+        to router: inout Router, table: TaskTable, views: Views, hub: TaskChangeHub, configuration: Configuration
     ) {
         let base = router.basePath
 
@@ -75,8 +80,20 @@ public final class LonghaulApp: Sendable {
             .html(views.taskPage(try existingTask(try request.queryParameter("task_id"), in: table)))
         }
 
+        router.add("GET", "/stream") { request throws(HTTPError) in
+            let record = try existingTask(try request.queryParameter("task_id"), in: table)
+            let start = try resumeOffset(request, fallback: try request.queryParameter("from"))
+            return TaskEventStream(id: record.id, start: start, format: .html(views), table: table, hub: hub).response()
+        }
+
+        router.add("GET", "/api/tasks/:id/events") { request throws(HTTPError) in
+            let record = try existingTask(request.pathParameters["id"], in: table)
+            let start = try resumeOffset(request, fallback: try request.queryParameter("from"))
+            return TaskEventStream(id: record.id, start: start, format: .json, table: table, hub: hub).response()
+        }
+
         router.add("POST", "/cancel") { request throws(HTTPError) in
-            let record = try cancel(try request.queryParameter("task_id"), in: table)
+            let (record, _) = try cancel(try request.queryParameter("task_id"), in: table)
             if request.isHTMX { return .html(views.taskFragment(record)) }
             return .redirect(to: "\(base)/task?task_id=\(record.id)")
         }
@@ -101,8 +118,20 @@ public final class LonghaulApp: Sendable {
         }
 
         router.add("DELETE", "/api/tasks/:id") { request throws(HTTPError) in
-            .json(try cancel(request.pathParameters["id"], in: table).json)
+            let (record, outcome) = try cancel(request.pathParameters["id"], in: table)
+            guard case .object(var members) = record.json else { return .json(record.json) }
+            members.append(("cancel", .string(outcome)))
+            return .json(.object(members))
         }
+    }
+
+    /// Where a stream starts: `Last-Event-ID` (a reconnect), else the `from` parameter, else the beginning.
+    private static func resumeOffset(_ request: Request, fallback: String?) throws(HTTPError) -> Int {
+        guard let text = request.header("Last-Event-ID") ?? fallback, !text.isEmpty else { return 0 }
+        guard let offset = Int(text), offset >= 0 else {
+            throw HTTPError.badRequest("The stream offset (Last-Event-ID or from) must be a whole number.")
+        }
+        return offset
     }
 
     /// The query, trimmed of surrounding whitespace, or the reason it is refused.
@@ -143,11 +172,17 @@ public final class LonghaulApp: Sendable {
         return found
     }
 
-    private static func cancel(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> TaskRecord {
+    private static func cancel(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> (TaskRecord, String) {
         guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
         do {
-            guard try table.cancel(id) != .notFound, let record = try table.record(id) else { throw unknownTask }
-            return record
+            let outcome = try table.cancel(id)
+            guard let record = try table.record(id) else { throw unknownTask }
+            switch outcome {
+            case .cancelled: return (record, "cancelled")
+            case .requested: return (record, "requested")
+            case .alreadyFinished: return (record, "already_finished")
+            case .notFound: throw unknownTask
+            }
         } catch let error as HTTPError {
             throw error
         } catch {

@@ -75,13 +75,21 @@ public struct Views: Sendable {
         let id = record.id.rawValue
         switch record.status {
         case .queued, .running:
-            let partial: HTML =
-                record.output.isEmpty ? .empty : "<div class=\"result-text partial\">\(record.output)</div>"
+            // Text streams in over server-sent events (the htmx SSE extension); `check` is polled every second only
+            // while no stream is open (see static/app.js), and once more when the stream says `done`.
+            let from = record.output.unicodeScalars.count
+            let status: HTML = record.cancelRequested ? "Cancelling..." : "Processing..."
             return """
                 <div id="task-\(id)" class="task task-pending" hx-get="\(basePath)/check?task_id=\(id)" \
-                hx-trigger="every 1s" hx-swap="outerHTML">
-                <p class="status">Processing...</p>
-                \(partial)</div>
+                hx-trigger="sse:done, every 1s" hx-swap="outerHTML" \
+                hx-ext="sse" sse-connect="\(basePath)/stream?task_id=\(id)&from=\(from)" sse-close="done">
+                <p class="status">\(status)</p>
+                <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">\(record.output)</div>
+                <form class="cancel" method="post" action="\(basePath)/cancel?task_id=\(id)" \
+                hx-post="\(basePath)/cancel?task_id=\(id)" hx-target="#task-\(id)" hx-swap="outerHTML">
+                <button type="submit">Cancel</button>
+                </form>
+                </div>
                 """
         case .succeeded:
             let truncated: HTML =

@@ -102,7 +102,8 @@ final class AppHarness: Sendable {
         let started = harness.form("hello")
         #expect(started.status == 200)
         #expect(started.text.contains("Processing..."))
-        #expect(started.text.contains(#"hx-trigger="every 1s""#))
+        #expect(started.text.contains(#"hx-trigger="sse:done, every 1s""#))
+        #expect(started.text.contains(#"sse-connect="/stream?task_id="#))
         #expect(started.text.contains(#"hx-swap="outerHTML""#))
         let id = try #require(harness.taskID(in: started.text))
         let done = try await harness.finalFragment(id)
@@ -251,5 +252,38 @@ struct ClosureLLM: LLMClient {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+}
+
+@Suite struct CancelTests {
+    @Test func cancellingSaysWhatHappened() async throws {
+        let harness = AppHarness(client: ClosureLLM())
+        let created = harness.send("POST", "/api/tasks", body: #"{"query":"q"}"#, contentType: "application/json")
+        let location = try #require(created.header("Location"))
+        for _ in 0..<500 where !harness.send("GET", location).text.contains(#""status":"running""#) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let first = harness.send("DELETE", location)
+        #expect(first.status == 200)
+        #expect(first.text.contains(#""cancel":"requested""#))
+        for _ in 0..<500 where !harness.send("GET", location).text.contains(#""status":"cancelled""#) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(harness.send("GET", location).text.contains(#""status":"cancelled""#))
+        let second = harness.send("DELETE", location)
+        #expect(second.status == 200)
+        #expect(second.text.contains(#""cancel":"already_finished""#))
+        #expect(harness.send("DELETE", "/api/tasks/AAAAAAAAAAAAAAAAAAAAAA").status == 404)
+    }
+
+    @Test func aQueuedTaskNeverStarts() throws {
+        let harness = AppHarness(client: ClosureLLM(), maxInFlight: 1)
+        _ = harness.send("POST", "/api/tasks", body: #"{"query":"1"}"#, contentType: "application/json")
+        let second = harness.send("POST", "/api/tasks", body: #"{"query":"2"}"#, contentType: "application/json")
+        let location = try #require(second.header("Location"))
+        let cancelled = harness.send("DELETE", location)
+        #expect(cancelled.text.contains(#""status":"cancelled""#))
+        #expect(cancelled.text.contains(#""cancel":"cancelled""#))
+        #expect(!cancelled.text.contains("started_at"))
     }
 }
