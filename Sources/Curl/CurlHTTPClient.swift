@@ -42,6 +42,10 @@ public final class CurlHTTPClient: Sendable {
     private let multi: MultiHandle
     private let state = Mutex(State())
 
+    /// How often silent transfers are looked for, and so the precision of idle timeouts.
+    private static let idleScanInterval: Duration = .milliseconds(250)
+    private static let pollMilliseconds: Int32 = 250
+
     private static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_ALL))
     }()
@@ -118,6 +122,7 @@ public final class CurlHTTPClient: Sendable {
         var byID: [UInt64: Transfer] = [:]
         var byHandle: [UnsafeMutableRawPointer: Transfer] = [:]
         var stillRunning: Int32 = 0
+        var lastIdleScan = ContinuousClock.now
 
         func remove(_ transfer: Transfer, error: CurlError?) {
             curl_multi_remove_handle(multi.pointer, transfer.easy)
@@ -146,6 +151,7 @@ public final class CurlHTTPClient: Sendable {
                     }
                     byID[transfer.id] = transfer
                     byHandle[transfer.easy] = transfer
+                    transfer.markStarted()
                 case .cancel(let id):
                     // The consumer has gone: nobody reads the error, only the handle must go.
                     if let transfer = byID[id] { remove(transfer, error: nil) }
@@ -167,7 +173,17 @@ public final class CurlHTTPClient: Sendable {
                 let result = message.pointee.data.result
                 remove(transfer, error: result == CURLE_OK ? nil : transfer.error(for: result))
             }
-            curl_multi_poll(multi.pointer, nil, 0, 1000, nil)
+            let now = ContinuousClock.now
+            if now - lastIdleScan >= Self.idleScanInterval {
+                lastIdleScan = now
+                for transfer in byID.values where transfer.isIdle(at: now) {
+                    let limit = transfer.request.idleTimeout.map { "\($0)" } ?? ""
+                    remove(
+                        transfer,
+                        error: CurlError(kind: .idleTimeout, code: 28, message: "no data received for \(limit)"))
+                }
+            }
+            curl_multi_poll(multi.pointer, nil, 0, Self.pollMilliseconds, nil)
         }
     }
 }
@@ -182,6 +198,9 @@ private final class Transfer: @unchecked Sendable {
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
     private var headers: [HTTPHeader] = []
     private var sentHead = false
+    /// When a byte last arrived (or the transfer started): libcurl's low-speed check averages over seconds and
+    /// counts the upload, so silence is measured here instead.
+    private(set) var lastActivity = ContinuousClock.now
 
     init(
         id: UInt64, request: HTTPRequest,
@@ -216,10 +235,6 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, transferHeader),
             ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1),
         ]
-        if let idle = request.idleTimeout {
-            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1))
-            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, idle.milliseconds / 1000)))
-        }
         if let total = request.totalTimeout {
             codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.milliseconds))
         }
@@ -255,15 +270,10 @@ private final class Transfer: @unchecked Sendable {
         let kind: CurlError.Kind
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
-            // libcurl has one code for every timeout; its message says which one fired.
-            let detail = String(cString: errorBuffer)
-            if detail.contains("too slow") {
-                kind = .idleTimeout
-            } else if detail.contains("Connection timed out") || detail.contains("Resolving timed out") {
-                kind = .connectTimeout
-            } else {
-                kind = .timeout
-            }
+            // libcurl has one code for every timeout; a transfer that never connected hit the connect timeout.
+            var connectMicroseconds: curl_off_t = 0
+            ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
+            kind = connectMicroseconds == 0 ? .connectTimeout : .timeout
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR,
             CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
             kind = .connect
@@ -287,7 +297,16 @@ private final class Transfer: @unchecked Sendable {
         }
     }
 
+    /// Whether the server has been silent for longer than the request's idle timeout.
+    func markStarted() { lastActivity = .now }
+
+    func isIdle(at now: ContinuousClock.Instant) -> Bool {
+        guard let limit = request.idleTimeout else { return false }
+        return now - lastActivity > limit
+    }
+
     func receiveHeader(_ line: String) {
+        lastActivity = .now
         let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
@@ -303,6 +322,7 @@ private final class Transfer: @unchecked Sendable {
     }
 
     func receiveBody(_ bytes: UnsafeBufferPointer<UInt8>) {
+        lastActivity = .now
         sendHeadIfNeeded()
         continuation.yield(.body(Array(bytes)))
     }

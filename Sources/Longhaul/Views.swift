@@ -39,6 +39,7 @@ public struct Views: Sendable {
             <meta name="htmx-config" content="\(Self.htmxConfig)">
             \(refreshTag)<link rel="stylesheet" href="\(basePath)/static/app.css">
             <script src="\(basePath)/static/vendor/htmx-2.min.js" defer></script>
+            <script src="\(basePath)/static/vendor/ext/hx-sse-2.min.js" defer></script>
             <script src="\(basePath)/static/app.js" defer></script>
             </head>
             <body>

@@ -14,6 +14,7 @@ struct Server {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        Self.raiseFileLimit(logger: logger)
         var serverConfiguration = FastCGIServer.Configuration()
         serverConfiguration.listener = settings.listener
         serverConfiguration.threadCount = settings.threads
@@ -76,6 +77,17 @@ struct Server {
         let retained = SignalSources(sources: sources)
         continuation.onTermination = { _ in retained.cancel() }
         return stream
+    }
+
+    /// Every upstream transfer and every open stream holds a descriptor; 1,024 is far too few for thousands.
+    private static func raiseFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let previous = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            logger.debug("raised the open file limit", metadata: ["from": "\(previous)", "to": "\(limit.rlim_cur)"])
+        }
     }
 
     private static func describe(_ listener: FastCGIServer.Listener) -> String {

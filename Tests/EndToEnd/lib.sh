@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+#
+# Tests/EndToEnd/lib.sh: assertions and HTTP helpers for the end-to-end suite. Sourced by run.sh (and through it
+# by every test_NN_*.sh); not meant to be run.
+#
+# Every assertion prints one line, `PASS name` or `FAIL name: reason`, and never stops the run. HTTP goes through
+# nginx over verified TLS (curl --cacert) to https://localhost:E2E_PORT. Waits are bounded polls, never timings.
+#
+# Globals set by run.sh: E2E_DIR (run directory), E2E_PORT, E2E_SOCKET, E2E_BIN, E2E_KEY (the API key given to
+# the backend, which must never show), E2E_BACKEND_FLAGS (array: flags every backend start gets).
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    printf 'Usage: source Tests/EndToEnd/lib.sh (from Tests/EndToEnd/run.sh)\n'
+    exit 0
+fi
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_FAILURES=()
+
+# The last response, set by http().
+HTTP_STATUS=""
+HTTP_BODY=""
+HTTP_HEADERS=""
+# The task id found by htmx_generate, plain_generate or api_create.
+TASK_ID=""
+
+# --- Results --------------------------------------------------------------------------------------------------------
+
+# Records a passed check. $1: its name.
+pass() {
+    E2E_PASSED=$((E2E_PASSED + 1))
+    printf 'PASS %s\n' "$1"
+}
+
+# Records a failed check. $1: its name. $2: the reason (one line).
+fail() {
+    local reason="${2//$'\n'/ }"
+    E2E_FAILED=$((E2E_FAILED + 1))
+    E2E_FAILURES+=("$1")
+    printf 'FAIL %s: %s\n' "$1" "${reason:0:400}"
+}
+
+# Passes when a command succeeds. $1: name. $2: reason shown on failure. $@ (rest): the command.
+check() {
+    local name="$1" reason="$2"
+    shift 2
+    if "$@" >/dev/null 2>&1; then
+        pass "${name}"
+    else
+        fail "${name}" "${reason}"
+    fi
+}
+
+# Passes when a command fails. $1: name. $2: reason shown on failure. $@ (rest): the command.
+refute() {
+    local name="$1" reason="$2"
+    shift 2
+    if "$@" >/dev/null 2>&1; then
+        fail "${name}" "${reason}"
+    else
+        pass "${name}"
+    fi
+}
+
+# Passes when a file exists and does not contain a string. $1: name. $2: the string. $3: the file.
+assert_file_lacks() {
+    if [[ ! -f "$3" ]]; then
+        fail "$1" "${3##*/} is missing"
+    elif grep -qF -- "$2" "$3"; then
+        fail "$1" "${3##*/} contains '$2'"
+    else
+        pass "$1"
+    fi
+}
+
+# Succeeds when a process has exited (a zombie counts as exited). $1: the pid.
+process_gone() {
+    ! pid_alive "$1"
+}
+
+# Passes when two strings are equal. $1: name. $2: expected. $3: actual.
+assert_eq() {
+    if [[ "$3" == "$2" ]]; then
+        pass "$1"
+    else
+        fail "$1" "expected '$2', got '$3'"
+    fi
+}
+
+# Passes when a string matches an extended regular expression. $1: name. $2: regex. $3: the string.
+assert_match() {
+    if [[ "$3" =~ $2 ]]; then
+        pass "$1"
+    else
+        fail "$1" "'$3' does not match /$2/"
+    fi
+}
+
+# --- HTTP -----------------------------------------------------------------------------------------------------------
+
+# Sends one request through nginx. Sets HTTP_STATUS ("000" when there was no answer), HTTP_BODY, HTTP_HEADERS
+# (the last response's header block, CR removed) and appends the whole answer to E2E_DIR/responses.log.
+# $1: method. $2: path with query string. $@ (rest): more curl arguments (headers, data).
+http() {
+    local method="$1" path="$2"
+    shift 2
+    local args=(-sS --max-time 20 --cacert "${E2E_DIR}/cert.pem" -o "${E2E_DIR}/last.body"
+        -D "${E2E_DIR}/last.headers" -w '%{http_code}')
+    case "${method}" in
+        GET) ;;
+        HEAD) args+=(-I) ;;
+        *) args+=(-X "${method}") ;;
+    esac
+    : >"${E2E_DIR}/last.body"
+    : >"${E2E_DIR}/last.headers"
+    HTTP_STATUS="$(curl "${args[@]}" "$@" "https://localhost:${E2E_PORT}${path}" 2>"${E2E_DIR}/last.curl")" || true
+    [[ -n "${HTTP_STATUS}" ]] || HTTP_STATUS="000"
+    HTTP_BODY="$(cat "${E2E_DIR}/last.body")"
+    # Keep the last header block only (a 100 Continue may come first).
+    HTTP_HEADERS="$(tr -d '\r' <"${E2E_DIR}/last.headers" | awk '/^HTTP\// { block = "" } { block = block $0 "\n" }
+        END { printf "%s", block }')"
+    {
+        printf '### %s %s -> %s\n%s\n' "${method}" "${path}" "${HTTP_STATUS}" "${HTTP_HEADERS}"
+        cat "${E2E_DIR}/last.body"
+        printf '\n'
+    } >>"${E2E_DIR}/responses.log"
+}
+
+# Prints the value of a header of the last response (case-insensitive name; the first one if repeated).
+# $1: header name.
+header() {
+    local name
+    name="$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')"
+    printf '%s\n' "${HTTP_HEADERS}" | awk -v name="${name}" '
+        { i = index($0, ":") }
+        i > 0 && tolower(substr($0, 1, i - 1)) == name {
+            v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v; exit
+        }'
+}
+
+# A short description of the last response, for failure messages.
+last_response() {
+    local body="${HTTP_BODY//$'\n'/ }"
+    printf 'HTTP %s, body: %s' "${HTTP_STATUS}" "${body:0:200}"
+}
+
+# Passes when the last status is one of the expected ones. $1: name. $@ (rest): expected statuses.
+assert_status() {
+    local name="$1" expected
+    shift
+    for expected in "$@"; do
+        if [[ "${HTTP_STATUS}" == "${expected}" ]]; then
+            pass "${name}"
+            return 0
+        fi
+    done
+    fail "${name}" "expected HTTP $*; got $(last_response)"
+}
+
+# Passes when the last body contains a string. $1: name. $2: the string.
+assert_body_contains() {
+    if [[ "${HTTP_BODY}" == *"$2"* ]]; then
+        pass "$1"
+    else
+        fail "$1" "body lacks '$2'; $(last_response)"
+    fi
+}
+
+# Passes when the last body does not contain a string. $1: name. $2: the string.
+assert_body_lacks() {
+    if [[ "${HTTP_BODY}" != *"$2"* ]]; then
+        pass "$1"
+    else
+        fail "$1" "body contains '$2'; $(last_response)"
+    fi
+}
+
+# Passes when a header of the last response has a value. $1: name. $2: header. $3: expected value.
+assert_header() {
+    local actual
+    actual="$(header "$2")"
+    if [[ "${actual}" == "$3" ]]; then
+        pass "$1"
+    else
+        fail "$1" "header $2 is '${actual}', expected '$3'"
+    fi
+}
+
+# Passes when a header of the last response matches an extended regex. $1: name. $2: header. $3: regex.
+assert_header_match() {
+    local actual
+    actual="$(header "$2")"
+    if [[ "${actual}" =~ $3 ]]; then
+        pass "$1"
+    else
+        fail "$1" "header $2 is '${actual}', expected to match /$3/"
+    fi
+}
+
+# Prints a field of a JSON document: strings as they are, other values as JSON, nothing when absent.
+# $1: dotted path (error.type). $2 (optional): the file, default the last body.
+json() {
+    python3 - "$1" "${2:-${E2E_DIR}/last.body}" <<'EOF' 2>/dev/null || true
+import json, sys
+path, file = sys.argv[1], sys.argv[2]
+try:
+    value = json.load(open(file, encoding="utf-8"))
+    for key in path.split("."):
+        value = value[int(key)] if isinstance(value, list) else value[key]
+except Exception:
+    sys.exit(0)
+print(value if isinstance(value, str) else json.dumps(value))
+EOF
+}
+
+# Passes when the last answer is a JSON error of the API's shape {"error":{"type","message"}}.
+# $1: name. $2: expected HTTP status. $3 (optional): expected error type.
+assert_json_error() {
+    local name="$1" status="$2" type="${3:-}" actual_type message ctype
+    actual_type="$(json error.type)"
+    message="$(json error.message)"
+    ctype="$(header Content-Type)"
+    if [[ "${HTTP_STATUS}" != "${status}" ]]; then
+        fail "${name}" "expected HTTP ${status}; got $(last_response)"
+    elif [[ "${ctype}" != application/json* ]]; then
+        fail "${name}" "Content-Type '${ctype}' is not JSON; $(last_response)"
+    elif [[ -z "${actual_type}" || -z "${message}" ]]; then
+        fail "${name}" "no error.type and error.message; $(last_response)"
+    elif [[ -n "${type}" && "${actual_type}" != "${type}" ]]; then
+        fail "${name}" "error.type is '${actual_type}', expected '${type}'"
+    else
+        pass "${name}"
+    fi
+}
+
+# --- The backend and its tasks ---------------------------------------------------------------------------------------
+
+# Succeeds while the backend process runs.
+backend_alive() {
+    pid_alive "$(saved_pid "${E2E_DIR}" backend)"
+}
+
+# Stops the backend and starts it again with the suite's flags plus the given ones. Records one check.
+# $1: check name. $@ (rest): extra longhaul flags.
+restart_backend() {
+    local name="$1"
+    shift
+    if ! stop_backend "${E2E_DIR}" 40; then
+        fail "${name}: previous backend stops on SIGTERM" "it had to be killed after 40 s"
+    fi
+    if start_backend "${E2E_DIR}" "${E2E_SOCKET}" "${E2E_BIN}" "${E2E_BACKEND_FLAGS[@]}" "$@" 2>>"${E2E_DIR}/e2e.log"; then
+        pass "${name}"
+    else
+        fail "${name}" "the backend did not start with: ${E2E_BACKEND_FLAGS[*]} $*; $(tail -n 3 "${E2E_DIR}/backend.log" 2>/dev/null)"
+    fi
+}
+
+# Repeats a request every 0.5 s until its body contains a string, for at most TIMEOUT seconds (or until the
+# backend has died). Leaves the last answer in HTTP_*.
+# $1: timeout in seconds. $2: the string. $@ (rest): http() arguments.
+# Returns 0 when found.
+poll_body() {
+    local timeout="$1" needle="$2" deadline
+    shift 2
+    deadline=$((SECONDS + timeout))
+    while true; do
+        http "$@"
+        [[ "${HTTP_BODY}" == *"${needle}"* ]] && return 0
+        ((SECONDS < deadline)) || return 1
+        backend_alive || return 1
+        sleep 0.5
+    done
+}
+
+# Like poll_body, until the status is the given one.
+# $1: timeout in seconds. $2: the status. $@ (rest): http() arguments.
+poll_status() {
+    local timeout="$1" status="$2" deadline
+    shift 2
+    deadline=$((SECONDS + timeout))
+    while true; do
+        http "$@"
+        [[ "${HTTP_STATUS}" == "${status}" ]] && return 0
+        ((SECONDS < deadline)) || return 1
+        sleep 0.5
+    done
+}
+
+# Polls GET /api/tasks/ID until its "status" is one of the given ones.
+# $1: timeout in seconds. $2: task id. $@ (rest): accepted statuses.
+# Returns 0 when reached; the last answer stays in HTTP_*.
+poll_api_status() {
+    local timeout="$1" id="$2" deadline status wanted
+    shift 2
+    deadline=$((SECONDS + timeout))
+    while true; do
+        http GET "/api/tasks/${id}"
+        status="$(json status)"
+        for wanted in "$@"; do
+            [[ "${status}" == "${wanted}" ]] && return 0
+        done
+        ((SECONDS < deadline)) || return 1
+        backend_alive || return 1
+        sleep 0.5
+    done
+}
+
+# Prints the first task id in a text (from task_id=ID).
+# $1: the text.
+task_id_in() {
+    printf '%s' "$1" | grep -oE 'task_id=[A-Za-z0-9_-]+' | head -n 1 | cut -d= -f2 || true
+}
+
+# POSTs /generate as htmx does. Sets TASK_ID (empty when none).
+# $1: the query.
+htmx_generate() {
+    http POST /generate -H 'HX-Request: true' -H 'HX-Target: result' --data-urlencode "query=$1"
+    # shellcheck disable=SC2034 # read by the test files
+    TASK_ID="$(task_id_in "${HTTP_BODY}")"
+}
+
+# POSTs /generate as a browser without JavaScript does. Sets TASK_ID from the Location header.
+# $1: the query.
+plain_generate() {
+    http POST /generate --data-urlencode "query=$1"
+    # shellcheck disable=SC2034 # read by the test files
+    TASK_ID="$(task_id_in "$(header Location)")"
+}
+
+# Prints a JSON object {"query": QUERY}.
+# $1: the query.
+json_query() {
+    python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1]}))' "$1"
+}
+
+# POSTs /api/tasks with {"query": QUERY}. Sets TASK_ID from the answer's "id".
+# $1: the query.
+api_create() {
+    http POST /api/tasks -H 'Content-Type: application/json' --data-binary "$(json_query "$1")"
+    # shellcheck disable=SC2034 # read by the test files
+    TASK_ID="$(json id)"
+}
+
+# Prints a random id in the backend's format (128 random bits, base64url).
+random_task_id() {
+    python3 -c 'import secrets; print(secrets.token_urlsafe(16))'
+}

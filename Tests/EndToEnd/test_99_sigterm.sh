@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# SIGTERM stops the backend: exit code 0, "stopped" in its log, the process gone; nginx still serves static
+# files and answers 502 for the rest. Numbered 99 to run last: it leaves no backend. Sourced by run.sh.
+
+t13_offset="$(wc -c <"${E2E_DIR}/backend.log")"
+t13_pid="$(saved_pid "${E2E_DIR}" backend)"
+if [[ -z "${t13_pid}" ]] || ! pid_alive "${t13_pid}"; then
+    fail "sigterm: a backend is running" "none is"
+else
+    if stop_backend "${E2E_DIR}" 20; then
+        pass "sigterm: the backend stops within 20 s"
+    else
+        fail "sigterm: the backend stops within 20 s" "it had to be killed"
+    fi
+    assert_eq "sigterm: exit code 0" "0" "${STOPPED_EXIT_CODE}"
+    t13_log="$(tail -c +"$((t13_offset + 1))" "${E2E_DIR}/backend.log")"
+    check "sigterm: the log says stopped" "no 'stopped' after the SIGTERM" grep -qi stopped <<<"${t13_log}"
+    check "sigterm: the process is gone" "pid ${t13_pid} still runs" process_gone "${t13_pid}"
+    http GET /
+    assert_status "sigterm: nothing serves the socket any more (502)" 502
+    http GET /static/app.css
+    assert_status "sigterm: nginx still serves static files" 200
+fi
+true

@@ -1,0 +1,510 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+#
+# scripts/lib.sh: shell functions shared by scripts/run, scripts/test and Tests/EndToEnd/.
+#
+# Source it (`source scripts/lib.sh`); running it only prints this help. Every function documents its inputs.
+# Functions that start processes keep their pids in DIR/pids/NAME.pid and their output in DIR/NAME.log, and
+# remember DIR in LONGHAUL_RUN_DIR so that stop_backend and stop_all need no argument.
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -euo pipefail
+    case "${1:-}" in
+        -h | --help | "")
+            printf 'Usage: source scripts/lib.sh\n\nShared functions (ensure_packages, ensure_htmx, make_dev_cert, '
+            printf 'start_mock,\nstart_backend, stop_backend, render_nginx, start_nginx, stop_all) for scripts/run, '
+            printf 'scripts/test\nand Tests/EndToEnd/. It is meant to be sourced, not run.\n'
+            exit 0
+            ;;
+        *)
+            printf 'lib.sh: unknown option: %s (it is meant to be sourced)\n' "$1" >&2
+            exit 64
+            ;;
+    esac
+fi
+
+# Sourcing twice is harmless.
+if [[ -n "${_LONGHAUL_LIB_LOADED:-}" ]]; then
+    return 0
+fi
+_LONGHAUL_LIB_LOADED=1
+
+# The repository root (the directory above scripts/).
+LONGHAUL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+# htmx comes from the django-htmx wheel on PyPI, pinned by version and checksums.
+readonly HTMX_WHEEL_VERSION="1.29.0"
+readonly HTMX_WHEEL_SHA256="0ec5be1645ed71e6787bd75e0250624f00274ac3bb1730f07b6629a95688929b"
+readonly HTMX_JS_SHA256="71ea67185bfa8c98c39d31717c6fce5d852370fcdfd129db4543774d3145c0de"
+readonly HTMX_SSE_SHA256="98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136"
+
+# Debian packages the project needs at build, run and test time (nginx and pip are handled apart).
+readonly LONGHAUL_APT_PACKAGES=(
+    spawn-fcgi libfcgi-dev libcurl4-openssl-dev libhiredis-dev redis-server
+    openssl curl python3 pkg-config ca-certificates
+)
+
+# --- Messages -------------------------------------------------------------------------------------------------------
+
+log() { printf -- '** %s\n' "$*" >&2; }
+warn() { printf -- '** WARNING: %s\n' "$*" >&2; }
+error() { printf -- '** ERROR: %s\n' "$*" >&2; }
+fatal() {
+    error "$@"
+    exit 1
+}
+
+# --- Small helpers --------------------------------------------------------------------------------------------------
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+# $@: the command.
+run_as_root() {
+    if [[ ${EUID} -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        error "need root for: $* (run as root or install sudo)"
+        return 1
+    fi
+}
+
+# Succeeds when a Debian package is installed (not merely known, or removed with its configuration kept).
+# $1 (string): the package name.
+pkg_installed() {
+    local status
+    status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+    [[ "${status}" == "install ok installed" ]]
+}
+
+# Prints the SHA-256 of a file.
+# $1 (path): the file.
+sha256_of() {
+    sha256sum "$1" | cut -d' ' -f1
+}
+
+# Succeeds when a file exists and has the given SHA-256.
+# $1 (path): the file. $2 (hex): the expected checksum.
+has_sha256() {
+    [[ -f "$1" ]] && [[ "$(sha256_of "$1")" == "$2" ]]
+}
+
+# Succeeds while a process exists and is not a zombie (a zombie has exited but was not yet reaped).
+# $1 (int): the pid.
+pid_alive() {
+    local pid="$1" stat
+    [[ -n "${pid}" ]] || return 1
+    kill -0 "${pid}" 2>/dev/null || return 1
+    stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != "Z" ]]
+}
+
+# Polls a command every 0.1 s until it succeeds.
+# $1 (seconds): how long to try. $@ (rest): the command.
+# Returns 0 once the command succeeded, 1 on time-out.
+wait_until() {
+    local timeout="$1" tries
+    shift
+    tries=$((timeout * 10))
+    while ((tries-- > 0)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Like wait_until, but gives up as soon as a process has died.
+# $1 (int): the pid that must stay alive. $2 (seconds): how long to try. $@ (rest): the command.
+# Returns 0 once the command succeeded, 1 on time-out or when the process died.
+wait_until_alive() {
+    local pid="$1" timeout="$2" tries
+    shift 2
+    tries=$((timeout * 10))
+    while ((tries-- > 0)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        pid_alive "${pid}" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Prints the directory holding nginx's own files (fastcgi_params, mime.types), /etc/nginx on Debian.
+nginx_conf_dir() {
+    local conf
+    conf="$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--conf-path=//p')"
+    if [[ -n "${conf}" ]]; then
+        dirname "${conf}"
+    else
+        printf '/etc/nginx\n'
+    fi
+}
+
+# Escapes a string for use as the replacement of a sed `s|…|…|` command.
+# $1 (string): the replacement text.
+sed_escape() {
+    printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'
+}
+
+# Copies a template to a file, replacing @NAME@ placeholders.
+# $1 (path): template. $2 (path): output. $@ (rest): NAME=VALUE pairs.
+# Fails when a placeholder is left over.
+render_template() {
+    local template="$1" out="$2" pair name value
+    shift 2
+    local args=()
+    for pair in "$@"; do
+        name="${pair%%=*}"
+        value="${pair#*=}"
+        args+=(-e "s|@${name}@|$(sed_escape "${value}")|g")
+    done
+    sed "${args[@]}" "${template}" >"${out}.tmp"
+    if grep -qE '@[A-Z0-9_]+@' "${out}.tmp"; then
+        error "unreplaced placeholder in ${out}: $(grep -oE '@[A-Z0-9_]+@' "${out}.tmp" | sort -u | tr '\n' ' ')"
+        rm -f "${out}.tmp"
+        return 1
+    fi
+    mv "${out}.tmp" "${out}"
+}
+
+# --- Installation ---------------------------------------------------------------------------------------------------
+
+# Installs, with apt-get, the Debian packages that are missing; does nothing when all are there.
+# Services that packages would start (redis-server, nginx) are kept from starting: the scripts start their own.
+ensure_packages() {
+    local missing=() pkg nginx_pkg=""
+    command -v dpkg-query >/dev/null 2>&1 || fatal "dpkg-query not found: this needs Debian or a derivative"
+    for pkg in "${LONGHAUL_APT_PACKAGES[@]}"; do
+        pkg_installed "${pkg}" || missing+=("${pkg}")
+    done
+    if [[ ! -x /usr/sbin/nginx ]]; then
+        nginx_pkg="nginx-light"
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        missing+=(python3-pip)
+    fi
+    if [[ ${#missing[@]} -eq 0 && -z "${nginx_pkg}" ]]; then
+        return 0
+    fi
+
+    log "installing missing packages: ${missing[*]} ${nginx_pkg}"
+    export DEBIAN_FRONTEND=noninteractive
+    run_as_root apt-get update -qq || return 1
+    if [[ -n "${nginx_pkg}" ]]; then
+        # nginx-light is gone from newer Debian releases, where the plain package is as small.
+        if ! apt-cache show nginx-light >/dev/null 2>&1; then
+            nginx_pkg="nginx"
+        fi
+        missing+=("${nginx_pkg}")
+    fi
+
+    # A policy-rc.d that answers 101 stops maintainer scripts from starting services (the redis on port 6379,
+    # an nginx on port 80) during the install. Keep one that is already there.
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [[ ! -e "${policy}" ]]; then
+        run_as_root sh -c "printf '#!/bin/sh\nexit 101\n' >'${policy}' && chmod 0755 '${policy}'" && own_policy=1
+    fi
+    run_as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    if [[ ${own_policy} -eq 1 ]]; then
+        run_as_root rm -f "${policy}"
+    fi
+    if [[ ${rc} -ne 0 ]]; then
+        error "apt-get install failed (${rc}) for: ${missing[*]}"
+        return "${rc}"
+    fi
+    [[ -x /usr/sbin/nginx ]] || fatal "nginx was installed but /usr/sbin/nginx is missing"
+    python3 -m pip --version >/dev/null 2>&1 || fatal "python3 -m pip is still unavailable"
+}
+
+# Puts htmx 2 and its SSE extension into static/vendor/, from the pinned django-htmx wheel on PyPI with every
+# checksum verified. Does nothing when both files are there with the right checksums.
+ensure_htmx() (
+    set -euo pipefail
+    local vendor="${LONGHAUL_ROOT}/static/vendor"
+    local htmx="${vendor}/htmx-2.min.js" sse="${vendor}/ext/hx-sse-2.min.js"
+    if has_sha256 "${htmx}" "${HTMX_JS_SHA256}" && has_sha256 "${sse}" "${HTMX_SSE_SHA256}"; then
+        exit 0
+    fi
+
+    local tmp
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "${tmp}"' EXIT
+    log "downloading django-htmx ${HTMX_WHEEL_VERSION} (for htmx 2) from PyPI"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        "django-htmx==${HTMX_WHEEL_VERSION}" -d "${tmp}/dl" || fatal "pip download of django-htmx failed"
+    local wheels=("${tmp}"/dl/django_htmx-"${HTMX_WHEEL_VERSION}"-*.whl)
+    [[ -f "${wheels[0]}" ]] || fatal "pip download gave no django_htmx ${HTMX_WHEEL_VERSION} wheel"
+    local actual
+    actual="$(sha256_of "${wheels[0]}")"
+    [[ "${actual}" == "${HTMX_WHEEL_SHA256}" ]] ||
+        fatal "checksum mismatch for ${wheels[0]##*/}: got ${actual}, want ${HTMX_WHEEL_SHA256}"
+
+    python3 -m zipfile -e "${wheels[0]}" "${tmp}/wheel"
+    local src="${tmp}/wheel/django_htmx/static/django_htmx"
+    has_sha256 "${src}/htmx-2.min.js" "${HTMX_JS_SHA256}" ||
+        fatal "checksum mismatch for htmx-2.min.js in the wheel"
+    has_sha256 "${src}/ext/hx-sse-2.min.js" "${HTMX_SSE_SHA256}" ||
+        fatal "checksum mismatch for ext/hx-sse-2.min.js in the wheel"
+
+    mkdir -p "${vendor}/ext"
+    install -m 0644 "${src}/htmx-2.min.js" "${htmx}.tmp" && mv -f "${htmx}.tmp" "${htmx}"
+    install -m 0644 "${src}/ext/hx-sse-2.min.js" "${sse}.tmp" && mv -f "${sse}.tmp" "${sse}"
+    if ! has_sha256 "${htmx}" "${HTMX_JS_SHA256}" || ! has_sha256 "${sse}" "${HTMX_SSE_SHA256}"; then
+        fatal "static/vendor/ files do not have the pinned checksums after copying"
+    fi
+    log "htmx installed in static/vendor/"
+)
+
+# Creates a self-signed development certificate for localhost (EC P-256, 825 days) as DIR/cert.pem and
+# DIR/key.pem, unless a valid one is there.
+# $1 (path): the directory.
+make_dev_cert() {
+    local dir="$1"
+    mkdir -p "${dir}"
+    if [[ -s "${dir}/cert.pem" && -s "${dir}/key.pem" ]] &&
+        openssl x509 -checkend 86400 -noout -in "${dir}/cert.pem" >/dev/null 2>&1; then
+        return 0
+    fi
+    log "creating a self-signed certificate for localhost in ${dir}"
+    (
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 -days 825 \
+            -subj "/CN=localhost" \
+            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -addext "extendedKeyUsage=serverAuth" \
+            -keyout "${dir}/key.pem.tmp" -out "${dir}/cert.pem.tmp" >/dev/null 2>&1
+    ) || {
+        error "openssl could not create the development certificate"
+        return 1
+    }
+    chmod 0644 "${dir}/cert.pem.tmp"
+    mv -f "${dir}/key.pem.tmp" "${dir}/key.pem"
+    mv -f "${dir}/cert.pem.tmp" "${dir}/cert.pem"
+}
+
+# --- Processes ------------------------------------------------------------------------------------------------------
+
+# Records a pid in DIR/pids/NAME.pid.
+# $1 (path): DIR. $2 (string): NAME. $3 (int): the pid.
+_save_pid() {
+    mkdir -p "$1/pids"
+    printf '%s\n' "$3" >"$1/pids/$2.pid"
+}
+
+# Prints the pid recorded for NAME, or nothing.
+# $1 (path): DIR. $2 (string): NAME.
+saved_pid() {
+    local file="$1/pids/$2.pid"
+    [[ -s "${file}" ]] && cat "${file}"
+    return 0
+}
+
+# Succeeds when a process belongs to a run directory: its command line names DIR or it runs in DIR. This keeps a
+# stale pid file (left by a killed run, its pid since reused) from stopping an unrelated process.
+# $1 (int): the pid. $2 (path): DIR.
+pid_in_run_dir() {
+    local pid="$1" dir="$2" cwd
+    cwd="$(readlink "/proc/${pid}/cwd" 2>/dev/null)" || cwd=""
+    [[ -n "${cwd}" && "${cwd}" == "$(cd "${dir}" 2>/dev/null && pwd -P)" ]] && return 0
+    tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -qF -- "${dir}"
+}
+
+# Stops a process recorded in DIR/pids/NAME.pid: SIGTERM, then SIGKILL after a time-out. Sets STOPPED_EXIT_CODE to
+# the process's exit status when it is a child of this shell (otherwise to an empty string).
+# $1 (path): DIR. $2 (string): NAME. $3 (seconds, optional): time-out, default 15.
+# Returns 1 when the process had to be killed.
+stop_process() {
+    local dir="$1" name="$2" timeout="${3:-15}" pid tries rc=0 killed=0
+    # Read by callers (Tests/EndToEnd/).
+    # shellcheck disable=SC2034
+    STOPPED_EXIT_CODE=""
+    pid="$(saved_pid "${dir}" "${name}")"
+    [[ -n "${pid}" ]] || return 0
+    if pid_alive "${pid}" && ! pid_in_run_dir "${pid}" "${dir}"; then
+        warn "pid ${pid} in ${dir}/pids/${name}.pid is not ours any more; forgetting it"
+        rm -f "${dir}/pids/${name}.pid"
+        return 0
+    fi
+    if pid_alive "${pid}"; then
+        kill -TERM "${pid}" 2>/dev/null || true
+        tries=$((timeout * 10))
+        while ((tries-- > 0)) && pid_alive "${pid}"; do
+            sleep 0.1
+        done
+        if pid_alive "${pid}"; then
+            warn "${name} (pid ${pid}) did not stop within ${timeout} s of SIGTERM; sending SIGKILL"
+            kill -KILL "${pid}" 2>/dev/null || true
+            killed=1
+        fi
+    fi
+    wait "${pid}" 2>/dev/null || rc=$?
+    # 127: not a child of this shell, so its status is unknown.
+    if [[ ${rc} -ne 127 ]]; then
+        # shellcheck disable=SC2034
+        STOPPED_EXIT_CODE="${rc}"
+    fi
+    rm -f "${dir}/pids/${name}.pid"
+    return "${killed}"
+}
+
+# Starts the mock LLM server (mock/anthropic_mock.py) on a free port and exports MOCK_PORT.
+# $1 (path): run directory. Env: MOCK_LATENCY (seconds, default 1).
+start_mock() {
+    local dir="$1" pid
+    LONGHAUL_RUN_DIR="${dir}"
+    mkdir -p "${dir}"
+    rm -f "${dir}/mock.port"
+    python3 "${LONGHAUL_ROOT}/mock/anthropic_mock.py" --host 127.0.0.1 --port 0 --port-file "${dir}/mock.port" \
+        --latency "${MOCK_LATENCY:-1}" >>"${dir}/mock.log" 2>&1 &
+    pid=$!
+    _save_pid "${dir}" mock "${pid}"
+    if ! wait_until_alive "${pid}" 30 test -s "${dir}/mock.port"; then
+        error "the mock LLM did not start; its log:"
+        tail -n 20 "${dir}/mock.log" >&2 || true
+        return 1
+    fi
+    MOCK_PORT="$(cat "${dir}/mock.port")"
+    export MOCK_PORT
+}
+
+# Stops the mock LLM server.
+# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR.
+stop_mock() {
+    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" mock 10 || true
+}
+
+# Starts the backend under spawn-fcgi (listen socket on fd 0), in DIR, appending its output to DIR/backend.log.
+# Waits until the socket exists and the process is still alive.
+# $1 (path): run directory. $2 (path): socket. $3 (path): the longhaul binary. $@ (rest): extra longhaul flags.
+start_backend() {
+    local dir="$1" socket="$2" bin="$3" pid
+    shift 3
+    LONGHAUL_RUN_DIR="${dir}"
+    [[ -x "${bin}" ]] || {
+        error "backend binary not found or not executable: ${bin}"
+        return 1
+    }
+    mkdir -p "${dir}"
+    rm -f "${socket}"
+    spawn-fcgi -n -d "${dir}" -s "${socket}" -M 0666 -- "${bin}" "$@" >>"${dir}/backend.log" 2>&1 &
+    pid=$!
+    _save_pid "${dir}" backend "${pid}"
+    if ! wait_until_alive "${pid}" 30 test -S "${socket}"; then
+        error "the backend did not start; the end of its log:"
+        tail -n 20 "${dir}/backend.log" >&2 || true
+        return 1
+    fi
+    # spawn-fcgi creates the socket before it runs the program: give a program that fails at once time to do so.
+    sleep 0.3
+    if ! pid_alive "${pid}"; then
+        error "the backend exited right after starting; the end of its log:"
+        tail -n 20 "${dir}/backend.log" >&2 || true
+        return 1
+    fi
+}
+
+# Stops the backend with SIGTERM (SIGKILL after the time-out); sets STOPPED_EXIT_CODE.
+# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR. $2 (seconds, optional): time-out, default 15.
+# Returns 1 when it had to be killed.
+stop_backend() {
+    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" backend "${2:-15}"
+}
+
+# Renders DIR/nginx.conf (from nginx/longhaul-dev.conf.template) and DIR/snippets/ for a development or test nginx
+# serving https://localhost:PORT with DIR/cert.pem, static files from static/ and the backend on SOCKET.
+# $1 (path): run directory (absolute). $2 (int): HTTPS port. $3 (path): the backend's unix socket.
+render_nginx() {
+    local dir="$1" port="$2" socket="$3"
+    local static_root="${LONGHAUL_ROOT}/static" user_directive listen_v6 conf_dir snippet
+    LONGHAUL_RUN_DIR="${dir}"
+    mkdir -p "${dir}/snippets" "${dir}/tmp"
+    conf_dir="$(nginx_conf_dir)"
+    cp "${conf_dir}/fastcgi_params" "${conf_dir}/mime.types" "${dir}/"
+
+    if [[ ${EUID} -eq 0 ]]; then
+        # As root the master drops its workers to www-data, which must reach the socket and the static files.
+        chmod 0755 "${dir}"
+        user_directive="user www-data;"
+        if ! runuser -u www-data -- test -x "${dir}" 2>/dev/null; then
+            warn "www-data cannot reach ${dir}: nginx workers will run as root (development only)"
+            user_directive="user root;"
+        elif ! runuser -u www-data -- test -r "${static_root}/app.css" 2>/dev/null; then
+            log "www-data cannot read ${static_root}: serving a copy from ${dir}/static"
+            rm -rf "${dir}/static"
+            cp -R "${static_root}" "${dir}/static"
+            chmod -R a+rX "${dir}/static"
+            static_root="${dir}/static"
+        fi
+    else
+        user_directive="# Not started as root: the workers run as $(id -un)."
+    fi
+    if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+        listen_v6="listen [::1]:${port} ssl http2;"
+    else
+        listen_v6="# No IPv6 loopback on this machine."
+    fi
+
+    local values=(
+        "HTTPS_PORT=${port}" "SOCKET=${socket}" "STATIC_ROOT=${static_root}" "RUN_DIR=${dir}"
+        "CERT=${dir}/cert.pem" "KEY=${dir}/key.pem" "USER_DIRECTIVE=${user_directive}" "LISTEN_V6=${listen_v6}"
+    )
+    render_template "${LONGHAUL_ROOT}/nginx/longhaul-dev.conf.template" "${dir}/nginx.conf" "${values[@]}" ||
+        return 1
+    for snippet in "${LONGHAUL_ROOT}"/nginx/snippets/*.conf; do
+        render_template "${snippet}" "${dir}/snippets/${snippet##*/}" "${values[@]}" || return 1
+    done
+    printf '%s\n' "${port}" >"${dir}/nginx.port"
+}
+
+# Checks DIR/nginx.conf with `nginx -t`, starts nginx in the foreground (in the background of this shell) and
+# waits until https://localhost:PORT/static/app.css answers over verified TLS.
+# $1 (path): run directory, as given to render_nginx.
+start_nginx() {
+    local dir="$1" port pid
+    LONGHAUL_RUN_DIR="${dir}"
+    port="$(cat "${dir}/nginx.port")"
+    if ! nginx -t -q -p "${dir}/" -c "${dir}/nginx.conf" -e "${dir}/error.log" >>"${dir}/nginx.log" 2>&1; then
+        error "nginx -t rejected ${dir}/nginx.conf:"
+        tail -n 20 "${dir}/nginx.log" >&2 || true
+        return 1
+    fi
+    nginx -p "${dir}/" -c "${dir}/nginx.conf" -e "${dir}/error.log" -g 'daemon off;' >>"${dir}/nginx.log" 2>&1 &
+    pid=$!
+    _save_pid "${dir}" nginx "${pid}"
+    if ! wait_until_alive "${pid}" 30 curl -fsS -o /dev/null --max-time 5 --cacert "${dir}/cert.pem" \
+        "https://localhost:${port}/static/app.css"; then
+        error "nginx did not answer on https://localhost:${port}/; its error log:"
+        tail -n 20 "${dir}/error.log" "${dir}/nginx.log" >&2 || true
+        return 1
+    fi
+}
+
+# Stops nginx (fast shutdown).
+# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR.
+stop_nginx() {
+    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" nginx 10 || true
+}
+
+# Stops everything started in the run directory, in reverse order; safe to call again, and from traps.
+# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR (does nothing when neither is set).
+stop_all() {
+    local dir="${1:-${LONGHAUL_RUN_DIR:-}}"
+    [[ -n "${dir}" && -d "${dir}/pids" ]] || return 0
+    stop_process "${dir}" nginx 10 || true
+    stop_process "${dir}" backend 20 || true
+    stop_process "${dir}" mock 10 || true
+}
