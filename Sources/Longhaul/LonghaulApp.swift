@@ -44,7 +44,7 @@ public final class LonghaulApp: Sendable {
         var router = Router(basePath: configuration.basePath) { error, request in
             Self.render(error, for: request, views: views)
         }
-        Self.addRoutes(to: &router, table: table, views: views, hub: hub, configuration: configuration)
+        Self.addRoutes(to: &router, table: table, views: views, hub: hub, configuration: configuration, logger: logger)
         self.router = router
     }
 
@@ -58,7 +58,8 @@ public final class LonghaulApp: Sendable {
     // MARK: - Routes
 
     private static func addRoutes(
-        to router: inout Router, table: TaskTable, views: Views, hub: TaskChangeHub, configuration: Configuration
+        to router: inout Router, table: TaskTable, views: Views, hub: TaskChangeHub, configuration: Configuration,
+        logger: Logger
     ) {
         let base = router.basePath
 
@@ -83,13 +84,13 @@ public final class LonghaulApp: Sendable {
         router.add("GET", "/stream") { request throws(HTTPError) in
             let record = try existingTask(try request.queryParameter("task_id"), in: table)
             let start = try resumeOffset(request, fallback: try request.queryParameter("from"))
-            return TaskEventStream(id: record.id, start: start, format: .html(views), table: table, hub: hub).response()
+            return TaskEventStream(id: record.id, start: start, format: .html(views), table: table, hub: hub, logger: logger).response()
         }
 
         router.add("GET", "/api/tasks/:id/events") { request throws(HTTPError) in
             let record = try existingTask(request.pathParameters["id"], in: table)
             let start = try resumeOffset(request, fallback: try request.queryParameter("from"))
-            return TaskEventStream(id: record.id, start: start, format: .json, table: table, hub: hub).response()
+            return TaskEventStream(id: record.id, start: start, format: .json, table: table, hub: hub, logger: logger).response()
         }
 
         router.add("POST", "/cancel") { request throws(HTTPError) in

@@ -1,6 +1,7 @@
 import FastCGI
 import Foundation
 import HTML
+import Logging
 import Synchronization
 public import Tasks
 
@@ -66,6 +67,7 @@ struct TaskEventStream: Sendable {
     let format: Format
     let table: TaskTable
     let hub: TaskChangeHub
+    let logger: Logger
 
     /// The response: headers now, events from a handed-off task.
     func response() -> Response {
@@ -76,7 +78,10 @@ struct TaskEventStream: Sendable {
                 HeaderField("Cache-Control", "no-store"),
                 HeaderField("X-Accel-Buffering", "no"),
             ],
-            body: .stream { stream in await run(stream) })
+            body: .stream { stream in
+                let outcome = await run(stream)
+                logger.debug("event stream ended", metadata: ["task.id": "\(id)", "stream.end": "\(outcome)"])
+            })
     }
 
     private enum Wake: Sendable {
@@ -84,7 +89,15 @@ struct TaskEventStream: Sendable {
         case keepAlive
     }
 
-    private func run(_ stream: ResponseStream) async {
+    /// How a stream ended.
+    private enum Outcome: String, CustomStringConvertible {
+        case finished = "task finished"
+        case clientGone = "client gone"
+        case taskGone = "task gone"
+        var description: String { rawValue }
+    }
+
+    private func run(_ stream: ResponseStream) async -> Outcome {
         let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
         let changes = hub.watch(id)
         let relay = Task {
@@ -102,33 +115,35 @@ struct TaskEventStream: Sendable {
             wake.finish()
         }
         // Tell the browser how long to wait before reconnecting after a drop.
-        guard await stream.write("retry: 2000\n\n") else { return }
+        guard await stream.write("retry: 2000\n\n") else { return .clientGone }
         var sent = start
         var pendingWake: Wake? = .changed
         var iterator = wakes.makeAsyncIterator()
         while let reason = pendingWake {
             switch reason {
             case .keepAlive:
-                guard await stream.write(": keep-alive\n\n") else { return }
+                guard await stream.write(": keep-alive\n\n") else { return .clientGone }
             case .changed:
                 let record: TaskRecord?
                 do {
                     record = try table.record(id)
                 } catch {
                     _ = await stream.write(event("error", id: sent, data: errorPayload("store_unavailable", "\(error)")))
-                    return
+                    return .taskGone
                 }
                 guard let record else {
                     let message = "Unknown or expired task."
                     _ = await stream.write(event("error", id: sent, data: errorPayload("unknown_task", message)))
-                    return
+                    return .taskGone
                 }
                 let scalars = record.output.unicodeScalars
                 if scalars.count > sent {
                     var text = String.UnicodeScalarView()
                     text.append(contentsOf: scalars.dropFirst(sent))
                     sent = scalars.count
-                    guard await stream.write(event("delta", id: sent, data: deltaPayload(String(text)))) else { return }
+                    guard await stream.write(event("delta", id: sent, data: deltaPayload(String(text)))) else {
+                        return .clientGone
+                    }
                 }
                 if record.status.isFinished {
                     var final = ""
@@ -136,12 +151,12 @@ struct TaskEventStream: Sendable {
                         final += event("error", id: sent, data: errorPayload(failure.type, failure.message))
                     }
                     final += event("done", id: sent, data: donePayload(record))
-                    _ = await stream.write(final)
-                    return
+                    return await stream.write(final) ? .finished : .clientGone
                 }
             }
             pendingWake = await iterator.next()
         }
+        return .clientGone
     }
 
     private func event(_ name: String, id: Int, data: String) -> String {
