@@ -23,6 +23,8 @@ let package = Package(
         // C libraries, each behind one system-library module with typed shims for the variadic calls.
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects; the header path is standard.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // FastCGI server over libfcgi: accept threads, requests, responses.
         .target(
@@ -48,6 +50,12 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        // A task store in Redis (hiredis): many processes on many machines share one task table.
+        .target(
+            name: "RedisStore",
+            dependencies: ["CHiredis", "Tasks", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         // Escaping HTML builder.
         .target(name: "HTML", swiftSettings: strictSettings),
         // The web app: routes, views, JSON API, LLM job. Embeddable library.
@@ -61,6 +69,7 @@ let package = Package(
             name: "LonghaulServer",
             dependencies: [
                 "Longhaul",
+                "RedisStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -68,7 +77,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LonghaulTests",
-            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", "Curl", "HTML"],
+            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", "Curl", "HTML", "RedisStore"],
             swiftSettings: strictSettings
         ),
     ]

@@ -6,13 +6,15 @@ Standard library only (asyncio). One coroutine per connection, no threads.
 Command line
     python3 mock/anthropic_mock.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
                                    [--latency SECONDS] [--api-key KEY]
-                                   [--idle-timeout SECONDS] [--verbose]
+                                   [--idle-timeout SECONDS] [--delta-log FILE] [--verbose]
 
     --port 0 picks a free port. Once listening, the port number is written to --port-file
     (tmp file + rename) and "mock LLM listening on http://HOST:PORT" is printed to stderr.
     --latency (default 1.0) is the total time over which a streamed reply's deltas are spread
     (delta i of N is sent at i*latency/N); a non-streaming reply is sent after the latency.
     SIGTERM / SIGINT exit with code 0.
+    --delta-log FILE (off by default; for benchmarks) appends one JSON line {"p": PROMPT, "i": INDEX,
+    "t": time.time()} right after each streamed delta is written to the socket. It changes nothing on the wire.
 
 Endpoints
     POST /v1/messages          Anthropic Messages API. Needs x-api-key (any non-empty value, or exactly
@@ -161,6 +163,11 @@ def jstr(text):
         return s
     except UnicodeEncodeError:
         return json.dumps(text)
+
+
+def jstr_line(prompt, index, t):
+    """One --delta-log line."""
+    return json.dumps({"p": prompt, "i": index, "t": t}) + "\n"
 
 
 def new_id(prefix):
@@ -769,6 +776,8 @@ class MockServer:
         self._rl_window = 0
         self._rl_requests = 0
         self._rl_tokens = 0
+        # Line-buffered: a reader sees each delta's line once the delta is on the wire.
+        self.delta_log = open(args.delta_log, "a", buffering=1) if getattr(args, "delta_log", None) else None
 
     # connection bookkeeping
     def conn_opened(self, c):
@@ -1020,11 +1029,12 @@ class MockServer:
         rl = self.ratelimit_headers(kind, input_tokens + len(deltas), 200)
         if kind == "anthropic":
             if stream:
-                return await self.anthropic_stream(c, req, rid, rl, model, input_tokens, deltas, latency, faults)
+                return await self.anthropic_stream(c, req, rid, rl, model, input_tokens, deltas, latency, faults,
+                                                   tag=prompt)
             return await self.anthropic_message(c, req, rid, rl, model, input_tokens, reply, deltas, latency, faults)
         if stream:
             return await self.openai_stream(c, req, rid, rl, model, input_tokens, deltas, latency, faults,
-                                            include_usage)
+                                            include_usage, tag=prompt)
         return await self.openai_completion(c, req, rid, rl, model, input_tokens, reply, deltas, latency, faults)
 
     # ---- non-streaming replies
@@ -1074,8 +1084,9 @@ class MockServer:
     # ---- streaming replies
 
     async def _run_stream(self, c, req, head, preamble, deltas, latency, faults, make_delta, make_error,
-                          make_malformed, epilogue):
-        """Shared streaming loop. Returns keep-alive. make_* return SSE event bytes (unframed)."""
+                          make_malformed, epilogue, tag=None):
+        """Shared streaming loop. Returns keep-alive. make_* return SSE event bytes (unframed).
+        tag: the prompt, for --delta-log."""
         keep = req.keep_alive
         chunked = req.version == (1, 1)
         if not chunked:
@@ -1120,6 +1131,8 @@ class MockServer:
                 if i == mal_at:
                     c.write(frame(make_malformed()))
                 c.write(frame(make_delta(i)))
+                if self.delta_log is not None:
+                    self.delta_log.write(jstr_line(tag, i, time.time()))
                 if c.paused_w and not await c.drain():
                     ctx.finish("aborted")
                     return False
@@ -1142,7 +1155,7 @@ class MockServer:
         finally:
             ctx.finish("aborted")
 
-    async def anthropic_stream(self, c, req, rid, rl, model, input_tokens, deltas, latency, faults):
+    async def anthropic_stream(self, c, req, rid, rl, model, input_tokens, deltas, latency, faults, tag=None):
         keep = req.keep_alive and req.version == (1, 1)
         head = self.head(200, [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"),
                                ("request-id", rid)] + rl, keep, chunked=req.version == (1, 1))
@@ -1178,9 +1191,10 @@ class MockServer:
                     b'"delta":{"type":"text_delta","text":"unterminated\n\n')
 
         return await self._run_stream(c, req, head, preamble, deltas, latency, faults, make_delta, make_error,
-                                      make_malformed, epilogue)
+                                      make_malformed, epilogue, tag)
 
-    async def openai_stream(self, c, req, rid, rl, model, input_tokens, deltas, latency, faults, include_usage):
+    async def openai_stream(self, c, req, rid, rl, model, input_tokens, deltas, latency, faults, include_usage,
+                            tag=None):
         keep = req.keep_alive and req.version == (1, 1)
         head = self.head(200, [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"),
                                ("x-request-id", rid)] + rl, keep, chunked=req.version == (1, 1))
@@ -1214,7 +1228,7 @@ class MockServer:
             return ('data: %s{"index":0,"delta":{"content":"unterminated\n\n' % prefix).encode("utf-8")
 
         return await self._run_stream(c, req, head, preamble, deltas, latency, faults, make_delta, make_error,
-                                      make_malformed, epilogue)
+                                      make_malformed, epilogue, tag)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1287,6 +1301,8 @@ def parse_args(argv=None):
     p.add_argument("--api-key", default=None, help="accept only this API key (default: any non-empty key)")
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="close a keep-alive connection idle for this many seconds (default 300)")
+    p.add_argument("--delta-log", default=None, metavar="FILE",
+                   help="append a JSON line (prompt, delta index, time) per streamed delta (default: off)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = p.parse_args(argv)
     if args.latency < 0:

@@ -18,8 +18,8 @@ document.body.addEventListener('htmx:afterRequest', (e) => {
 
 // A pending task streams its text over server-sent events (htmx SSE extension) and also polls `check` every
 // second. While its stream is open the polls are skipped (a swap would restart the stream); when the stream fails
-// or closes they resume, so polling is the fallback. The final `check`, triggered by the stream's `done` event,
-// always goes through.
+// or closes they resume, so polling is the fallback. A `check` triggered by the stream itself (`done`, or `reset`
+// when another backend process restarted the task) always goes through.
 document.body.addEventListener('htmx:sseOpen', (e) => {
     e.target.dataset.streaming = 'open';
 });
@@ -34,7 +34,7 @@ document.body.addEventListener('htmx:beforeRequest', (e) => {
         return;
     }
     const trigger = e.detail.requestConfig && e.detail.requestConfig.triggeringEvent;
-    if (!trigger || trigger.type !== 'sse:done') {
+    if (!trigger || (trigger.type !== 'sse:done' && trigger.type !== 'sse:reset')) {
         e.preventDefault();
     }
 });

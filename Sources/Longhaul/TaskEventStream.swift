@@ -120,16 +120,19 @@ struct TaskEventStream: Sendable {
         var pendingWake: Wake? = .changed
         var iterator = wakes.makeAsyncIterator()
         while let reason = pendingWake {
-            switch reason {
-            case .keepAlive:
+            if case .keepAlive = reason {
                 guard await stream.write(": keep-alive\n\n") else { return .clientGone }
-            case .changed:
+            }
+            // A keep-alive also re-reads the task, in case a change notice was lost (a shared store reconnecting).
+            do {
                 let record: TaskRecord?
                 do {
                     record = try table.record(id)
                 } catch {
-                    _ = await stream.write(event("error", id: sent, data: errorPayload("store_unavailable", "\(error)")))
-                    return .taskGone
+                    // The store is down (Redis restarting): keep the stream and look again at the next keep-alive.
+                    guard await stream.write(": task store unavailable, retrying\n\n") else { return .clientGone }
+                    pendingWake = await iterator.next()
+                    continue
                 }
                 guard let record else {
                     let message = "Unknown or expired task."
@@ -137,6 +140,11 @@ struct TaskEventStream: Sendable {
                     return .taskGone
                 }
                 let scalars = record.output.unicodeScalars
+                if scalars.count < sent {
+                    // Another process took the task over and started its answer again: so does the client.
+                    sent = 0
+                    guard await stream.write(event("reset", id: 0, data: "reset")) else { return .clientGone }
+                }
                 if scalars.count > sent {
                     var text = String.UnicodeScalarView()
                     text.append(contentsOf: scalars.dropFirst(sent))

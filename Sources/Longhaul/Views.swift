@@ -82,7 +82,7 @@ public struct Views: Sendable {
             let status: HTML = record.cancelRequested ? "Cancelling..." : "Processing..."
             return """
                 <div id="task-\(id)" class="task task-pending" hx-get="\(basePath)/check?task_id=\(id)" \
-                hx-trigger="sse:done, every 1s" hx-swap="outerHTML" \
+                hx-trigger="sse:done, sse:reset, every 1s" hx-swap="outerHTML" \
                 hx-ext="sse" sse-connect="\(basePath)/stream?task_id=\(id)&from=\(from)" sse-close="done">
                 <p class="status">\(status)</p>
                 <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">\(record.output)</div>

@@ -72,6 +72,15 @@ struct LonghaulCommand: AsyncParsableCommand {
     @Option(help: "Longest query accepted, in bytes. (env LONGHAUL_MAX_QUERY_BYTES; default 32768)")
     var maxQueryBytes: Int?
 
+    @Option(help: "Where tasks live: memory, or redis://[:password@]host:port/db to share them between processes and machines. (env LONGHAUL_STORE; default memory)")
+    var store: String?
+
+    @Option(help: "Redis store: seconds a process may go silent before another takes its running tasks over. (env LONGHAUL_LEASE_TIMEOUT; default 15)")
+    var leaseTimeout: Double?
+
+    @Option(help: "Redis store: most runs of a task whose process keeps dying before it fails. (env LONGHAUL_MAX_ATTEMPTS; default 3)")
+    var maxAttempts: Int?
+
     @Option(help: "Seconds running tasks get to finish on SIGTERM before they are cancelled. (env LONGHAUL_SHUTDOWN_GRACE; default 10)")
     var shutdownGrace: Double?
 

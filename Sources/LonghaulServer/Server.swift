@@ -5,6 +5,7 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import RedisStore
 import Tasks
 
 /// Wires the parts together, serves until SIGTERM or SIGINT, then stops in order.
@@ -26,7 +27,19 @@ struct Server {
         httpConfiguration.caInfoPath = settings.caFile
         let http = CurlHTTPClient(configuration: httpConfiguration, logger: logger)
         let llm = HTTPLLMClient(configuration: settings.llm, http: http, logger: logger)
-        let store = MemoryTaskStore(resultTTL: settings.resultTTL)
+        let store: any TaskStore
+        if let redis = settings.redis {
+            let shared = RedisTaskStore(configuration: redis, logger: logger)
+            do {
+                try shared.ping()
+            } catch {
+                // Not fatal: requests get 503 until Redis answers, and the store reconnects by itself.
+                logger.error("Redis does not answer yet", metadata: ["redis": "\(redis.url)", "error": "\(error)"])
+            }
+            store = shared
+        } else {
+            store = MemoryTaskStore(resultTTL: settings.resultTTL)
+        }
         let table = TaskTable(
             store: store, jobs: [LLMJob.kind: LLMJob(client: llm)], configuration: settings.table, logger: logger)
         let app = LonghaulApp(table: table, configuration: settings.app, logger: logger)
@@ -40,6 +53,7 @@ struct Server {
                 "provider": "\(settings.llm.provider.rawValue)", "base_url": "\(settings.llm.baseURL)",
                 "model": "\(settings.llm.model)", "max_in_flight": "\(settings.table.maxInFlight)",
                 "max_queued": "\(settings.table.maxQueued)", "pid": "\(getpid())",
+                "store": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
             ])
 
         var signals = stopSignals.makeAsyncIterator()
@@ -50,6 +64,9 @@ struct Server {
         // Running tasks get a grace period; a second signal or its end cancels them.
         let grace = Task {
             try? await Task.sleep(for: settings.shutdownGrace)
+            // A shared store's tasks go back to its queue for another process; private ones end here.
+            let handedBack = table.requeueRunning()
+            if handedBack > 0 { logger.info("handed running tasks back to the queue", metadata: ["tasks": "\(handedBack)"]) }
             table.cancelRunning()
         }
         let secondSignal = Task {

@@ -4,6 +4,7 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import RedisStore
 import Tasks
 
 /// Every setting, resolved from flags, then the environment, then the `.env` file, then defaults.
@@ -15,6 +16,8 @@ struct Settings {
     var caFile: String?
     var table = TaskTable.Configuration()
     var resultTTL: Duration
+    /// The Redis store's settings, or `nil` for the in-memory store.
+    var redis: RedisTaskStore.Configuration?
     var shutdownGrace: Duration
     var logLevel: Logger.Level
 
@@ -99,6 +102,19 @@ struct Settings {
         table.maxQueued = try integer(command.maxQueued, "LONGHAUL_MAX_QUEUED", default: 1000, minimum: 0)
         table.taskTimeout = try seconds(command.taskTimeout, "LONGHAUL_TASK_TIMEOUT", default: 600)
         resultTTL = try seconds(command.resultTTL, "LONGHAUL_RESULT_TTL", default: 3600)
+        let storeText = value(command.store, "LONGHAUL_STORE") ?? "memory"
+        if storeText == "memory" {
+            redis = nil
+        } else {
+            guard let url = RedisURL(storeText) else {
+                throw ValidationError("The store \(storeText) is neither 'memory' nor a redis://[:password@]host:port/db URL.")
+            }
+            var configuration = RedisTaskStore.Configuration(url: url)
+            configuration.resultTTL = resultTTL
+            configuration.leaseTimeout = try seconds(command.leaseTimeout, "LONGHAUL_LEASE_TIMEOUT", default: 15)
+            configuration.maxAttempts = try integer(command.maxAttempts, "LONGHAUL_MAX_ATTEMPTS", default: 3, minimum: 1)
+            redis = configuration
+        }
         shutdownGrace = try seconds(command.shutdownGrace, "LONGHAUL_SHUTDOWN_GRACE", default: 10)
 
         let levelName = value(command.logLevel, "LONGHAUL_LOG_LEVEL") ?? "info"

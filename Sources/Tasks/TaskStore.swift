@@ -93,3 +93,44 @@ public enum TaskStoreError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 }
+
+/// What renewing the leases of a process's running tasks found.
+public struct LeaseReport: Sendable, Equatable {
+    /// Tasks whose cancellation was requested (through any process): stop them.
+    public var cancelRequested: [TaskID]
+    /// Tasks this process no longer owns (its lease ran out and another process took them over): stop them
+    /// without recording anything.
+    public var lost: [TaskID]
+
+    public init(cancelRequested: [TaskID] = [], lost: [TaskID] = []) {
+        self.cancelRequested = cancelRequested
+        self.lost = lost
+    }
+}
+
+/// A change another process (or this one) made to a shared store.
+public enum TaskStoreChange: Sendable, Equatable {
+    /// A task's output or state changed.
+    case task(TaskID)
+    /// A task was queued or a running slot freed up: there may be work to claim.
+    case workAvailable
+}
+
+/// What only a store shared between processes needs; the in-memory store keeps these defaults.
+extension TaskStore {
+    /// Keeps this process's claim on its running tasks alive and reports those to stop.
+    /// - Parameter ids: the tasks this process is running.
+    /// - Returns: the tasks to cancel and the tasks lost to another process.
+    public func renewLeases(_ ids: [TaskID]) throws(TaskStoreError) -> LeaseReport { LeaseReport() }
+
+    /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process).
+    /// - Parameter ids: the tasks.
+    /// - Returns: how many went back.
+    public func requeue(_ ids: [TaskID]) throws(TaskStoreError) -> Int { 0 }
+
+    /// Calls `handler` (on any thread) for changes made by any process. A no-op for a private store.
+    public func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void) {}
+
+    /// Whether other processes share this store (so tasks outlive this process).
+    public var isShared: Bool { false }
+}

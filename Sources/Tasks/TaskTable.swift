@@ -20,6 +20,8 @@ public final class TaskTable: Sendable {
         public var sweepInterval: Duration = .seconds(10)
         /// How often the queue is checked even without a local wake-up, for work submitted elsewhere (default 1 s).
         public var pollInterval: Duration = .seconds(1)
+        /// How often a shared store's leases are renewed and cancellations from other processes picked up.
+        public var heartbeatInterval: Duration = .milliseconds(400)
 
         public init() {}
     }
@@ -46,6 +48,12 @@ public final class TaskTable: Sendable {
         self.configuration = configuration
         self.logger = logger
         (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        store.subscribeToChanges { [weak self] change in
+            switch change {
+            case .task(let id): self?.notifyOutput(id)
+            case .workAvailable: self?.wakeupContinuation.yield()
+            }
+        }
     }
 
     /// Accepts a task. Returns at once: the work starts in the background.
@@ -109,6 +117,7 @@ public final class TaskTable: Sendable {
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await self.sweepLoop() }
             background.addTask { await self.pollLoop() }
+            if store.isShared { background.addTask { await self.heartbeatLoop() } }
             await withDiscardingTaskGroup { jobs in
                 for await _ in wakeups {
                     claimAvailable(into: &jobs)
@@ -205,6 +214,41 @@ public final class TaskTable: Sendable {
             } catch {
                 logger.warning("cannot sweep expired tasks", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.heartbeatInterval)
+            let ids = running.withLock { Array($0.keys) }
+            guard !ids.isEmpty else { continue }
+            do {
+                let report = try store.renewLeases(ids)
+                for id in report.cancelRequested + report.lost {
+                    running.withLock { $0[id] }?.cancel()
+                }
+                if !report.lost.isEmpty {
+                    logger.warning("tasks taken over by another process", metadata: ["task.ids": "\(report.lost)"])
+                }
+            } catch {
+                logger.warning("cannot renew task leases", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Hands running tasks back to a shared store's queue so another process finishes them, then cancels them
+    /// here. Returns how many were handed back (none for a private store).
+    @discardableResult
+    public func requeueRunning() -> Int {
+        let ids = running.withLock { Array($0.keys) }
+        guard store.isShared, !ids.isEmpty else { return 0 }
+        do {
+            let count = try store.requeue(ids)
+            cancelRunning()
+            return count
+        } catch {
+            logger.warning("cannot hand running tasks back to the queue", metadata: ["error": "\(error)"])
+            return 0
         }
     }
 

@@ -102,7 +102,7 @@ final class AppHarness: Sendable {
         let started = harness.form("hello")
         #expect(started.status == 200)
         #expect(started.text.contains("Processing..."))
-        #expect(started.text.contains(#"hx-trigger="sse:done, every 1s""#))
+        #expect(started.text.contains(#"hx-trigger="sse:done, sse:reset, every 1s""#))
         #expect(started.text.contains(#"sse-connect="/stream?task_id="#))
         #expect(started.text.contains(#"hx-swap="outerHTML""#))
         let id = try #require(harness.taskID(in: started.text))

@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import RedisStore
+import Tasks
+import Synchronization
+import Testing
+
+/// A private redis-server for the tests: started on a free port in a temporary directory, stopped at exit.
+final class TestRedis: Sendable {
+    static let shared = TestRedis()
+
+    let url: RedisURL?
+    let failure: String?
+    private let process: Process?
+
+    private init() {
+        let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let binary else {
+            (url, failure, process) = (nil, "redis-server is not installed (apt-get install redis-server)", nil)
+            return
+        }
+        let port = Int.random(in: 20_000..<40_000)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-redis-\(port)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory.path, "--daemonize", "no",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        // Not the test process's pipes: a server outliving a crashed test run must not keep `swift test` waiting.
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            (url, failure, self.process) = (nil, "cannot start redis-server: \(error)", nil)
+            return
+        }
+        self.process = process
+        let candidate = RedisURL("redis://127.0.0.1:\(port)/0")!
+        let client = RedisClient(url: candidate, timeout: .seconds(1))
+        for _ in 0..<100 {
+            if (try? client.command(["PING"]))?.text == "PONG" { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        url = candidate
+        failure = nil
+        redisPID.store(process.processIdentifier, ordering: .relaxed)
+        _ = killRedisAtExit
+    }
+}
+
+/// The pid of the test redis-server, killed when the test process exits.
+private let redisPID = Atomic<Int32>(0)
+private let killRedisAtExit: Void = {
+    atexit {
+        let pid = redisPID.load(ordering: .relaxed)
+        // SIGKILL: the server keeps nothing, and a signal mask inherited through Foundation.Process may block SIGTERM.
+        if pid > 0 { kill(pid, SIGKILL) }
+    }
+}()
+
+/// The store kinds every contract test runs against.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case memory
+    case redis
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty store (Redis: a new key prefix) with a result TTL.
+    func make(ttl: Duration = .seconds(60), lease: Duration = .seconds(15), maxAttempts: Int = 3) throws -> any TaskStore {
+        switch self {
+        case .memory:
+            return MemoryTaskStore(resultTTL: ttl)
+        case .redis:
+            let server = TestRedis.shared
+            guard let url = server.url else {
+                Issue.record("Redis contract tests need a real redis-server: \(server.failure ?? "unknown")")
+                throw CancellationError()
+            }
+            var configuration = RedisTaskStore.Configuration(url: url)
+            configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+            configuration.resultTTL = ttl
+            configuration.leaseTimeout = lease
+            configuration.maxAttempts = maxAttempts
+            return RedisTaskStore(configuration: configuration, logger: Logger(label: "test"))
+        }
+    }
+}
+
+@Suite struct StoreContractTests {
+    func makeRecord(_ input: String = "q") -> TaskRecord {
+        TaskRecord(id: .random(), kind: "llm", input: input, createdAt: Date())
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func enqueueReadAndBoundedQueue(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let first = makeRecord("first <b>ünïcödé</b> \u{202E}")
+        try store.enqueue(first, maxQueued: 2)
+        try store.enqueue(makeRecord(), maxQueued: 2)
+        let third = makeRecord()
+        #expect(throws: TaskStoreError.queueFull) { try store.enqueue(third, maxQueued: 2) }
+        #expect(try store.record(for: third.id) == nil)
+        let read = try #require(try store.record(for: first.id))
+        #expect(read.status == .queued)
+        #expect(read.input == first.input)
+        #expect(read.kind == "llm")
+        #expect(abs(read.createdAt.timeIntervalSince(first.createdAt)) < 0.002)
+        #expect(try store.countsByStatus()[.queued] == 2)
+        #expect(try store.record(for: .random()) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func claimInOrderWithinTheLimitThenOutputAndFinish(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let first = makeRecord()
+        let second = makeRecord()
+        try store.enqueue(first, maxQueued: 10)
+        try store.enqueue(second, maxQueued: 10)
+        let claimed = try #require(try store.claimNext(maxRunning: 1))
+        #expect(claimed.id == first.id)
+        #expect(claimed.status == .running)
+        #expect(claimed.startedAt != nil)
+        #expect(try store.claimNext(maxRunning: 1) == nil)
+        try store.appendOutput(first.id, "Hello, ")
+        try store.appendOutput(first.id, "wörld <script>")
+        try store.update(first.id, metadata: ["stop_reason": "end_turn", "usage.input_tokens": "3"], progress: 0.5)
+        try store.update(first.id, metadata: ["attempts": "1"], progress: nil)
+        let running = try #require(try store.record(for: first.id))
+        #expect(running.output == "Hello, wörld <script>")
+        #expect(running.metadata == ["stop_reason": "end_turn", "usage.input_tokens": "3", "attempts": "1"])
+        #expect(running.progress == 0.5)
+        #expect(try store.countsByStatus()[.running] == 1)
+        let failure = TaskFailure(type: "api_error", message: "boom", requestID: "req_1", attempts: 3)
+        let finished = try #require(try store.finish(first.id, status: .failed, failure: failure))
+        #expect(finished.status == .failed)
+        #expect(finished.failure == failure)
+        #expect(finished.finishedAt != nil)
+        // Reading does not consume.
+        #expect(try store.record(for: first.id)?.output == "Hello, wörld <script>")
+        #expect(try store.record(for: first.id)?.failure == failure)
+        #expect(try store.claimNext(maxRunning: 1)?.id == second.id)
+        let counts = try store.countsByStatus()
+        #expect(counts[.failed] == 1 && counts[.running] == 1 && counts[.queued] == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func cancelOutcomesAndCancelledFinish(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let running = makeRecord()
+        let queued = makeRecord()
+        try store.enqueue(running, maxQueued: 10)
+        try store.enqueue(queued, maxQueued: 10)
+        _ = try store.claimNext(maxRunning: 1)
+        #expect(try store.cancel(queued.id) == .cancelled)
+        #expect(try store.record(for: queued.id)?.status == .cancelled)
+        #expect(try store.claimNext(maxRunning: 5) == nil)
+        #expect(try store.cancel(running.id) == .requested)
+        #expect(try store.record(for: running.id)?.cancelRequested == true)
+        #expect(try store.finish(running.id, status: .succeeded, failure: nil)?.status == .cancelled)
+        #expect(try store.cancel(running.id) == .alreadyFinished(.cancelled))
+        #expect(try store.cancel(.random()) == .notFound)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func finishedTasksExpireAfterTheTTLAndOthersNever(_ kind: StoreKind) async throws {
+        let store = try kind.make(ttl: .milliseconds(300))
+        let done = makeRecord()
+        let stillRunning = makeRecord()
+        let stillQueued = makeRecord()
+        try store.enqueue(done, maxQueued: 10)
+        try store.enqueue(stillRunning, maxQueued: 10)
+        try store.enqueue(stillQueued, maxQueued: 10)
+        _ = try store.claimNext(maxRunning: 2)
+        _ = try store.claimNext(maxRunning: 2)
+        try store.finish(done.id, status: .succeeded, failure: nil)
+        #expect(try store.record(for: done.id) != nil)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(try store.record(for: done.id) == nil)
+        #expect(try store.sweepExpired() == 1)
+        #expect(try store.record(for: stillRunning.id)?.status == .running)
+        #expect(try store.record(for: stillQueued.id)?.status == .queued)
+        #expect(try store.countsByStatus()[.succeeded] == 0)
+    }
+}
+
+@Suite struct RedisStoreTests {
+    @Test func aSecondProcessSeesAndCancelsTasksOfTheFirst() throws {
+        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
+        var configuration = RedisTaskStore.Configuration(url: url)
+        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        let processA = RedisTaskStore(configuration: configuration, logger: Logger(label: "a"))
+        let processB = RedisTaskStore(configuration: configuration, logger: Logger(label: "b"))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try processA.enqueue(record, maxQueued: 10)
+        #expect(try processB.claimNext(maxRunning: 1)?.id == record.id)
+        // The limit holds across processes.
+        try processA.enqueue(TaskRecord(id: .random(), kind: "llm", input: "q2", createdAt: Date()), maxQueued: 10)
+        #expect(try processA.claimNext(maxRunning: 1) == nil)
+        // Only the owner writes.
+        try processA.appendOutput(record.id, "not mine")
+        try processB.appendOutput(record.id, "mine")
+        #expect(try processA.record(for: record.id)?.output == "mine")
+        // Cancel through A reaches B's heartbeat.
+        #expect(try processA.cancel(record.id) == .requested)
+        #expect(try processB.renewLeases([record.id]).cancelRequested == [record.id])
+        #expect(try processA.renewLeases([record.id]).lost == [record.id])
+    }
+
+    @Test func aDeadProcessesTaskIsTakenOverThenFailsAfterMaxAttempts() async throws {
+        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
+        var configuration = RedisTaskStore.Configuration(url: url)
+        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        configuration.leaseTimeout = .milliseconds(200)
+        configuration.maxAttempts = 2
+        let dead = RedisTaskStore(configuration: configuration, logger: Logger(label: "dead"))
+        let survivor = RedisTaskStore(configuration: configuration, logger: Logger(label: "survivor"))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try dead.enqueue(record, maxQueued: 10)
+        _ = try dead.claimNext(maxRunning: 5)
+        try dead.appendOutput(record.id, "partial")
+        // Not before the lease has run out.
+        #expect(try survivor.claimNext(maxRunning: 5) == nil)
+        try await Task.sleep(for: .milliseconds(400))
+        let taken = try #require(try survivor.claimNext(maxRunning: 5))
+        #expect(taken.id == record.id)
+        #expect(taken.output == "")
+        #expect(try dead.renewLeases([record.id]).lost == [record.id])
+        try dead.finish(record.id, status: .succeeded, failure: nil)
+        #expect(try survivor.record(for: record.id)?.status == .running)
+        // The survivor dies too: the attempts are used up, the task fails as worker_lost.
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try dead.claimNext(maxRunning: 5) == nil)
+        let failed = try #require(try dead.record(for: record.id))
+        #expect(failed.status == .failed)
+        #expect(failed.failure?.type == "worker_lost")
+    }
+
+    @Test func requeueHandsRunningTasksBack() throws {
+        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
+        var configuration = RedisTaskStore.Configuration(url: url)
+        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        let leaving = RedisTaskStore(configuration: configuration, logger: Logger(label: "leaving"))
+        let staying = RedisTaskStore(configuration: configuration, logger: Logger(label: "staying"))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try leaving.enqueue(record, maxQueued: 10)
+        _ = try leaving.claimNext(maxRunning: 5)
+        #expect(try leaving.requeue([record.id]) == 1)
+        #expect(try staying.record(for: record.id)?.status == .queued)
+        #expect(try staying.claimNext(maxRunning: 5)?.id == record.id)
+    }
+
+    @Test func aDownServerIsUnavailableNotACrash() throws {
+        let url = try #require(RedisURL("redis://127.0.0.1:1/0"))
+        let store = RedisTaskStore(configuration: .init(url: url), logger: Logger(label: "down"))
+        #expect(throws: TaskStoreError.self) { try store.record(for: .random()) }
+        #expect(throws: TaskStoreError.self) {
+            try store.enqueue(TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date()), maxQueued: 10)
+        }
+    }
+
+    @Test func urlsAreParsed() {
+        #expect(RedisURL("redis://localhost") == RedisURL("redis://localhost:6379/0"))
+        let full = RedisURL("redis://:s3cret@10.0.0.5:6380/2")
+        #expect(full?.host == "10.0.0.5" && full?.port == 6380 && full?.database == 2 && full?.password == "s3cret")
+        #expect(full?.description.contains("s3cret") == false)
+        #expect(RedisURL("http://localhost") == nil)
+        #expect(RedisURL("redis://localhost/x") == nil)
+    }
+}
