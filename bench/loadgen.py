@@ -16,6 +16,8 @@ Modes
     soak       Part 5: N tasks created, completed and checked by W workers (at most W outstanding).
     coldstart  Part 6: start a command, poll GET PATH through nginx until 200; time from the start.
     pending    Create one task (POST /api/tasks) and print its id.
+    memory     RSS, peak RSS, CPU seconds and open descriptors (total, and curl's connections to the mock at
+               --upstream-port) of --pid, as JSON; --port is ignored.
 """
 
 import argparse
@@ -81,6 +83,43 @@ def proc_status(pid):
     except (OSError, ValueError):
         return None
     return out
+
+
+def proc_cpu_seconds(pid):
+    """User + system CPU seconds a process (all its threads) has used, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_fds(pid, upstream_port):
+    """Open descriptors of a process: total, and TCP connections to 127.0.0.1:upstream_port (kept by curl)."""
+    inodes = []
+    total = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        total += 1
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.append(target[8:-1])
+    upstream = 0
+    wanted = set(inodes)
+    for table in ("/proc/%d/net/tcp" % pid, "/proc/%d/net/tcp6" % pid):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[9] in wanted and int(cols[2].rsplit(":", 1)[1], 16) == upstream_port:
+                        upstream += 1
+        except OSError:
+            pass
+    return {"total": total, "upstream": upstream, "other": total - upstream}
 
 
 class RssSampler:
@@ -301,8 +340,16 @@ async def create_task(client, query):
     return r.status, tid, t, t2, r
 
 
+_LONG_RE = re.compile(r"\[mock:long=(\d+)\]", re.IGNORECASE)
+
+
 def expected_reply(prompt):
-    return "Mock reply to: " + prompt
+    """The mock's reply (see its docstring): "Mock reply to: " + prompt [+ " word1 ... wordN" for [mock:long=N]]."""
+    text = "Mock reply to: " + prompt
+    m = _LONG_RE.search(prompt)
+    if m and int(m.group(1)) > 0:
+        text += " " + " ".join("word%d" % i for i in range(1, int(m.group(1)) + 1))
+    return text
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -480,6 +527,7 @@ async def mode_tasks_async(args):
     clients = [Client(args.host, args.port) for _ in range(args.concurrency)]
     rss = RssSampler(args.pid)
     idle = proc_status(args.pid) if args.pid else None
+    cpu0 = proc_cpu_seconds(args.pid) if args.pid else None
     report["idle_rss_kib"] = idle and idle["VmRSS"]
     report["idle_fds"] = idle and idle["fds"]
     deadline = time.time() + args.deadline
@@ -533,6 +581,10 @@ async def mode_tasks_async(args):
     report["first_result_seconds"] = round(first_done - t0, 3) if first_done else None
     report["wall_seen_seconds"] = round(max(seen_at.values()) - t0, 3) if seen_at else None
     end = proc_status(args.pid) if args.pid else None
+    cpu1 = proc_cpu_seconds(args.pid) if args.pid else None
+    if cpu0 is not None and cpu1 is not None:
+        report["backend_cpu_seconds"] = round(cpu1 - cpu0, 2)
+        report["backend_cpu_us_per_task"] = round((cpu1 - cpu0) * 1e6 / max(1, args.n), 1)
     report["peak_rss_kib"] = end and end["VmHWM"]
     report["sampled_peak_rss_kib"] = rss.peak_kib()
     report["in_flight_rss_kib"] = st_mid and st_mid["VmRSS"]
@@ -779,6 +831,7 @@ async def mode_soak_async(args):
     deadline = time.time() + args.deadline
     counts = {"created": 0, "succeeded": 0, "wrong": 0, "failed": 0, "polls": 0}
     statuses = {}
+    cpu0 = proc_cpu_seconds(args.pid) if args.pid else None
     t0 = time.time()
 
     async def one(client, i):
@@ -829,6 +882,10 @@ async def mode_soak_async(args):
     report["statuses"] = {str(k): v for k, v in statuses.items()}
     report["seconds"] = round(t1 - t0, 3)
     report["tasks_per_second"] = round(counts["succeeded"] / max(1e-9, t1 - t0), 1)
+    cpu1 = proc_cpu_seconds(args.pid) if args.pid else None
+    if cpu0 is not None and cpu1 is not None:
+        report["backend_cpu_seconds"] = round(cpu1 - cpu0, 2)
+        report["backend_cpu_us_per_task"] = round((cpu1 - cpu0) * 1e6 / max(1, args.n), 1)
     if counts["succeeded"] != args.n and not report["errors"]:
         report["errors"].append("%d of %d tasks succeeded (deadline?)" % (counts["succeeded"], args.n))
     return report
@@ -912,10 +969,11 @@ async def mode_pending_async(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=["probe", "tasks", "streams", "soak", "coldstart", "pending"])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                usage="%(prog)s MODE --port PORT [options] [-- COMMAND...]")
+    p.add_argument("mode", choices=["probe", "tasks", "streams", "soak", "coldstart", "pending", "memory"])
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True, help="nginx's plain-HTTP port")
+    p.add_argument("--port", type=int, default=0, help="nginx's plain-HTTP port")
     p.add_argument("--n", type=int, default=1000, help="tasks / streams")
     p.add_argument("--concurrency", type=int, default=64, help="connections (soak: workers)")
     p.add_argument("--prefix", default="bench task", help="prompt prefix")
@@ -930,8 +988,16 @@ def main():
     p.add_argument("--duration", type=float, default=600.0, help="probe: longest run (s)")
     p.add_argument("--probe-interval", type=float, default=0.005, help="tasks/streams: the probe's pause (s)")
     p.add_argument("--log", help="coldstart: append the command's output here")
-    p.add_argument("cmd", nargs="*", help="coldstart: the command (after --)")
-    args = p.parse_args()
+    p.add_argument("--upstream-port", type=int, default=0, help="memory: the mock's port (curl's connections)")
+    argv = sys.argv[1:]
+    cmd = []
+    if "--" in argv:
+        cmd = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    args = p.parse_args(argv)
+    args.cmd = cmd
+    if args.mode == "coldstart" and not cmd:
+        p.error("coldstart needs the command after --")
 
     if args.mode == "probe":
         return mode_probe(args)
@@ -939,6 +1005,17 @@ def main():
         return mode_coldstart(args)
     if args.mode == "pending":
         return asyncio.run(mode_pending_async(args))
+    if args.mode == "memory":
+        st = proc_status(args.pid)
+        if st is None:
+            sys.stderr.write("no process %d\n" % args.pid)
+            return 1
+        fds = proc_fds(args.pid, args.upstream_port)
+        json.dump({"rss_kib": st["VmRSS"], "hwm_kib": st["VmHWM"], "fds": fds["total"],
+                   "upstream_fds": fds["upstream"], "other_fds": fds["other"],
+                   "cpu_seconds": proc_cpu_seconds(args.pid)}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     fn = {"tasks": mode_tasks_async, "streams": mode_streams_async, "soak": mode_soak_async}[args.mode]
     report = asyncio.run(fn(args))
     json.dump(report, sys.stdout)

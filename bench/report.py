@@ -25,8 +25,11 @@ TARGETS = {
 ENDPOINTS = [
     ("check", "GET /check?task_id=ID (pending task)"),
     ("index", "GET /"),
-    ("generate", "POST /generate (htmx)"),
+    ("generate", "POST /generate (htmx), tasks running"),
+    ("generate_queued", "POST /generate (htmx), tasks queued"),
 ]
+# The baselines answer every path alike: their /generate numbers are the baseline of both generate rows.
+BASELINE_ENDPOINT = {"generate_queued": "generate"}
 TARGET_NAMES = {"longhaul": "Longhaul", "c": "C libfcgi responder", "nginx": "nginx `return 200`",
                 "memory1": "1 process, in-memory store", "redis3": "3 processes + Redis"}
 
@@ -90,6 +93,8 @@ class Report:
             "non2xx": sum(r["non2xx"] for r in runs),
             "errors": sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in runs),
             "requests": sum(r["requests"] for r in runs),
+            "backend_cpu": med([r.get("backend_cpu_us") for r in runs]),
+            "nginx_cpu": med([r.get("nginx_cpu_us") for r in runs]),
         }
 
     # -- sections -------------------------------------------------------------------------------------------
@@ -137,24 +142,26 @@ class Report:
         if sizes:
             self.w("Longhaul's bodies: `/check` %s bytes, `/` %s bytes." % (sizes["check_bytes"], sizes["index_bytes"]))
         self.w()
-        self.w("| Endpoint | Target | req/s (median) | runs | p50 ms | p99 ms | non-2xx | socket errors |")
-        self.w("|---|---|---:|---|---:|---:|---:|---:|")
+        self.w("| Endpoint | Target | req/s (median) | runs | p50 ms | p99 ms | non-2xx | socket errors "
+               "| backend CPU µs/req | nginx CPU µs/req |")
+        self.w("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for ep, label in ENDPOINTS:
             for target in ("nginx", "c", "longhaul"):
-                tg = target
-                if target == "nginx" and ep == "index":
+                if target != "longhaul" and ep in BASELINE_ENDPOINT:
                     continue
-                r = self.wrk(tg, ep)
+                r = self.wrk(target, ep)
                 if r is None:
                     continue
-                self.w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    label, TARGET_NAMES[tg], fmt(r["rps"]), ", ".join(fmt(x) for x in r["rps_all"]),
-                    fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["non2xx"]), fmt(r["errors"])))
+                self.w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    label, TARGET_NAMES[target], fmt(r["rps"]), ", ".join(fmt(x) for x in r["rps_all"]),
+                    fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["non2xx"]), fmt(r["errors"]),
+                    fmt(r["backend_cpu"], 1) if target != "nginx" else "–", fmt(r["nginx_cpu"], 1)))
         self.w()
         self.w("| Endpoint | Longhaul/C req/s | target | Longhaul/C p99 | target | Longhaul/nginx req/s |")
         self.w("|---|---:|---|---:|---|---:|")
         for ep, label in ENDPOINTS:
-            lh, c, ng = self.wrk("longhaul", ep), self.wrk("c", ep), self.wrk("nginx", ep if ep != "index" else "check")
+            base = BASELINE_ENDPOINT.get(ep, ep)
+            lh, c, ng = self.wrk("longhaul", ep), self.wrk("c", base), self.wrk("nginx", base if base != "index" else "check")
             if not lh or not c:
                 continue
             rr = lh["rps"] / c["rps"] if c["rps"] else None

@@ -391,7 +391,7 @@ stop_mock() {
 # Waits until the socket exists and the process is still alive.
 # $1 (path): run directory. $2 (path): socket. $3 (path): the longhaul binary. $@ (rest): extra longhaul flags.
 start_backend() {
-    local dir="$1" socket="$2" bin="$3" pid
+    local dir="$1" socket="$2" bin="$3" pid name="${BACKEND_NAME:-backend}"
     shift 3
     LONGHAUL_RUN_DIR="${dir}"
     [[ -x "${bin}" ]] || {
@@ -400,19 +400,19 @@ start_backend() {
     }
     mkdir -p "${dir}"
     rm -f "${socket}"
-    spawn-fcgi -n -d "${dir}" -s "${socket}" -M 0666 -- "${bin}" "$@" >>"${dir}/backend.log" 2>&1 &
+    spawn-fcgi -n -d "${dir}" -s "${socket}" -M 0666 -- "${bin}" "$@" >>"${dir}/${name}.log" 2>&1 &
     pid=$!
-    _save_pid "${dir}" backend "${pid}"
+    _save_pid "${dir}" "${name}" "${pid}"
     if ! wait_until_alive "${pid}" 30 test -S "${socket}"; then
         error "the backend did not start; the end of its log:"
-        tail -n 20 "${dir}/backend.log" >&2 || true
+        tail -n 20 "${dir}/${name}.log" >&2 || true
         return 1
     fi
     # spawn-fcgi creates the socket before it runs the program: give a program that fails at once time to do so.
     sleep 0.3
     if ! pid_alive "${pid}"; then
         error "the backend exited right after starting; the end of its log:"
-        tail -n 20 "${dir}/backend.log" >&2 || true
+        tail -n 20 "${dir}/${name}.log" >&2 || true
         return 1
     fi
 }
@@ -421,12 +421,13 @@ start_backend() {
 # $1 (path, optional): run directory, default LONGHAUL_RUN_DIR. $2 (seconds, optional): time-out, default 15.
 # Returns 1 when it had to be killed.
 stop_backend() {
-    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" backend "${2:-15}"
+    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" "${BACKEND_NAME:-backend}" "${2:-15}"
 }
 
 # Renders DIR/nginx.conf (from nginx/longhaul-dev.conf.template) and DIR/snippets/ for a development or test nginx
 # serving https://localhost:PORT with DIR/cert.pem, static files from static/ and the backend on SOCKET.
-# $1 (path): run directory (absolute). $2 (int): HTTPS port. $3 (path): the backend's unix socket.
+# $1 (path): run directory (absolute). $2 (int): HTTPS port. $3: the backend's unix socket, or several separated by
+# spaces (processes sharing a Redis store).
 render_nginx() {
     local dir="$1" port="$2" socket="$3"
     local static_root="${LONGHAUL_ROOT}/static" user_directive listen_v6 conf_dir snippet
@@ -458,8 +459,14 @@ render_nginx() {
         listen_v6="# No IPv6 loopback on this machine."
     fi
 
+    # Several backend processes: $3 lists their sockets, separated by spaces.
+    local upstream_servers="" one_socket
+    for one_socket in ${socket}; do
+        upstream_servers+="server unix:${one_socket}; "
+    done
     local values=(
-        "HTTPS_PORT=${port}" "SOCKET=${socket}" "STATIC_ROOT=${static_root}" "RUN_DIR=${dir}"
+        "HTTPS_PORT=${port}" "SOCKET=${socket}" "UPSTREAM_SERVERS=${upstream_servers}" "STATIC_ROOT=${static_root}"
+        "RUN_DIR=${dir}"
         "CERT=${dir}/cert.pem" "KEY=${dir}/key.pem" "USER_DIRECTIVE=${user_directive}" "LISTEN_V6=${listen_v6}"
     )
     render_template "${LONGHAUL_ROOT}/nginx/longhaul-dev.conf.template" "${dir}/nginx.conf" "${values[@]}" ||
@@ -501,10 +508,65 @@ stop_nginx() {
 
 # Stops everything started in the run directory, in reverse order; safe to call again, and from traps.
 # $1 (path, optional): run directory, default LONGHAUL_RUN_DIR (does nothing when neither is set).
+# Re-reads DIR/nginx.conf (after render_nginx) in the running nginx, and waits until the old workers are gone.
+# $1 (path): run directory.
+reload_nginx() {
+    local dir="$1" master old_workers
+    master="$(saved_pid "${dir}" nginx)"
+    [[ -n "${master}" ]] || return 1
+    nginx -t -q -p "${dir}/" -c "${dir}/nginx.conf" -e "${dir}/error.log" >>"${dir}/nginx.log" 2>&1 || return 1
+    old_workers="$(pgrep -P "${master}" | tr '\n' ' ')"
+    kill -HUP "${master}"
+    # shellcheck disable=SC2086 # one word per pid
+    wait_until 20 all_gone ${old_workers}
+}
+
+# Succeeds when none of the given processes is alive. $@: pids.
+all_gone() {
+    local pid
+    for pid in "$@"; do
+        pid_alive "${pid}" && return 1
+    done
+    return 0
+}
+
+# Starts a private redis-server on a free loopback port, its data (append-only, fsync always) in DIR, and exports
+# REDIS_PORT and REDIS_URL. A second call after stop_redis restarts it on the same port with the same data.
+# $1 (path): run directory.
+start_redis() {
+    local dir="$1" pid
+    LONGHAUL_RUN_DIR="${dir}"
+    mkdir -p "${dir}"
+    [[ -s "${dir}/redis.port" ]] || free_port >"${dir}/redis.port"
+    REDIS_PORT="$(cat "${dir}/redis.port")"
+    (cd "${dir}" && exec redis-server --bind 127.0.0.1 --port "${REDIS_PORT}" --dir "${dir}" --save "" \
+        --appendonly yes --appendfsync always --daemonize no --logfile "${dir}/redis.log") &
+    pid=$!
+    _save_pid "${dir}" redis "${pid}"
+    if ! wait_until_alive "${pid}" 20 redis-cli -p "${REDIS_PORT}" ping; then
+        error "redis-server did not start; its log:"
+        tail -n 20 "${dir}/redis.log" >&2 || true
+        return 1
+    fi
+    REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
+    export REDIS_PORT REDIS_URL
+}
+
+# Stops the redis-server start_redis started. $1 (path): run directory.
+stop_redis() {
+    stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" redis 10
+}
+
 stop_all() {
     local dir="${1:-${LONGHAUL_RUN_DIR:-}}"
     [[ -n "${dir}" && -d "${dir}/pids" ]] || return 0
+    local pid_file
     stop_process "${dir}" nginx 10 || true
-    stop_process "${dir}" backend 20 || true
+    for pid_file in "${dir}"/pids/backend*.pid; do
+        [[ -e "${pid_file}" ]] || continue
+        pid_file="${pid_file##*/}"
+        stop_process "${dir}" "${pid_file%.pid}" 20 || true
+    done
     stop_process "${dir}" mock 10 || true
+    stop_process "${dir}" redis 10 || true
 }

@@ -77,6 +77,25 @@ public protocol TaskStore: Sendable {
     /// How many tasks are in each state.
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
     func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int]
+
+    /// Keeps this process's claim on its running tasks alive and reports those to stop (a shared store).
+    /// - Parameter ids: the tasks this process is running.
+    /// - Returns: the tasks to cancel and the tasks lost to another process.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func renewLeases(_ ids: [TaskID]) throws(TaskStoreError) -> LeaseReport
+
+    /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process).
+    /// - Parameter ids: the tasks.
+    /// - Returns: how many went back.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func requeue(_ ids: [TaskID]) throws(TaskStoreError) -> Int
+
+    /// Calls `handler` (on any thread) for changes made by any process sharing the store.
+    /// - Parameter handler: the function; it must return quickly.
+    func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void)
+
+    /// Whether other processes share this store (so tasks outlive this process).
+    var isShared: Bool { get }
 }
 
 /// Why the store could not do what was asked.
@@ -116,21 +135,17 @@ public enum TaskStoreChange: Sendable, Equatable {
     case workAvailable
 }
 
-/// What only a store shared between processes needs; the in-memory store keeps these defaults.
+/// What only a store shared between processes needs; a private store keeps these defaults.
 extension TaskStore {
-    /// Keeps this process's claim on its running tasks alive and reports those to stop.
-    /// - Parameter ids: the tasks this process is running.
-    /// - Returns: the tasks to cancel and the tasks lost to another process.
+    /// No leases in a private store: nothing to renew, nothing lost.
     public func renewLeases(_ ids: [TaskID]) throws(TaskStoreError) -> LeaseReport { LeaseReport() }
 
-    /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process).
-    /// - Parameter ids: the tasks.
-    /// - Returns: how many went back.
+    /// A private store's tasks end with its process: nothing to hand back.
     public func requeue(_ ids: [TaskID]) throws(TaskStoreError) -> Int { 0 }
 
-    /// Calls `handler` (on any thread) for changes made by any process. A no-op for a private store.
+    /// No other process changes a private store.
     public func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void) {}
 
-    /// Whether other processes share this store (so tasks outlive this process).
+    /// A private store is not shared.
     public var isShared: Bool { false }
 }

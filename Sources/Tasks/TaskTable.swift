@@ -140,14 +140,15 @@ public final class TaskTable: Sendable {
             // An unstructured task per job so that one job can be cancelled alone; the group child waits for it,
             // which keeps its lifetime inside run().
             let task = Task { await self.execute(record) }
-            running.withLock { $0[record.id] = task }
+            // This process may take back a task whose lease it let run out (it was stalled): stop the old run.
+            running.withLock { $0.updateValue(task, forKey: record.id) }?.cancel()
             group.addTask {
                 await withTaskCancellationHandler {
                     await task.value
                 } onCancel: {
                     task.cancel()
                 }
-                self.running.withLock { _ = $0.removeValue(forKey: record.id) }
+                self.running.withLock { if $0[record.id] == task { $0[record.id] = nil } }
                 self.wakeupContinuation.yield()
             }
         }

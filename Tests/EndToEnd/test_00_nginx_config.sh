@@ -42,6 +42,10 @@ check "nginx prod: HSTS is sent" "no longhaul-hsts.conf include" grep -q 'longha
 t00_listen="$(grep -E '^[[:space:]]*listen' "${E2E_DIR}/nginx.conf" || true)"
 refute "nginx dev: listens on loopback only" "${t00_listen//$'\n'/ }" \
     grep -vqE 'listen (127\.0\.0\.1|\[::1\]):' <<<"${t00_listen}"
-check "nginx dev: the backend is a unix socket" "fastcgi_pass is not unix:" \
-    grep -qE "fastcgi_pass unix:${E2E_SOCKET};" "${E2E_DIR}/snippets/longhaul-fastcgi.conf"
+check "nginx dev: the backend is a unix socket" "the upstream is not unix:${E2E_SOCKET}" \
+    grep -qF "server unix:${E2E_SOCKET};" "${E2E_DIR}/nginx.conf"
+refute "nginx dev: no TCP backend" "a TCP server in the upstream" \
+    grep -qE "^[[:space:]]*server [0-9a-z.-]+:[0-9]+" "${E2E_DIR}/nginx.conf"
+check "nginx dev: locations pass to the upstream" "fastcgi_pass is not longhaul_backend" \
+    grep -qE "fastcgi_pass longhaul_backend;" "${E2E_DIR}/snippets/longhaul-fastcgi.conf"
 true
