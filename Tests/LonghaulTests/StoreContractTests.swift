@@ -254,6 +254,30 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(try staying.claimNext(maxRunning: 5)?.id == record.id)
     }
 
+    @Test func everyKeyOfAFinishedTaskExpires() async throws {
+        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
+        let prefix = "test:\(TaskID.random().rawValue):"
+        var configuration = RedisTaskStore.Configuration(url: url)
+        configuration.keyPrefix = prefix
+        configuration.resultTTL = .milliseconds(300)
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "ttl"))
+        for index in 0..<5 {
+            let record = TaskRecord(id: .random(), kind: "llm", input: "q\(index)", createdAt: Date())
+            try store.enqueue(record, maxQueued: 10)
+            _ = try store.claimNext(maxRunning: 10)
+            try store.appendOutput(record.id, "some output")
+            try store.finish(record.id, status: .succeeded, failure: nil)
+        }
+        let client = RedisClient(url: url)
+        func keys() throws -> [String] {
+            try client.command(["KEYS", prefix + "*"]).elements.compactMap(\.text).sorted()
+        }
+        #expect(try keys().count == 11)  // 5 task hashes, 5 outputs, done:succeeded
+        try await Task.sleep(for: .milliseconds(600))
+        try store.sweepExpired()
+        #expect(try keys().isEmpty)
+    }
+
     @Test func aDownServerIsUnavailableNotACrash() throws {
         let url = try #require(RedisURL("redis://127.0.0.1:1/0"))
         let store = RedisTaskStore(configuration: .init(url: url), logger: Logger(label: "down"))
