@@ -826,7 +826,7 @@ async def mode_streams_async(args):
 
 
 async def mode_soak_async(args):
-    report = {"mode": "soak", "n": args.n, "concurrency": args.concurrency, "errors": []}
+    report = {"mode": "soak", "n": args.n, "concurrency": args.concurrency, "prefix": args.prefix, "errors": []}
     clients = [Client(args.host, args.port) for _ in range(args.concurrency)]
     deadline = time.time() + args.deadline
     counts = {"created": 0, "succeeded": 0, "wrong": 0, "failed": 0, "polls": 0}

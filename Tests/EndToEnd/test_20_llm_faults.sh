@@ -152,5 +152,18 @@ t20_run "e2e refused API"
 assert_eq "connection refused: failed" "failed" "$(json status)"
 assert_eq "connection refused: connection_error" "connection_error" "$(json error.type)"
 
+# TLS to the upstream is verified: the test nginx's self-signed certificate is refused, unless --ca-file trusts it.
+restart_backend "tls: backend restarts against an HTTPS API with an untrusted certificate" --max-retries 0 \
+    --base-url "https://localhost:${E2E_PORT}"
+t20_run "e2e untrusted TLS"
+assert_eq "tls: an untrusted certificate fails the call" "failed" "$(json status)"
+assert_eq "tls: as a connection error" "connection_error" "$(json error.type)"
+check "tls: the message says why" "$(json error.message)" grep -qi 'certificate' <<<"$(json error.message)"
+restart_backend "tls: backend restarts with --ca-file trusting that certificate" --max-retries 0 \
+    --base-url "https://localhost:${E2E_PORT}" --ca-file "${E2E_DIR}/cert.pem"
+t20_run "e2e trusted TLS"
+# nginx (not an LLM API) answers: the handshake succeeded and the HTTP error is the upstream's 404.
+assert_eq "tls: with --ca-file the handshake succeeds (the server's own 404 comes back)" "not_found_error" "$(json error.type)"
+
 restart_backend "faults: backend back to defaults"
 true
