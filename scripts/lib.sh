@@ -557,6 +557,24 @@ stop_redis() {
     stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" redis 10
 }
 
+# The browser tests' needs: Debian's chromium and the pinned Playwright from PyPI (which drives it; Playwright's
+# own browser downloads are not used).
+readonly LONGHAUL_PLAYWRIGHT_VERSION=1.65.2
+ensure_browser() {
+    if ! pkg_installed chromium; then
+        log "installing chromium (for the browser tests)"
+        run_as_root apt-get update -qq || return 1
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium ||
+            return 1
+    fi
+    if [[ "$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null)" != \
+        "${LONGHAUL_PLAYWRIGHT_VERSION}" ]]; then
+        log "installing playwright ${LONGHAUL_PLAYWRIGHT_VERSION} (for the browser tests)"
+        python3 -m pip install -q --root-user-action=ignore "playwright==${LONGHAUL_PLAYWRIGHT_VERSION}" ||
+            python3 -m pip install -q --break-system-packages "playwright==${LONGHAUL_PLAYWRIGHT_VERSION}" || return 1
+    fi
+}
+
 stop_all() {
     local dir="${1:-${LONGHAUL_RUN_DIR:-}}"
     [[ -n "${dir}" && -d "${dir}/pids" ]] || return 0
