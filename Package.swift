@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C libraries, each behind one system-library module with typed shims for the variadic calls.
@@ -41,7 +43,9 @@ let package = Package(
         // LLM providers (Anthropic Messages API) over the Curl client.
         .target(
             name: "LLM",
-            dependencies: ["Curl", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Curl", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings
         ),
         // Task table: ids, records, stores, the runner. Knows nothing of HTTP or LLMs.
@@ -61,7 +65,10 @@ let package = Package(
         // The web app: routes, views, JSON API, LLM job. Embeddable library.
         .target(
             name: "Longhaul",
-            dependencies: ["FastCGI", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "FastCGI", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings
         ),
         // The `longhaul` executable: flags and environment to configuration, then run.
@@ -70,6 +77,8 @@ let package = Package(
             dependencies: [
                 "Longhaul",
                 "RedisStore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -95,6 +95,19 @@ def proc_cpu_seconds(pid):
         return None
 
 
+def machine_cpu():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals) - idle, sum(vals)
+
+
+def busy_pct(start, end):
+    db, dt = end[0] - start[0], end[1] - start[1]
+    return round(100.0 * db / dt, 1) if dt > 0 else None
+
+
 def proc_fds(pid, upstream_port):
     """Open descriptors of a process: total, and TCP connections to 127.0.0.1:upstream_port (kept by curl)."""
     inodes = []
@@ -503,10 +516,12 @@ async def verify_tasks(args, clients, ids, prompts, deadline, first_wait, report
             elif obj.get("result") != expected_reply(prompts[i]):
                 wrong.append((ids[i], obj.get("result")))
 
-        await run_pool(len(todo), min(len(clients), len(todo)), clients, check)
+        # A few connections only: the check is part of the harness, not of the load being measured.
+        await run_pool(len(todo), min(args.verify_concurrency, len(clients), len(todo)), clients, check)
         if pending:
             await asyncio.sleep(0.2)
     report["verify_sweeps"] = sweeps
+    report["verify_concurrency"] = args.verify_concurrency
     report["unfinished"] = len(pending)
     report["wrong_replies"] = len(wrong)
     report["failed"] = len(failed)
@@ -528,6 +543,7 @@ async def mode_tasks_async(args):
     rss = RssSampler(args.pid)
     idle = proc_status(args.pid) if args.pid else None
     cpu0 = proc_cpu_seconds(args.pid) if args.pid else None
+    mcpu0 = machine_cpu()
     report["idle_rss_kib"] = idle and idle["VmRSS"]
     report["idle_fds"] = idle and idle["fds"]
     deadline = time.time() + args.deadline
@@ -582,6 +598,7 @@ async def mode_tasks_async(args):
     report["wall_seen_seconds"] = round(max(seen_at.values()) - t0, 3) if seen_at else None
     end = proc_status(args.pid) if args.pid else None
     cpu1 = proc_cpu_seconds(args.pid) if args.pid else None
+    report["machine_busy_pct"] = busy_pct(mcpu0, machine_cpu())
     if cpu0 is not None and cpu1 is not None:
         report["backend_cpu_seconds"] = round(cpu1 - cpu0, 2)
         report["backend_cpu_us_per_task"] = round((cpu1 - cpu0) * 1e6 / max(1, args.n), 1)
@@ -723,6 +740,8 @@ async def mode_streams_async(args):
     protos = [None] * args.n
     dones = [loop.create_future() for _ in range(args.n)]
     deadline = time.time() + args.deadline
+    cpu0 = proc_cpu_seconds(args.pid) if args.pid else None
+    mcpu0 = machine_cpu()
     t0 = time.time()
     st, tid, _, _, r = await create_task(clients[0], prompts[0])
     if tid is None:
@@ -756,6 +775,10 @@ async def mode_streams_async(args):
         left = max(1.0, deadline - time.time())
         _, not_done = await asyncio.wait(dones, timeout=left)
         t_end = time.time()
+        report["machine_busy_pct"] = busy_pct(mcpu0, machine_cpu())
+        cpu1 = proc_cpu_seconds(args.pid) if args.pid else None
+        if cpu0 is not None and cpu1 is not None:
+            report["backend_cpu_seconds"] = round(cpu1 - cpu0, 2)
         if not_done:
             report["errors"].append("%d streams unfinished at the deadline" % len(not_done))
     finally:
@@ -808,6 +831,8 @@ async def mode_streams_async(args):
     report["deltas_before_open"] = skipped
     report["deltas_missing"] = missing
     report["delay"] = summary_ms(delays)
+    if report.get("backend_cpu_seconds") is not None and delays:
+        report["backend_cpu_us_per_delta"] = round(report["backend_cpu_seconds"] * 1e6 / (len(delays) + skipped), 1)
     report["negative_delays"] = sum(1 for d in delays if d < 0)
     lat, bad = probe_window(probe_data, t_open, t_end)
     report["check"] = summary_ms(lat)
@@ -976,6 +1001,7 @@ def main():
     p.add_argument("--port", type=int, default=0, help="nginx's plain-HTTP port")
     p.add_argument("--n", type=int, default=1000, help="tasks / streams")
     p.add_argument("--concurrency", type=int, default=64, help="connections (soak: workers)")
+    p.add_argument("--verify-concurrency", type=int, default=8, help="tasks: connections checking the results")
     p.add_argument("--prefix", default="bench task", help="prompt prefix")
     p.add_argument("--latency", type=float, default=10.0, help="the mock's latency (s)")
     p.add_argument("--poll", type=float, default=0.05, help="soak: seconds between polls of one task")

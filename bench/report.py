@@ -233,6 +233,8 @@ class Report:
         if r.get("backend_cpu_us_per_task") is not None:
             self.w("| Backend CPU per task (creation, LLM call, checks) | %s µs (%s s in all) | | |" % (
                 fmt(r["backend_cpu_us_per_task"], 0), fmt(r.get("backend_cpu_seconds"), 1)))
+        if r.get("machine_busy_pct") is not None:
+            self.w("| Machine CPU busy (all processes, both cores) | %s %% | | |" % fmt(r["machine_busy_pct"], 0))
         self.w("| Backend RSS idle → peak (VmHWM) | %s → %s MiB | | |" % (
             fmt(kib_mib(r.get("idle_rss_kib")), 1), fmt(kib_mib(r.get("peak_rss_kib")), 1)))
         self.w("| RSS over idle for %s tasks | %s MiB (%s KiB per task) | ≤ %s MiB | %s |" % (
@@ -283,6 +285,11 @@ class Report:
         self.w("| Delay mock → client, p50 / p90 / p99 / max | %s / %s / %s / %s ms | p99 ≤ %s ms | %s |" % (
             fmt(d.get("p50_ms"), 2), fmt(d.get("p90_ms"), 2), fmt(d.get("p99_ms"), 2), fmt(d.get("max_ms"), 1),
             fmt(TARGETS["delta_p99_ms"], 0), mark(ok)))
+        if r.get("backend_cpu_us_per_delta") is not None:
+            self.w("| Backend CPU per delta (curl, parse, store, wake, write) | %s µs | | |" % fmt(
+                r["backend_cpu_us_per_delta"], 0))
+        if r.get("machine_busy_pct") is not None:
+            self.w("| Machine CPU busy meanwhile (all processes, both cores) | %s %% | | |" % fmt(r["machine_busy_pct"], 0))
         self.w("| `/check` p50 / p99 meanwhile | %s / %s ms (%s samples) | (≤ 10 ms, as in part 2) | %s |" % (
             fmt(c.get("p50_ms"), 2), fmt(c.get("p99_ms"), 2), fmt(c.get("count")),
             mark(c.get("p99_ms") is not None and c["p99_ms"] <= TARGETS["check_p99_ms"])))
@@ -329,14 +336,14 @@ class Report:
         n = sum(r["n"] for r in rounds)
         self.w("## 5. Soak: %s tasks created, completed and expired" % fmt(n))
         self.w()
-        self.w("`longhaul --max-in-flight 1000 --max-queued 1000 --result-ttl 5`, the mock's latency 50 ms. "
+        self.w("`longhaul --max-in-flight 1000 --max-queued 1000 --result-ttl %s`, the mock's latency 50 ms. "
                "`bench/loadgen.py soak`: %s workers each create a task (`POST /api/tasks`), wait 50 ms, poll it "
                "(`GET /api/tasks/ID`) until it has finished and check its reply, so at most that many are "
                "outstanding (within the queue limits). First a warm-up batch of %s tasks and its expiry: "
                "\"before\" is the steady state of a process that has served this load; then the soak in %s "
                "round(s), each followed by the expiry of its results (the table sweeps every 10 s: the script "
-               "waits TTL + 12 s)." % (fmt(rounds[0].get("concurrency", 0)), fmt(mem and mem.get("warmup")),
-                                        mem and mem.get("rounds")))
+               "waits TTL + 12 s)." % ((mem or {}).get("ttl", "?"), fmt(rounds[0].get("concurrency", 0)),
+                                        fmt(mem and mem.get("warmup")), mem and mem.get("rounds")))
         self.w()
         ok_all = all(r.get("succeeded") == r["n"] and not r.get("errors") for r in soak) and not [
             e for e in self.errors if e.startswith("part 5")]

@@ -14,7 +14,7 @@ Command line
     (delta i of N is sent at i*latency/N); a non-streaming reply is sent after the latency.
     SIGTERM / SIGINT exit with code 0.
     --delta-log FILE (off by default; for benchmarks) appends one JSON line {"p": PROMPT, "i": INDEX,
-    "t": time.time()} right after each streamed delta is written to the socket. It changes nothing on the wire.
+    "t": time.time()} just before each streamed delta is written to the socket. It changes nothing on the wire.
 
 Endpoints
     POST /v1/messages          Anthropic Messages API. Needs x-api-key (any non-empty value, or exactly
@@ -776,7 +776,7 @@ class MockServer:
         self._rl_window = 0
         self._rl_requests = 0
         self._rl_tokens = 0
-        # Line-buffered: a reader sees each delta's line once the delta is on the wire.
+        # Line-buffered: a reader sees each delta's line as soon as the delta is on the wire.
         self.delta_log = open(args.delta_log, "a", buffering=1) if getattr(args, "delta_log", None) else None
 
     # connection bookkeeping
@@ -1130,9 +1130,9 @@ class MockServer:
                     return False
                 if i == mal_at:
                     c.write(frame(make_malformed()))
-                c.write(frame(make_delta(i)))
                 if self.delta_log is not None:
                     self.delta_log.write(jstr_line(tag, i, time.time()))
+                c.write(frame(make_delta(i)))
                 if c.paused_w and not await c.drain():
                     ctx.finish("aborted")
                     return False

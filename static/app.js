@@ -1,6 +1,11 @@
 // Longhaul page behaviour. A file, never an inline script, so the strict Content-Security-Policy holds.
 'use strict';
 
+// Forms that submit a question: the main form and the "Try again" / "Ask again" forms of finished tasks.
+function isQuestionForm(elt) {
+    return Boolean(elt && elt.matches && elt.matches('#query-form, form.retry'));
+}
+
 // Empty the question form once htmx has posted it and the task was accepted. The page's htmx config swaps 4xx
 // and 503 fragments (readable messages) and so counts them as successful too: keep the text for those, so the
 // user can fix or resubmit it.
@@ -14,6 +19,53 @@ document.body.addEventListener('htmx:afterRequest', (e) => {
         return;
     }
     elt.reset();
+});
+
+// Where answers go. A new task is appended to #result (earlier ones stay above it). A message (blank query, busy
+// server, task store down) replaces whatever #messages showed, instead of piling up among the tasks or replacing a
+// task that is still running (which would stop its polling). Only "Unknown or expired task" (404) replaces a task.
+// A message caused by a task's poll is cleared by that task's next good answer; one caused by a question, by the
+// next accepted question.
+let focusWasInTask = false;
+document.body.addEventListener('htmx:beforeSwap', (e) => {
+    const elt = e.detail.elt;
+    const xhr = e.detail.xhr;
+    const messages = document.getElementById('messages');
+    const status = xhr ? xhr.status : 0;
+    const fromQuestion = isQuestionForm(elt);
+    const fromTask = Boolean(elt && elt.closest && elt.closest('.task'));
+    if (messages && e.detail.shouldSwap) {
+        if (status >= 400 && (fromQuestion || status !== 404)) {
+            e.detail.target = messages;
+            e.detail.swapOverride = 'innerHTML';
+            messages.dataset.source = fromQuestion ? 'question' : 'task';
+        } else if (status >= 200 && status < 300 && (fromQuestion || (fromTask && messages.dataset.source === 'task'))) {
+            messages.replaceChildren();
+            delete messages.dataset.source;
+        }
+    }
+    // A task replaced while it had the focus (its Cancel or Try again button, say) hands the focus on to its
+    // successor, so keyboard users keep their place.
+    const target = e.detail.target;
+    focusWasInTask = Boolean(
+        target && target.classList && target.classList.contains('task') && target.contains(document.activeElement));
+});
+document.body.addEventListener('htmx:afterSwap', (e) => {
+    const elt = e.target;
+    if (!focusWasInTask || !elt || !elt.classList || !elt.classList.contains('task') || !elt.isConnected) {
+        return;
+    }
+    focusWasInTask = false;
+    if (document.activeElement && document.activeElement !== document.body) {
+        return;
+    }
+    const button = elt.querySelector('button');
+    if (button) {
+        button.focus();
+    } else {
+        elt.setAttribute('tabindex', '-1');
+        elt.focus();
+    }
 });
 
 // A pending task streams its text over server-sent events (htmx SSE extension) and also polls `check` every
@@ -38,3 +90,39 @@ document.body.addEventListener('htmx:beforeRequest', (e) => {
         e.preventDefault();
     }
 });
+
+// The time a pending task has been waiting, kept ticking once a second. The server renders it with the task's
+// creation time (data-created-at) and its own clock (data-server-time); measuring from the server's clock keeps
+// the count right when this computer's clock is off.
+const clockOffsets = new WeakMap();
+
+function formatElapsed(seconds) {
+    if (seconds < 60) {
+        return `${seconds} s`;
+    }
+    const rest = seconds % 60;
+    return `${Math.floor(seconds / 60)} min ${rest < 10 ? '0' : ''}${rest} s`;
+}
+
+function tickElapsed() {
+    for (const task of document.querySelectorAll('.task-pending[data-created-at]')) {
+        const out = task.querySelector('.elapsed');
+        const created = Date.parse(task.dataset.createdAt);
+        if (!out || Number.isNaN(created)) {
+            continue;
+        }
+        if (!clockOffsets.has(task)) {
+            const server = Date.parse(task.dataset.serverTime);
+            clockOffsets.set(task, Number.isNaN(server) ? 0 : Date.now() - server);
+        }
+        const seconds = Math.max(0, Math.floor((Date.now() - clockOffsets.get(task) - created) / 1000));
+        const text = formatElapsed(seconds);
+        if (out.textContent !== text) {
+            out.textContent = text;
+        }
+    }
+}
+
+document.body.addEventListener('htmx:load', tickElapsed);
+setInterval(tickElapsed, 1000);
+tickElapsed();

@@ -1,5 +1,6 @@
 public import Curl
 public import Logging
+import Metrics
 
 /// An ``LLMClient`` for a provider reached over HTTP: Anthropic's Messages API or OpenAI-compatible chat
 /// completions, always streamed, with the official SDKs' retry rules.
@@ -59,18 +60,24 @@ public final class HTTPLLMClient: LLMClient {
         prompt: String, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation
     ) async throws -> LLMCompletionInfo {
         let request = wire.request(prompt: prompt, configuration: configuration)
+        let started = ContinuousClock.now
         var attempt = 0
         while true {
             attempt += 1
             var delivered = false
             do {
-                var info = try await attemptOnce(request, continuation: continuation, delivered: &delivered)
+                var info = try await attemptOnce(
+                    request, continuation: continuation, delivered: &delivered, started: started)
                 info.attempts = attempt
+                LLMMetrics.callDuration.recordInterval(since: started)
+                Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", "succeeded")]).increment()
                 return info
             } catch var error {
                 error.attempts = attempt
                 try Task.checkCancellation()
                 guard error.isRetryable, !delivered, attempt <= retryPolicy.maxRetries else {
+                    LLMMetrics.callDuration.recordInterval(since: started)
+                    Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", error.type)]).increment()
                     logger.warning(
                         "LLM call failed",
                         metadata: [
@@ -79,6 +86,7 @@ public final class HTTPLLMClient: LLMClient {
                         ])
                     throw error
                 }
+                Counter(label: LLMMetrics.retriesLabel, dimensions: [("error_type", error.type)]).increment()
                 let delay = retryPolicy.delay(beforeRetry: attempt - 1, retryAfter: error.retryAfter, random: random())
                 logger.info(
                     "LLM call will be retried",
@@ -94,7 +102,7 @@ public final class HTTPLLMClient: LLMClient {
     /// One HTTP attempt. `delivered` becomes true once text has been handed to the consumer.
     private func attemptOnce(
         _ request: HTTPRequest, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation,
-        delivered: inout Bool
+        delivered: inout Bool, started: ContinuousClock.Instant
     ) async throws(LLMError) -> LLMCompletionInfo {
         var info = LLMCompletionInfo(model: configuration.model)
         var parser = SSEParser()
@@ -106,6 +114,7 @@ public final class HTTPLLMClient: LLMClient {
                 case .head(let received):
                     head = received
                     info.requestID = received.header(wire.requestIDHeader)
+                    LLMMetrics.recordRateLimits(received)
                 case .body(let bytes):
                     guard let head, (200..<300).contains(head.status) else {
                         if errorBody.count < 65_536 { errorBody += bytes }
@@ -115,6 +124,7 @@ public final class HTTPLLMClient: LLMClient {
                         for signal in try wire.decode(event, info: &info) {
                             switch signal {
                             case .text(let text):
+                                if !delivered { LLMMetrics.timeToFirstToken.recordInterval(since: started) }
                                 delivered = true
                                 continuation.yield(.textDelta(text))
                             case .done:
@@ -175,5 +185,38 @@ public final class HTTPLLMClient: LLMClient {
         case .shutdown:
             LLMError(type: "shutdown", message: "The server is shutting down.", requestID: requestID)
         }
+    }
+}
+
+/// The client's metrics (swift-metrics: whichever backend the process bootstraps, Prometheus in `longhaul`).
+enum LLMMetrics {
+    static let callsLabel = "longhaul_llm_calls_total"
+    static let retriesLabel = "longhaul_llm_retries_total"
+    /// Whole calls, retries included.
+    static let callDuration = Metrics.Timer(label: "longhaul_llm_call_duration_seconds")
+    /// From the start of a call to its first text.
+    static let timeToFirstToken = Metrics.Timer(label: "longhaul_llm_time_to_first_token_seconds")
+
+    /// The provider's remaining rate limits, from Anthropic's and OpenAI's response headers.
+    static func recordRateLimits(_ head: HTTPResponseHead) {
+        let headers: [(String, String)] = [
+            ("anthropic-ratelimit-requests-remaining", "requests"),
+            ("anthropic-ratelimit-tokens-remaining", "tokens"),
+            ("anthropic-ratelimit-input-tokens-remaining", "input_tokens"),
+            ("anthropic-ratelimit-output-tokens-remaining", "output_tokens"),
+            ("x-ratelimit-remaining-requests", "requests"),
+            ("x-ratelimit-remaining-tokens", "tokens"),
+        ]
+        for (name, kind) in headers {
+            guard let value = head.header(name).flatMap(Double.init) else { continue }
+            Gauge(label: "longhaul_llm_ratelimit_remaining", dimensions: [("kind", kind)]).record(value)
+        }
+    }
+}
+
+extension Metrics.Timer {
+    fileprivate func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
     }
 }

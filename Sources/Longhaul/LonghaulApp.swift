@@ -1,6 +1,8 @@
 public import FastCGI
+import CoreMetrics
 import Foundation
 import HTML
+import Synchronization
 public import Logging
 public import Tasks
 
@@ -15,6 +17,8 @@ public final class LonghaulApp: Sendable {
         public var maxQueryBytes: Int = 32_768
         /// The `Retry-After` sent when the queue is full, in seconds.
         public var retryAfterSeconds: Int = 5
+        /// Health, status, metrics and the access log.
+        public var operations = OperationsConfiguration()
 
         public init() {}
     }
@@ -27,6 +31,7 @@ public final class LonghaulApp: Sendable {
     private let router: Router
     /// Wakes open event streams when their task changes.
     public let changes: TaskChangeHub
+    private let counters = AppCounters()
 
     /// - Parameters:
     ///   - table: the task table; it must have ``LLMJob`` registered under ``LLMJob/kind``.
@@ -44,7 +49,9 @@ public final class LonghaulApp: Sendable {
         var router = Router(basePath: configuration.basePath) { error, request in
             Self.render(error, for: request, views: views)
         }
-        Self.addRoutes(to: &router, table: table, views: views, hub: hub, configuration: configuration, logger: logger)
+        Self.addRoutes(
+            to: &router, table: table, views: views, hub: hub, configuration: configuration, counters: counters,
+            logger: logger)
         self.router = router
     }
 
@@ -52,23 +59,76 @@ public final class LonghaulApp: Sendable {
     /// - Parameter request: the FastCGI request.
     /// - Returns: the response.
     public func respond(to request: FastCGIRequest) -> FastCGIResponse {
-        router.respond(to: request)
+        guard configuration.operations.accessLog else { return router.respond(to: request) }
+        let started = ContinuousClock.now
+        let response = router.respond(to: request)
+        let elapsed = ContinuousClock.now - started
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)", "http.path": "\(request.path)", "http.status": "\(response.status)",
+            "duration_us": "\(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)",
+        ]
+        if let taskID = Self.taskID(in: request, response) { metadata["task.id"] = "\(taskID)" }
+        logger.info("request", metadata: metadata)
+        return response
+    }
+
+    /// The task a request is about: its `task_id` parameter, its `/api/tasks/ID` path, or the task it created.
+    private static func taskID(in request: FastCGIRequest, _ response: FastCGIResponse) -> Substring? {
+        if let range = request.queryString.range(of: "task_id=") {
+            return request.queryString[range.upperBound...].prefix { $0 != "&" }
+        }
+        if let range = request.path.range(of: "/api/tasks/") {
+            return request.path[range.upperBound...].prefix { $0 != "/" }
+        }
+        if let location = response.headers.first(where: { $0.name == "Location" })?.value,
+            let range = location.range(of: "task_id=") ?? location.range(of: "/api/tasks/")
+        {
+            return location[range.upperBound...].prefix { $0 != "&" && $0 != "/" }
+        }
+        return nil
     }
 
     // MARK: - Routes
 
     private static func addRoutes(
         to router: inout Router, table: TaskTable, views: Views, hub: TaskChangeHub, configuration: Configuration,
-        logger: Logger
+        counters: AppCounters, logger: Logger
     ) {
         let base = router.basePath
+        let operations = configuration.operations
+
+        @Sendable func snapshot() -> StatusSnapshot {
+            StatusSnapshot(
+                start: operations.processStart, statistics: operations.serverStatistics(),
+                counts: try? table.store.countsByStatus(), runningHere: table.runningCount,
+                maxInFlight: table.configuration.maxInFlight, maxQueued: table.configuration.maxQueued,
+                queueFull: counters.queueFull.load(ordering: .relaxed), streams: hub.watcherCount,
+                store: operations.storeName)
+        }
+
+        router.add("GET", "/ping") { _ in .text("pong\n") }
+
+        router.add("GET", "/status") { request throws(HTTPError) in
+            let status = snapshot()
+            let wantsJSON = try request.queryParameters().contains { $0.name == "json" }
+            return wantsJSON ? .json(status.json) : .text(status.text)
+        }
+
+        if let metricsText = operations.metricsText {
+            router.add("GET", "/metrics") { _ in
+                snapshot().recordGauges()
+                return Response(
+                    status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", text: metricsText(),
+                    headers: [HeaderField("Cache-Control", "no-store")])
+            }
+        }
 
         router.add("GET", "/") { _ in .html(views.indexPage()) }
 
         router.add("POST", "/generate") { request throws(HTTPError) in
             let fields = try request.formFields()
             let query = try validQuery(fields.first { $0.name == "query" }?.value, configuration: configuration)
-            let record = try submit(query, to: table, configuration: configuration)
+            let record = try submit(query, to: table, configuration: configuration, counters: counters)
             if request.isHTMX { return .html(views.taskFragment(record)) }
             return .redirect(to: "\(base)/task?task_id=\(record.id)")
         }
@@ -109,7 +169,7 @@ public final class LonghaulApp: Sendable {
                 throw HTTPError.badRequest("\"query\" must be a string.")
             }
             let query = try validQuery(object["query"] as? String, configuration: configuration)
-            let record = try submit(query, to: table, configuration: configuration)
+            let record = try submit(query, to: table, configuration: configuration, counters: counters)
             return .json(
                 record.json, status: 202, headers: [HeaderField("Location", "\(base)/api/tasks/\(record.id)")])
         }
@@ -146,12 +206,14 @@ public final class LonghaulApp: Sendable {
         return query
     }
 
-    private static func submit(_ query: String, to table: TaskTable, configuration: Configuration) throws(HTTPError)
-        -> TaskRecord
-    {
+    private static func submit(
+        _ query: String, to table: TaskTable, configuration: Configuration, counters: AppCounters
+    ) throws(HTTPError) -> TaskRecord {
         do {
             return try table.submit(kind: LLMJob.kind, input: query)
         } catch .queueFull {
+            counters.queueFull.add(1, ordering: .relaxed)
+            AppCounters.queueFullCounter.increment()
             throw HTTPError.unavailable(
                 "The server is busy: too many questions are waiting. Please try again in a few seconds.",
                 type: "queue_full", retryAfterSeconds: configuration.retryAfterSeconds)

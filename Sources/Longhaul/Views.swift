@@ -1,3 +1,4 @@
+import Foundation
 public import HTML
 public import Tasks
 
@@ -53,38 +54,59 @@ public struct Views: Sendable {
             """
     }
 
-    /// The index page: the form and an empty result area.
+    /// The index page: the form, a place for messages, and the list of tasks.
+    ///
+    /// htmx posts the form to `generate` and appends each new task at the end of `#result`, so earlier tasks stay
+    /// above the new one. Error answers (blank query, busy server) go to `#messages` instead, replacing the previous
+    /// message (static/app.js). Without JavaScript the form is an ordinary POST.
     public func indexPage() -> HTML {
         page(
             """
             <form id="query-form" class="query-form" method="post" action="\(basePath)/generate" \
-            hx-post="\(basePath)/generate" hx-target="#result">
+            hx-post="\(basePath)/generate" hx-target="#result" hx-swap="beforeend show:bottom">
             <label for="query">Your question</label>
             <div class="query-row">
-            <input id="query" name="query" type="text" autocomplete="off" placeholder="Ask anything">
+            <input id="query" name="query" type="text" autocomplete="off" placeholder="Ask anything" \
+            aria-describedby="query-hint">
             <button type="submit">Submit</button>
             </div>
+            <p id="query-hint" class="hint">An answer can take up to a minute. Earlier answers stay on this page.</p>
             </form>
+            <div id="messages" class="messages"></div>
             <div id="result" class="result" aria-live="polite"></div>
             """)
     }
 
     /// The fragment for a task: polling while it runs, the result or the reason when it has finished.
+    ///
+    /// While the task runs it shows the question, the time elapsed since it was accepted (server-rendered, and
+    /// kept ticking by static/app.js from `data-created-at` and `data-server-time`), the text streamed so far and
+    /// a Cancel button. A finished task shows the result with its line breaks, or the reason it failed with a
+    /// "Try again" button that submits the same question again, or that it was cancelled. Every button is a
+    /// real form, so it also works without JavaScript.
     /// - Parameter record: the task.
     /// - Returns: the fragment; it polls `check` every second until the task has finished.
     public func taskFragment(_ record: TaskRecord) -> HTML {
         let id = record.id.rawValue
+        let question: HTML = """
+            <p class="query"><span class="visually-hidden">Question: </span>\(record.input)</p>
+            """
         switch record.status {
         case .queued, .running:
             // Text streams in over server-sent events (the htmx SSE extension); `check` is polled every second only
             // while no stream is open (see static/app.js), and once more when the stream says `done`.
             let from = record.output.unicodeScalars.count
             let status: HTML = record.cancelRequested ? "Cancelling..." : "Processing..."
+            let now = Date()
+            let elapsed = Self.duration(now.timeIntervalSince(record.createdAt))
             return """
-                <div id="task-\(id)" class="task task-pending" hx-get="\(basePath)/check?task_id=\(id)" \
+                <div id="task-\(id)" class="task task-pending" aria-busy="true" \
+                data-created-at="\(record.createdAt.rfc3339)" data-server-time="\(now.rfc3339)" \
+                hx-get="\(basePath)/check?task_id=\(id)" \
                 hx-trigger="sse:done, sse:reset, every 1s" hx-swap="outerHTML" \
                 hx-ext="sse" sse-connect="\(basePath)/stream?task_id=\(id)&from=\(from)" sse-close="done">
-                <p class="status">\(status)</p>
+                \(question)
+                <p class="status">\(status) <span class="elapsed" role="timer">\(elapsed)</span></p>
                 <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">\(record.output)</div>
                 <form class="cancel" method="post" action="\(basePath)/cancel?task_id=\(id)" \
                 hx-post="\(basePath)/cancel?task_id=\(id)" hx-target="#task-\(id)" hx-swap="outerHTML">
@@ -99,29 +121,87 @@ public struct Views: Sendable {
                 : .empty
             return """
                 <div id="task-\(id)" class="task task-succeeded">
+                \(question)
                 <h2>Result</h2>
                 <div class="result-text">\(record.output)</div>
-                \(truncated)</div>
+                \(truncated)\(took(record))</div>
                 """
         case .failed:
             let failure = record.failure ?? TaskFailure(type: "unknown_error", message: "The task failed.")
             var details: [HTML] = ["Error type: <code>\(failure.type)</code>"]
             if let requestID = failure.requestID { details.append("request id: <code>\(requestID)</code>") }
             if let attempts = failure.attempts { details.append("attempts: \(attempts)") }
+            let summary: HTML = Self.failureSummary(failure.type).map { "<p class=\"summary\">\($0)</p>\n" } ?? .empty
             return """
-                <div id="task-\(id)" class="task task-failed" role="alert">
+                <div id="task-\(id)" class="task task-failed">
+                \(question)
+                <div class="failure" role="alert">
                 <h2>Failed</h2>
-                <p class="reason">\(failure.message)</p>
+                \(summary)<p class="reason">\(failure.message)</p>
                 <p class="details">\(HTML.joined(details, separator: " · "))</p>
+                </div>
+                \(retryForm(record, label: "Try again"))
                 </div>
                 """
         case .cancelled:
+            let partial: HTML =
+                record.output.isEmpty
+                ? .empty
+                : """
+                <p class="note">Received before it was cancelled:</p>
+                <div class="result-text partial">\(record.output)</div>
+
+                """
             return """
                 <div id="task-\(id)" class="task task-cancelled">
+                \(question)
                 <h2>Cancelled</h2>
                 <p>This task was cancelled.</p>
+                \(partial)\(retryForm(record, label: "Ask again"))
                 </div>
                 """
+        }
+    }
+
+    /// A form that submits a task's question again. htmx puts the new task in place of the old one; without
+    /// JavaScript it is a plain POST to `generate`.
+    private func retryForm(_ record: TaskRecord, label: String) -> HTML {
+        let id = record.id.rawValue
+        return """
+            <form class="retry" method="post" action="\(basePath)/generate" hx-post="\(basePath)/generate" \
+            hx-target="#task-\(id)" hx-swap="outerHTML">
+            <input type="hidden" name="query" value="\(record.input)">
+            <button type="submit">\(label)</button>
+            </form>
+            """
+    }
+
+    /// How long a finished task took, from acceptance to its end.
+    private func took(_ record: TaskRecord) -> HTML {
+        guard let finished = record.finishedAt else { return .empty }
+        return "<p class=\"details\">Answered in \(Self.duration(finished.timeIntervalSince(record.createdAt))).</p>\n"
+    }
+
+    /// A duration as people read it: `7 s`, `1 min 05 s` (whole seconds, rounded down; static/app.js matches).
+    static func duration(_ interval: TimeInterval) -> String {
+        let seconds = interval.isFinite ? max(0, Int(interval.rounded(.down))) : 0
+        guard seconds >= 60 else { return "\(seconds) s" }
+        let rest = seconds % 60
+        return "\(seconds / 60) min \(rest < 10 ? "0" : "")\(rest) s"
+    }
+
+    /// A plain-language sentence for the upstream error types whose own message is terse, or `nil`.
+    static func failureSummary(_ type: String) -> String? {
+        switch type {
+        case "authentication_error": "The language model service did not accept this server's API key."
+        case "permission_error": "This server's API key may not use the language model."
+        case "billing_error": "The language model service refused the request for billing reasons."
+        case "rate_limit_error": "The language model service is limiting requests right now; try again shortly."
+        case "overloaded_error": "The language model service is overloaded right now; try again shortly."
+        case "api_error", "timeout_error": "The language model service had an internal problem."
+        case "invalid_request_error", "not_found_error", "request_too_large":
+            "The language model service refused the request."
+        default: nil
         }
     }
 
@@ -135,6 +215,9 @@ public struct Views: Sendable {
     }
 
     /// A message fragment for an error (empty query, queue full…).
+    ///
+    /// On the page, static/app.js puts it in `#messages` (replacing the previous message) rather than among the
+    /// tasks; without JavaScript it is shown on its own page (``messagePage(_:)``).
     /// - Parameter error: the error.
     /// - Returns: the fragment.
     public func errorFragment(_ error: HTTPError) -> HTML {
@@ -149,8 +232,9 @@ public struct Views: Sendable {
     public func taskPage(_ record: TaskRecord) -> HTML {
         page(
             """
-            <div id="result" class="result">\(taskFragment(record))</div>
-            <p><a href="\(basePath)/">Ask another question</a></p>
+            <div id="messages" class="messages"></div>
+            <div id="result" class="result" aria-live="polite">\(taskFragment(record))</div>
+            <p class="back"><a href="\(basePath)/">Ask another question</a></p>
             """, refresh: record.status.isFinished ? nil : 1)
     }
 
@@ -161,7 +245,7 @@ public struct Views: Sendable {
         page(
             """
             \(content)
-            <p><a href="\(basePath)/">Back to the form</a></p>
+            <p class="back"><a href="\(basePath)/">Back to the form</a></p>
             """)
     }
 }

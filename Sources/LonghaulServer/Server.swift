@@ -5,6 +5,8 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import Metrics
+import Prometheus
 import RedisStore
 import Tasks
 
@@ -14,6 +16,13 @@ struct Server {
     let logger: Logger
 
     func run() async throws {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+            .seconds(5), .seconds(10), .seconds(20), .seconds(30), .seconds(60), .seconds(120),
+        ]
+        MetricsSystem.bootstrap(factory)
         signal(SIGPIPE, SIG_IGN)
         Self.raiseFileLimit(logger: logger)
         var serverConfiguration = FastCGIServer.Configuration()
@@ -42,7 +51,13 @@ struct Server {
         }
         let table = TaskTable(
             store: store, jobs: [LLMJob.kind: LLMJob(client: llm)], configuration: settings.table, logger: logger)
-        let app = LonghaulApp(table: table, configuration: settings.app, logger: logger)
+        var appConfiguration = settings.app
+        appConfiguration.operations.serverStatistics = { server.statistics }
+        appConfiguration.operations.metricsText = { registry.emitToString() }
+        appConfiguration.operations.processStart = Date()
+        appConfiguration.operations.storeName = settings.redis.map { "\($0.url)" } ?? "memory"
+        appConfiguration.operations.accessLog = settings.accessLog
+        let app = LonghaulApp(table: table, configuration: appConfiguration, logger: logger)
 
         let runner = Task { await table.run() }
         server.start { request in app.respond(to: request) }
@@ -64,13 +79,19 @@ struct Server {
         // Running tasks get a grace period; a second signal or its end cancels them.
         let grace = Task {
             try? await Task.sleep(for: settings.shutdownGrace)
-            // A shared store's tasks go back to its queue for another process; private ones end here.
+            // A shared store's tasks go back to its queue for another process; private ones end here, failed.
             let handedBack = table.requeueRunning()
             if handedBack > 0 { logger.info("handed running tasks back to the queue", metadata: ["tasks": "\(handedBack)"]) }
-            table.cancelRunning()
+            table.failRunning(
+                TaskFailure(
+                    type: "interrupted", message: "The task was interrupted by a shutdown of the server. Please try again."))
         }
         let secondSignal = Task {
-            if await signals.next() != nil { table.cancelRunning() }
+            if await signals.next() != nil {
+                table.failRunning(
+                    TaskFailure(
+                        type: "interrupted", message: "The task was interrupted by a shutdown of the server. Please try again."))
+            }
         }
         await runner.value
         grace.cancel()
@@ -80,11 +101,11 @@ struct Server {
         logger.info("longhaul stopped")
     }
 
-    /// SIGTERM and SIGINT as an async sequence of signal names.
+    /// SIGTERM, SIGINT and SIGQUIT (php-fpm's graceful stop) as an async sequence of signal names.
     private static func stopSignals() -> AsyncStream<String> {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)
         var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT"), (SIGQUIT, "SIGQUIT")] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { continuation.yield(name) }

@@ -20,6 +20,7 @@ struct Settings {
     var redis: RedisTaskStore.Configuration?
     var shutdownGrace: Duration
     var logLevel: Logger.Level
+    var accessLog: Bool
 
     init(command: LonghaulCommand) throws {
         let environment = try Environment(envFile: command.envFile)
@@ -122,6 +123,11 @@ struct Settings {
             throw ValidationError("Unknown log level \(levelName).")
         }
         logLevel = level
+        switch (value(command.accessLog, "LONGHAUL_ACCESS_LOG") ?? "on").lowercased() {
+        case "on", "true", "1", "yes": accessLog = true
+        case "off", "false", "0", "no": accessLog = false
+        case let other: throw ValidationError("--access-log takes on or off, not \(other).")
+        }
     }
 }
 

@@ -36,6 +36,8 @@ public final class TaskTable: Sendable {
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     private let running = Mutex<[TaskID: Task<Void, Never>]>([:])
     private let outputObservers = Mutex<[@Sendable (TaskID) -> Void]>([])
+    /// Set by ``failRunning(_:)``: jobs stopped from then on end failed with it instead of cancelled.
+    private let interruption = Mutex<TaskFailure?>(nil)
 
     /// - Parameters:
     ///   - store: where tasks live.
@@ -103,6 +105,13 @@ public final class TaskTable: Sendable {
         wakeupContinuation.finish()
     }
 
+    /// Stops every running job and records it as failed with `failure` (a shutdown deadline has passed).
+    /// - Parameter failure: why they failed, for example "interrupted by shutdown".
+    public func failRunning(_ failure: TaskFailure) {
+        interruption.withLock { $0 = failure }
+        cancelRunning()
+    }
+
     /// Cancels every running job (for example when a shutdown deadline has passed).
     public func cancelRunning() {
         for task in running.withLock({ Array($0.values) }) { task.cancel() }
@@ -160,7 +169,7 @@ public final class TaskTable: Sendable {
         log[metadataKey: "task.id"] = "\(record.id)"
         log.debug("task running", metadata: ["task.kind": "\(record.kind)"])
         notifyOutput(record.id)
-        let status: TaskStatus
+        var status: TaskStatus
         var failure: TaskFailure?
         do {
             guard let job = jobs[record.kind] else {
@@ -186,16 +195,28 @@ public final class TaskTable: Sendable {
                 failure = TaskFailure(type: "internal_error", message: "The job failed: \(error)")
             }
         }
+        if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
+            (status, failure) = (.failed, interrupted)
+        }
         do {
             let final = try store.finish(record.id, status: status, failure: failure)
             let elapsed = ContinuousClock.now - started
+            var facts: Logger.Metadata = [:]
+            for (key, field) in [
+                ("upstream.request_id", "request_id"), ("llm.attempts", "attempts"),
+                ("llm.input_tokens", "usage.input_tokens"), ("llm.output_tokens", "usage.output_tokens"),
+            ] {
+                if let value = final?.metadata[field] ?? (field == "request_id" ? final?.failure?.requestID : nil) {
+                    facts[key] = "\(value)"
+                }
+            }
             log.info(
                 "task finished",
-                metadata: [
+                metadata: facts.merging([
                     "task.status": "\(final?.status.rawValue ?? status.rawValue)",
                     "task.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
                     "error.type": "\(failure?.type ?? "")",
-                ])
+                ]) { _, new in new })
         } catch {
             log.error("cannot record the end of a task", metadata: ["error": "\(error)"])
         }

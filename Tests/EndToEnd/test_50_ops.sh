@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# Operations (issue 7): /ping, /status (text and JSON), /metrics (Prometheus), the access log, nginx's rate limit
+# on starting tasks (429), and a graceful SIGTERM that drains running tasks and fails the rest as interrupted.
+# Sourced by run.sh.
+
+restart_backend "ops: backend restarts with --shutdown-grace 3" --shutdown-grace 3
+
+http GET /ping
+assert_status "ping: 200" 200
+assert_eq "ping: pong" "pong" "${HTTP_BODY}"
+
+# Some traffic first: one success and one retried call.
+api_create "e2e ops [mock:529x1] one retry"
+t50_id="${TASK_ID}"
+poll_api_status 30 "${t50_id}" succeeded || fail "ops: the warm-up task succeeds" "$(last_response)"
+
+http GET "/status?json"
+assert_status "status json: 200" 200
+check "status json: JSON" "$(header Content-Type)" grep -q '^application/json' <<<"$(header Content-Type)"
+check "status json: tasks by state" "$(last_response)" test "$(json tasks.succeeded)" -ge 1
+check "status json: accepted requests" "$(last_response)" test "$(json accepted_conn)" -ge 2
+check "status json: idle and active threads" "$(last_response)" test "$(json total_threads)" -eq 16
+assert_eq "status json: queue limit" "1000" "$(json max_queued)"
+assert_eq "status json: the store" "memory" "$(json store)"
+http GET /status
+assert_body_contains "status text: php-fpm style lines" 'accepted conn: '
+assert_body_contains "status text: tasks by state" 'tasks succeeded: '
+
+http GET /metrics
+assert_status "metrics: 200" 200
+check "metrics: Prometheus text format" "$(header Content-Type)" grep -q '^text/plain; version=0.0.4' <<<"$(header Content-Type)"
+for t50_metric in 'longhaul_tasks{state="succeeded"}' 'longhaul_llm_calls_in_flight' 'longhaul_queue_depth' \
+    'longhaul_fastcgi_threads{state="idle"}' 'longhaul_process_start_time_seconds' \
+    'longhaul_llm_call_duration_seconds_bucket' 'longhaul_llm_time_to_first_token_seconds_bucket' \
+    'longhaul_llm_retries_total{error_type="overloaded_error"}' 'longhaul_llm_calls_total{outcome="succeeded"}' \
+    'longhaul_llm_ratelimit_remaining{kind="requests"}'; do
+    assert_body_contains "metrics: ${t50_metric}" "${t50_metric}"
+done
+check "nginx: status and metrics are loopback only" "no allow/deny" \
+    grep -q 'deny all;' "${E2E_DIR}/snippets/longhaul-locations.conf"
+
+check "access log: one line per request with status, duration and task id" "no request line for ${t50_id}" \
+    grep -qE "http.method=GET http.path=/api/tasks/${t50_id} http.status=200|http.status=200.*task.id=${t50_id}" \
+    "${E2E_DIR}/backend.log"
+check "task log: the upstream request id, attempts and tokens" "no such task line" \
+    grep -qE "llm.attempts=2 .*task.id=${t50_id}|task.id=${t50_id}.*llm.attempts=2" "${E2E_DIR}/backend.log"
+
+# nginx's rate limit on starting tasks: 40 at once from one address, some get 429 with JSON.
+t50_codes="$(seq 1 40 | xargs -P 40 -I{} curl -s -o /dev/null -w '%{http_code}\n' --cacert "${E2E_DIR}/cert.pem" \
+    -H 'Content-Type: application/json' -d '{"query":"e2e flood {}"}' "https://localhost:${E2E_PORT}/api/tasks")"
+check "rate limit: a burst of 40 task creations gets some 429" "codes: $(sort <<<"${t50_codes}" | uniq -c | tr '\n' ' ')" \
+    grep -q '^429$' <<<"${t50_codes}"
+check "rate limit: and some 202" "codes: $(sort <<<"${t50_codes}" | uniq -c | tr '\n' ' ')" grep -q '^202$' <<<"${t50_codes}"
+sleep 3 # let the bucket refill for what follows
+for t50_n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32; do
+    http POST /api/tasks -H 'Content-Type: application/json' --data-binary '{"query":"e2e flood again"}'
+    [[ "${HTTP_STATUS}" == 429 ]] && break
+done
+assert_json_error "rate limit: the 429 is JSON for the API" 429 rate_limited
+sleep 3
+
+# Graceful stop: a short task running at SIGTERM drains; a long one is failed as interrupted after the grace.
+api_create "e2e drain me [mock:latency=1.5]"
+t50_short="${TASK_ID}"
+api_create "e2e too long [mock:latency=60]"
+t50_long="${TASK_ID}"
+poll_api_status 20 "${t50_long}" running || true
+poll_api_status 20 "${t50_short}" running || true
+t50_pid="$(saved_pid "${E2E_DIR}" backend)"
+kill -TERM "${t50_pid}"
+if wait_until 30 process_gone "${t50_pid}"; then
+    pass "drain: the backend stops after the grace period"
+else
+    fail "drain: the backend stops after the grace period" "still running"
+fi
+check "drain: the running short task finished during the drain" "no succeeded line for ${t50_short}" \
+    grep -qE "task.id=${t50_short}.*task.status=succeeded|task.status=succeeded.*task.id=${t50_short}" "${E2E_DIR}/backend.log"
+check "drain: the long task ended failed, interrupted by the shutdown" "no interrupted line for ${t50_long}" \
+    grep -qE "error.type=interrupted.*task.id=${t50_long}|task.id=${t50_long}.*error.type=interrupted" "${E2E_DIR}/backend.log"
+restart_backend "ops: backend back to defaults"
+true
