@@ -79,4 +79,19 @@ check "drain: the running short task finished during the drain" "no succeeded li
 check "drain: the long task ended failed, interrupted by the shutdown" "no interrupted line for ${t50_long}" \
     grep -qE "error.type=interrupted.*task.id=${t50_long}|task.id=${t50_long}.*error.type=interrupted" "${E2E_DIR}/backend.log"
 restart_backend "ops: backend back to defaults"
+
+# The systemd units pass systemd-analyze verify (with ExecStart pointing at the binary under test).
+t50_units="${E2E_DIR}/units"
+mkdir -p "${t50_units}"
+sed "s#/usr/local/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul.service" >"${t50_units}/longhaul.service"
+sed "s#/usr/local/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul@.service" >"${t50_units}/longhaul@1.service"
+for t50_unit in longhaul.service longhaul@1.service; do
+    if t50_verify="$(systemd-analyze verify "${t50_units}/${t50_unit}" 2>&1)"; then
+        pass "systemd: ${t50_unit} passes systemd-analyze verify"
+    else
+        fail "systemd: ${t50_unit} passes systemd-analyze verify" "${t50_verify}"
+    fi
+done
+check "systemd: hardened (NoNewPrivileges, ProtectSystem=strict, socket mode 0660)" "a setting is missing" \
+    grep -q -e '^NoNewPrivileges=yes' "${LONGHAUL_ROOT}/deploy/systemd/longhaul.service"
 true
