@@ -128,7 +128,8 @@ public final class LonghaulApp: Sendable {
         router.add("POST", "/generate") { request throws(HTTPError) in
             let fields = try request.formFields()
             let query = try validQuery(fields.first { $0.name == "query" }?.value, configuration: configuration)
-            let record = try submit(query, to: table, configuration: configuration, counters: counters)
+            let key = try idempotencyKey(fields.first { $0.name == "idempotency_key" }?.value, for: request)
+            let record = try submit(query, to: table, request: request, key: key, configuration: configuration, counters: counters)
             if request.isHTMX { return .html(views.taskFragment(record)) }
             return .redirect(to: "\(base)/task?task_id=\(record.id)")
         }
@@ -169,7 +170,8 @@ public final class LonghaulApp: Sendable {
                 throw HTTPError.badRequest("\"query\" must be a string.")
             }
             let query = try validQuery(object["query"] as? String, configuration: configuration)
-            let record = try submit(query, to: table, configuration: configuration, counters: counters)
+            let key = try idempotencyKey(request.header("Idempotency-Key"), for: request)
+            let record = try submit(query, to: table, request: request, key: key, configuration: configuration, counters: counters)
             return .json(
                 record.json, status: 202, headers: [HeaderField("Location", "\(base)/api/tasks/\(record.id)")])
         }
@@ -206,11 +208,29 @@ public final class LonghaulApp: Sendable {
         return query
     }
 
+    /// A client's idempotency key, scoped to the client's address so that two clients never share one.
+    private static func idempotencyKey(_ raw: String?, for request: Request) throws(HTTPError) -> String? {
+        guard let raw, !raw.isEmpty else { return nil }
+        guard raw.utf8.count <= 200, raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw HTTPError.badRequest("The idempotency key must be 1 to 200 visible ASCII characters.")
+        }
+        return "\(request.raw.remoteAddress ?? "-")|\(raw)"
+    }
+
     private static func submit(
-        _ query: String, to table: TaskTable, configuration: Configuration, counters: AppCounters
+        _ query: String, to table: TaskTable, request: Request, key: String?, configuration: Configuration,
+        counters: AppCounters
     ) throws(HTTPError) -> TaskRecord {
         do {
-            return try table.submit(kind: LLMJob.kind, input: query)
+            return try table.submit(
+                kind: LLMJob.kind, input: query, client: request.raw.remoteAddress, idempotencyKey: key)
+        } catch .clientLimit {
+            counters.clientLimited.add(1, ordering: .relaxed)
+            let limit = table.configuration.maxTasksPerClient ?? 0
+            throw HTTPError(
+                status: 429, type: "too_many_tasks",
+                message: "You already have \(limit) questions in progress. Please wait for one to finish.",
+                headers: [HeaderField("Retry-After", String(configuration.retryAfterSeconds))])
         } catch .queueFull {
             counters.queueFull.add(1, ordering: .relaxed)
             AppCounters.queueFullCounter.increment()

@@ -66,6 +66,12 @@ struct LonghaulCommand: AsyncParsableCommand {
     @Option(help: "Most tasks waiting for a slot; beyond it generate answers 503. (env LONGHAUL_MAX_QUEUED; default 1000)")
     var maxQueued: Int?
 
+    @Option(help: "Most tasks one client address may have queued or running; 0 for no limit. (env LONGHAUL_MAX_TASKS_PER_CLIENT; default 0)")
+    var maxTasksPerClient: Int?
+
+    @Option(help: "Seconds an Idempotency-Key (or the page's form token) is remembered. (env LONGHAUL_IDEMPOTENCY_WINDOW; default 600)")
+    var idempotencyWindow: Double?
+
     @Option(help: "Seconds a finished task's result is kept. (env LONGHAUL_RESULT_TTL; default 3600)")
     var resultTTL: Double?
 

@@ -101,6 +101,9 @@ struct Settings {
 
         table.maxInFlight = try integer(command.maxInFlight, "LONGHAUL_MAX_IN_FLIGHT", default: 64, minimum: 1)
         table.maxQueued = try integer(command.maxQueued, "LONGHAUL_MAX_QUEUED", default: 1000, minimum: 0)
+        let perClient = try integer(command.maxTasksPerClient, "LONGHAUL_MAX_TASKS_PER_CLIENT", default: 0, minimum: 0)
+        table.maxTasksPerClient = perClient == 0 ? nil : perClient
+        table.idempotencyWindow = try seconds(command.idempotencyWindow, "LONGHAUL_IDEMPOTENCY_WINDOW", default: 600)
         table.taskTimeout = try seconds(command.taskTimeout, "LONGHAUL_TASK_TIMEOUT", default: 600)
         resultTTL = try seconds(command.resultTTL, "LONGHAUL_RESULT_TTL", default: 3600)
         let storeText = value(command.store, "LONGHAUL_STORE") ?? "memory"

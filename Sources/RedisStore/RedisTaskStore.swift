@@ -65,11 +65,21 @@ public final class RedisTaskStore: TaskStore {
 
     // MARK: - TaskStore
 
-    public func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError) {
+    public func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
         let reply = try script(
             Scripts.enqueue,
-            [String(maxQueued), record.id.rawValue, record.kind, record.input, Self.milliseconds(record.createdAt)])
-        if reply.integer == 0 { throw .queueFull }
+            [
+                String(admission.maxQueued), record.id.rawValue, record.kind, record.input,
+                Self.milliseconds(record.createdAt), record.client ?? "",
+                admission.maxPerClient.map(String.init) ?? "", admission.idempotencyKey ?? "",
+                String(Self.milliseconds(admission.idempotencyWindow)),
+            ])
+        switch reply.text {
+        case "queue_full": throw .queueFull
+        case "client_limit": throw .clientLimit
+        case let text?: return TaskID(text) ?? record.id
+        case nil: throw .unavailable("unexpected enqueue reply \(reply)")
+        }
     }
 
     public func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? {
@@ -250,6 +260,7 @@ public final class RedisTaskStore: TaskStore {
         }
         record.progress = fields["progress"].flatMap(Double.init)
         record.cancelRequested = fields["cancel"] == "1" && !record.status.isFinished
+        record.client = fields["client"].flatMap { $0.isEmpty ? nil : $0 }
         return record
     }
 
@@ -279,6 +290,10 @@ private enum Scripts {
         end
         local function finish(id, status, now, ttl)
           local key = P..'task:'..id
+          local client = redis.call('HGET', key, 'client')
+          if client and client ~= '' then
+            if redis.call('HINCRBY', P..'clients', client, -1) <= 0 then redis.call('HDEL', P..'clients', client) end
+          end
           redis.call('HSET', key, 'status', status, 'finished', now)
           redis.call('ZREM', P..'running', id)
           redis.call('ZADD', P..'done:'..status, now + ttl, id)
@@ -290,13 +305,25 @@ private enum Scripts {
 
         """
 
+    // ARGV: prefix, maxQueued, id, kind, input, created, client, maxPerClient, idempotency key, window (ms).
     static let enqueue = """
-        if redis.call('LLEN', P..'queue') >= tonumber(ARGV[2]) then return 0 end
+        local idem = ARGV[9]
+        if idem ~= '' then
+          local earlier = redis.call('GET', P..'idem:'..idem)
+          if earlier and redis.call('EXISTS', P..'task:'..earlier) == 1 then return earlier end
+        end
+        if redis.call('LLEN', P..'queue') >= tonumber(ARGV[2]) then return 'queue_full' end
+        local client = ARGV[7]
+        if client ~= '' and ARGV[8] ~= '' then
+          if tonumber(redis.call('HGET', P..'clients', client) or '0') >= tonumber(ARGV[8]) then return 'client_limit' end
+        end
         redis.call('HSET', P..'task:'..ARGV[3], 'kind', ARGV[4], 'input', ARGV[5], 'status', 'queued',
-          'created', ARGV[6], 'cancel', '0', 'attempts', '0', 'metadata', '{}')
+          'created', ARGV[6], 'cancel', '0', 'attempts', '0', 'metadata', '{}', 'client', client)
+        if client ~= '' then redis.call('HINCRBY', P..'clients', client, 1) end
+        if idem ~= '' then redis.call('SET', P..'idem:'..idem, ARGV[3], 'PX', ARGV[10]) end
         redis.call('RPUSH', P..'queue', ARGV[3])
         redis.call('PUBLISH', P..'changes', '+')
-        return 1
+        return ARGV[3]
         """
 
     static let read = """

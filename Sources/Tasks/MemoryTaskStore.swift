@@ -17,6 +17,10 @@ public final class MemoryTaskStore: TaskStore {
         var finished: [(id: TaskID, expiresAt: Date)] = []
         var finishedHead = 0
         var counts: [TaskStatus: Int] = [:]
+        /// Tasks queued or running per client.
+        var inProgress: [String: Int] = [:]
+        /// Idempotency key → (task, forgotten at).
+        var idempotency: [String: (id: TaskID, expiresAt: Date)] = [:]
     }
 
     private let state = Mutex(State())
@@ -31,14 +35,29 @@ public final class MemoryTaskStore: TaskStore {
         self.now = now
     }
 
-    public func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError) {
-        try state.withLock { state throws(TaskStoreError) in
-            guard state.queuedCount < maxQueued else { throw .queueFull }
+    public func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
+        let current = now()
+        return try state.withLock { state throws(TaskStoreError) in
+            if let key = admission.idempotencyKey, let earlier = state.idempotency[key], earlier.expiresAt > current,
+                state.records[earlier.id] != nil
+            {
+                return earlier.id
+            }
+            guard state.queuedCount < admission.maxQueued else { throw .queueFull }
+            if let client = record.client, let limit = admission.maxPerClient, state.inProgress[client, default: 0] >= limit {
+                throw .clientLimit
+            }
             precondition(state.records[record.id] == nil, "task ids are random and never reused")
             state.records[record.id] = record
             state.queue.append(record.id)
             state.queuedCount += 1
             state.counts[.queued, default: 0] += 1
+            if let client = record.client { state.inProgress[client, default: 0] += 1 }
+            if let key = admission.idempotencyKey {
+                if state.idempotency.count > 100_000 { state.idempotency = state.idempotency.filter { $0.value.expiresAt > current } }
+                state.idempotency[key] = (record.id, current + Self.seconds(admission.idempotencyWindow))
+            }
+            return record.id
         }
     }
 
@@ -104,6 +123,7 @@ public final class MemoryTaskStore: TaskStore {
             state.runningCount -= 1
             state.counts[.running, default: 0] -= 1
             state.counts[record.status, default: 0] += 1
+            Self.release(record, in: &state)
             state.finished.append((id, current + ttlSeconds))
             return record
         }
@@ -122,6 +142,7 @@ public final class MemoryTaskStore: TaskStore {
                 state.queuedCount -= 1
                 state.counts[.queued, default: 0] -= 1
                 state.counts[.cancelled, default: 0] += 1
+                Self.release(record, in: &state)
                 state.finished.append((id, current + ttlSeconds))
                 return .cancelled
             case .running:
@@ -157,6 +178,16 @@ public final class MemoryTaskStore: TaskStore {
 
     public func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int] {
         state.withLock { $0.counts }
+    }
+
+    /// A task has left the queued and running states: it no longer counts against its client.
+    private static func release(_ record: TaskRecord, in state: inout State) {
+        guard let client = record.client, let count = state.inProgress[client] else { return }
+        state.inProgress[client] = count > 1 ? count - 1 : nil
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
     }
 
     private var ttlSeconds: TimeInterval {

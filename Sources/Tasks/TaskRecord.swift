@@ -72,6 +72,8 @@ public struct TaskRecord: Sendable, Equatable {
     public var progress: Double?
     /// Whether a cancellation was requested while the task was running.
     public var cancelRequested: Bool
+    /// Who asked for it (the client address nginx saw), for the per-client limit; `nil` when unknown.
+    public var client: String?
 
     /// Makes a queued task.
     /// - Parameters:
@@ -92,5 +94,6 @@ public struct TaskRecord: Sendable, Equatable {
         self.metadata = [:]
         self.progress = nil
         self.cancelRequested = false
+        self.client = nil
     }
 }

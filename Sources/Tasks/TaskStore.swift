@@ -18,12 +18,14 @@ public enum CancelOutcome: Sendable, Equatable {
 /// An implementation backed by a server (Redis) blocks for a network round trip; the in-memory one never blocks
 /// for long. The queue and the limit on running tasks live here, so a shared store enforces them across processes.
 public protocol TaskStore: Sendable {
-    /// Stores a new queued task, unless the queue already holds `maxQueued` tasks.
+    /// Stores a new queued task, unless the queue is full, its client has too many tasks in progress, or its
+    /// idempotency key already names a task (then that task's id is returned and nothing is stored).
     /// - Parameters:
     ///   - record: a task in the ``TaskStatus/queued`` state.
-    ///   - maxQueued: the queue's capacity.
-    /// - Throws: ``TaskStoreError/queueFull`` when the queue is full; ``TaskStoreError/unavailable(_:)``.
-    func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError)
+    ///   - admission: the limits and the idempotency key.
+    /// - Returns: the id of the task now answering the request: `record.id`, or the earlier task's.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:)``.
+    func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID
 
     /// The task with this id, or `nil` when it is unknown or has expired.
     /// - Parameter id: the task id.
@@ -102,12 +104,15 @@ public protocol TaskStore: Sendable {
 public enum TaskStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The queue holds as many tasks as it may; try again later.
     case queueFull
+    /// The task's client already has as many tasks queued or running as it may.
+    case clientLimit
     /// The store cannot be reached (for example, Redis is down).
     case unavailable(String)
 
     public var description: String {
         switch self {
         case .queueFull: "the task queue is full"
+        case .clientLimit: "this client has too many tasks in progress"
         case .unavailable(let reason): "the task store is unavailable: \(reason)"
         }
     }
@@ -148,4 +153,34 @@ extension TaskStore {
 
     /// A private store is not shared.
     public var isShared: Bool { false }
+}
+
+/// What a new task must pass to be queued.
+public struct Admission: Sendable, Equatable {
+    /// The queue's capacity.
+    public var maxQueued: Int
+    /// The most tasks one client (``TaskRecord/client``) may have queued or running; `nil` for no limit.
+    public var maxPerClient: Int?
+    /// A key the client sent so that a resubmission returns the same task, with how long it is remembered.
+    public var idempotencyKey: String?
+    /// How long an idempotency key is remembered.
+    public var idempotencyWindow: Duration
+
+    public init(
+        maxQueued: Int, maxPerClient: Int? = nil, idempotencyKey: String? = nil,
+        idempotencyWindow: Duration = .seconds(600)
+    ) {
+        self.maxQueued = maxQueued
+        self.maxPerClient = maxPerClient
+        self.idempotencyKey = idempotencyKey
+        self.idempotencyWindow = idempotencyWindow
+    }
+}
+
+extension TaskStore {
+    /// Stores a new queued task with only the queue bound (no client limit, no idempotency key).
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/unavailable(_:)``.
+    public func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError) {
+        _ = try enqueue(record, admission: Admission(maxQueued: maxQueued))
+    }
 }

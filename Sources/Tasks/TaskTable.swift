@@ -20,6 +20,10 @@ public final class TaskTable: Sendable {
         public var sweepInterval: Duration = .seconds(10)
         /// How often the queue is checked even without a local wake-up, for work submitted elsewhere (default 1 s).
         public var pollInterval: Duration = .seconds(1)
+        /// The most tasks one client may have queued or running; `nil` for no limit.
+        public var maxTasksPerClient: Int?
+        /// How long an idempotency key is remembered.
+        public var idempotencyWindow: Duration = .seconds(600)
         /// How often a shared store's leases are renewed and cancellations from other processes picked up.
         public var heartbeatInterval: Duration = .milliseconds(400)
 
@@ -62,12 +66,25 @@ public final class TaskTable: Sendable {
     /// - Parameters:
     ///   - kind: a registered job kind.
     ///   - input: the job's input.
-    /// - Returns: the new task, queued.
-    /// - Throws: ``TaskStoreError/queueFull`` when the queue is full; ``TaskStoreError/unavailable(_:)``.
-    public func submit(kind: String, input: String) throws(TaskStoreError) -> TaskRecord {
+    ///   - client: who asks (the client address), for the per-client limit.
+    ///   - idempotencyKey: a key from the client: a resubmission with it returns the same task.
+    /// - Returns: the new task, queued, or the earlier task with the same idempotency key.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:)``.
+    public func submit(
+        kind: String, input: String, client: String? = nil, idempotencyKey: String? = nil
+    ) throws(TaskStoreError) -> TaskRecord {
         precondition(jobs[kind] != nil, "job kind '\(kind)' is not registered")
-        let record = TaskRecord(id: TaskID.random(), kind: kind, input: input, createdAt: Date())
-        try store.enqueue(record, maxQueued: configuration.maxQueued)
+        var record = TaskRecord(id: TaskID.random(), kind: kind, input: input, createdAt: Date())
+        record.client = client
+        let admission = Admission(
+            maxQueued: configuration.maxQueued, maxPerClient: configuration.maxTasksPerClient,
+            idempotencyKey: idempotencyKey, idempotencyWindow: configuration.idempotencyWindow)
+        let id = try store.enqueue(record, admission: admission)
+        guard id == record.id else {
+            // A resubmission: the earlier task answers it.
+            logger.debug("idempotent resubmission", metadata: ["task.id": "\(id)"])
+            return try store.record(for: id) ?? record
+        }
         logger.debug("task queued", metadata: ["task.id": "\(record.id)", "task.kind": "\(kind)"])
         wakeupContinuation.yield()
         return record

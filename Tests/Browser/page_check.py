@@ -1,93 +1,424 @@
 #!/usr/bin/env python3
 """Drives the real page in headless Chromium (Playwright, the system's /usr/bin/chromium) through nginx over TLS.
 
-Usage: Tests/Browser/page_check.py BASE_URL CA_CERT
+Usage: Tests/Browser/page_check.py BASE_URL CA_CERT [SCREENSHOT_DIR]
 
-Prints one `name=value` line per observation; Tests/EndToEnd/test_40_browser.sh asserts on them. Exits 2 when
-the browser cannot be driven at all.
+Prints one `name=value` line per observation; Tests/EndToEnd/test_40_browser.sh asserts on them. Saves a PNG of
+each state it goes through to SCREENSHOT_DIR (when given). Exits 2 when the browser cannot be driven at all.
+
+Every wait is bounded (a deadline, then the observation records what was seen); nothing depends on how fast the
+stack is. The page's CSP forbids eval, so conditions are polled from here rather than with wait_for_function.
 """
+import json
+import os
+import re
 import sys
 import time
 
 try:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 except ImportError:
     print("error=playwright is not installed (scripts/lib.sh ensure_browser)")
     sys.exit(2)
 
+DESKTOP = {"width": 1000, "height": 760}
+MOBILE = {"width": 390, "height": 780}
 
-def main(base, _ca, observations):
+# Foreground/background pairs to measure: every text style of the page that is present when measured.
+CONTRAST_SELECTORS = [
+    "h1 a", "label[for=query]", ".hint", "#query", "#query-form button", ".message-error p", ".task .query",
+    ".status", ".elapsed", ".result-text", ".result-text.partial", ".task .details", ".task-failed h2",
+    ".task-failed .summary", ".task-failed .reason", ".task-cancelled h2", ".task-cancelled p", "form.cancel button",
+    "form.retry button", ".task-unknown p",
+]
+
+# Runs in the page (through the DevTools protocol, which the CSP does not govern): the text colour and the
+# effective background (the first opaque one up the tree) of the first element matching each selector.
+COLOURS_JS = """(selectors) => {
+    const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const out = [];
+    for (const sel of selectors) {
+        const el = document.querySelector(sel);
+        if (!el) continue;
+        let bg = null;
+        for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+            const c = parse(getComputedStyle(n).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] > 0)) { bg = c.slice(0, 3); break; }
+        }
+        out.push({sel, fg: parse(getComputedStyle(el).color).slice(0, 3), bg: bg || [255, 255, 255]});
+    }
+    return out;
+}"""
+
+
+def luminance(rgb):
+    def channel(v):
+        v = v / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg, bg):
+    a, b = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def worst_contrast(page):
+    """The lowest WCAG contrast ratio among the page's text styles, and which one it is."""
+    pairs = page.evaluate(COLOURS_JS, CONTRAST_SELECTORS)
+    if not pairs:
+        return 0.0, "nothing measured"
+    ratios = sorted((contrast(p["fg"], p["bg"]), p["sel"]) for p in pairs)
+    return round(ratios[0][0], 2), f"{ratios[0][1]} ({len(pairs)} styles)"
+
+
+def poll(fn, timeout, interval=0.1):
+    """Calls fn until it returns something truthy or the deadline passes; returns its last value. Errors raised
+    while the page navigates (meta refresh, form posts) count as "not yet"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+        except PlaywrightError:
+            value = None
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Shots:
+    """Numbered screenshots of each state, in one folder."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.number = 0
+        self.count = 0
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+
+    def take(self, page, name, full_page=False):
+        if not self.folder:
+            return
+        self.number += 1
+        try:
+            page.screenshot(path=os.path.join(self.folder, f"{self.number:02d}-{name}.png"), full_page=full_page)
+            self.count += 1
+        except PlaywrightError:
+            pass  # a screenshot taken during a navigation: not counted; the observations still hold
+
+
+class ErrorLog:
+    """Console errors, page errors and CSP refusals of every page it watches. Chromium logs each 4xx answer as a
+    console error; only the intended ones (400 from /generate for a blank query) are ignored."""
+
+    def __init__(self):
+        self.errors = []
+        self.csp = []
+
+    def watch(self, page):
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        return page
+
+    def _console(self, message):
+        text = message.text
+        if "Content Security Policy" in text:
+            self.csp.append(text)
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if "the server responded with a status of 400" in text and url.endswith("/generate"):
+            return
+        self.errors.append(text)
+
+
+def task_ids(page):
+    return page.eval_on_selector_all("#result > .task", "nodes => nodes.map(n => n.id)")
+
+
+def ask(page, text):
+    """Types a question and submits it with Enter, as a keyboard user does; returns the new task's id (or None)."""
+    before = task_ids(page)
+    page.fill("#query", text)
+    page.press("#query", "Enter")
+    new = poll(lambda: [i for i in task_ids(page) if i and i not in before], 10)
+    return new[-1] if new else None
+
+
+def text_of(page, selector):
+    node = page.query_selector(selector)
+    return node.inner_text() if node else ""
+
+
+def tab_to(page, selector, presses=60):
+    """Presses Tab until the focused element matches selector; whether it got there."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return True
+    return False
+
+
+def js_page_checks(browser, base, obs, shots, log):
+    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP, color_scheme="light")
+    page = log.watch(context.new_page())
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+
+    page.goto(base + "/")
+    obs["title"] = page.title()
+    obs["label_names_input"] = page.get_by_label("Your question").get_attribute("id")
+    obs["result_aria_live"] = page.get_attribute("#result", "aria-live")
+    obs["light_background"] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    # Keyboard alone: Tab from the top of the page reaches the question field.
+    obs["keyboard_reaches_input"] = tab_to(page, "#query", presses=10)
+    shots.take(page, "index")
+
+    # A blank question: the message shows in #messages, not among the tasks, and a second one replaces it.
+    page.fill("#query", "   ")
+    page.press("#query", "Enter")
+    poll(lambda: page.query_selector("#messages .message-error"), 10)
+    obs["empty_message"] = text_of(page, "#messages .message-error")
+    if page.query_selector("#messages .message-error"):
+        page.eval_on_selector("#messages .message-error", "n => n.classList.add('seen-before')")
+    page.press("#query", "Enter")
+    obs["empty_message_replaced"] = bool(poll(
+        lambda: page.query_selector("#messages .message-error:not(.seen-before)"), 10))
+    obs["empty_messages_shown"] = page.locator("#messages .message-error").count()
+    obs["empty_messages_in_result"] = page.locator("#result .message-error, #result .message").count()
+    obs["empty_query_kept"] = page.input_value("#query") == "   "
+    shots.take(page, "empty-query")
+
+    # A streamed answer: the elapsed time ticks and the text arrives in pieces, then the result replaces it.
+    prompt = "browser stream [mock:latency=5] [mock:long=40]"
+    first = ask(page, prompt)
+    obs["form_reset"] = poll(lambda: page.input_value("#query") == "", 5)
+    obs["messages_cleared"] = poll(lambda: page.locator("#messages > *").count() == 0, 5)
+    obs["created_at_attribute"] = bool(re.match(r"^\d{4}-\d\d-\d\dT", page.get_attribute(
+        f"#{first}", "data-created-at") or "")) if first else False
+    pieces, elapsed = set(), set()
+    shot = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and page.query_selector(f"#{first}.task-pending"):
+        try:
+            part = text_of(page, f"#{first} .partial")
+            if part:
+                pieces.add(part)
+            elapsed.add(text_of(page, f"#{first} .elapsed"))
+            if part and not shot and len(pieces) >= 3:
+                shots.take(page, "streaming")
+                shot = True
+        except PlaywrightError:
+            pass  # the fragment was swapped while being read
+        time.sleep(0.05)
+    obs["stream_pieces_seen"] = len(pieces)
+    obs["elapsed_format"] = all(re.fullmatch(r"\d+ s|\d+ min \d\d s", e) for e in elapsed if e)
+    obs["elapsed_values_seen"] = len([e for e in elapsed if e])
+    poll(lambda: page.query_selector(f"#{first}.task-succeeded"), 30)
+    obs["result"] = text_of(page, f"#{first}.task-succeeded .result-text")
+    obs["result_white_space"] = page.evaluate(
+        "(s) => { const n = document.querySelector(s); return n ? getComputedStyle(n).whiteSpace : ''; }",
+        f"#{first} .result-text")
+    obs["stream_requests"] = sum(f"/stream?task_id={first[5:]}" in u for u in requests) if first else 0
+    obs["check_requests"] = sum(f"/check?task_id={first[5:]}" in u for u in requests) if first else 0
+    shots.take(page, "result")
+
+    # A second question on the same page: the first result stays, above the new one.
+    second = ask(page, "browser second question")
+    poll(lambda: page.query_selector(f"#{second}.task-succeeded"), 30)
+    obs["second_result"] = text_of(page, f"#{second}.task-succeeded .result-text")
+    obs["first_result_still_shown"] = text_of(page, f"#{first} .result-text") == obs["result"] != ""
+    boxes = [page.locator(f"#{i}").bounding_box() for i in (first, second)] if first and second else []
+    obs["first_above_second"] = bool(boxes and all(boxes) and boxes[0]["y"] + boxes[0]["height"] <= boxes[1]["y"])
+    shots.take(page, "second-question")
+
+    # Model output with markup is text, and nothing in it runs.
+    html = ask(page, "browser html [mock:html]")
+    poll(lambda: page.query_selector(f"#{html}.task-succeeded"), 30)
+    shown = text_of(page, f"#{html} .result-text")
+    obs["html_as_text"] = '<script>alert("xss")</script>' in shown and 'onerror="alert(1)"' in shown
+    obs["injected_elements"] = page.evaluate(
+        "document.querySelectorAll('#result script, #result img, #result a[href^=javascript]').length")
+    shots.take(page, "markup-as-text")
+
+    # Cancel while it streams; keyboard focus stays in the task.
+    cancel = ask(page, "browser cancel [mock:latency=30] [mock:long=100]")
+    poll(lambda: text_of(page, f"#{cancel}.task-pending .partial"), 10)
+    shots.take(page, "before-cancel")
+    page.click(f"#{cancel} form.cancel button")
+    obs["cancelled"] = bool(poll(lambda: page.query_selector(f"#{cancel}.task-cancelled"), 15))
+    obs["cancelled_text"] = text_of(page, f"#{cancel} h2")
+    obs["focus_stays_after_cancel"] = page.evaluate(
+        "(s) => !!document.activeElement && !!document.activeElement.closest(s)", f"#{cancel}")
+    shots.take(page, "cancelled")
+
+    # A failing question shows its reason; Try again (reached and pressed by keyboard) asks the same question again.
+    # [mock:401x1]: only the first request with this prompt fails (401 is never retried by the backend).
+    retry_prompt = "browser retry [mock:401x1]"
+    failed = ask(page, retry_prompt)
+    poll(lambda: page.query_selector(f"#{failed}.task-failed"), 30)
+    obs["failed_heading"] = text_of(page, f"#{failed} h2")
+    obs["failed_summary"] = text_of(page, f"#{failed} .summary")
+    obs["failed_type"] = text_of(page, f"#{failed} .details code")
+    obs["failed_has_try_again"] = text_of(page, f"#{failed} form.retry button")
+    shots.take(page, "failed")
+    shots.take(page, "overview", full_page=True)
+    page.focus("#query")
+    obs["try_again_by_keyboard"] = tab_to(page, f"#{failed} form.retry button")
+    if obs["try_again_by_keyboard"]:
+        page.keyboard.press("Enter")
+    retried = poll(lambda: [i for i in task_ids(page) if i not in (first, second, html, cancel, failed)], 10)
+    retried = retried[0] if retried else None
+    poll(lambda: page.query_selector(f"#{retried}.task-succeeded"), 30)
+    obs["retry_replaces_failed"] = page.query_selector(f"#{failed}") is None and retried is not None
+    obs["retry_query"] = text_of(page, f"#{retried} .query")
+    obs["retry_result"] = text_of(page, f"#{retried}.task-succeeded .result-text")
+    obs["tasks_on_page"] = len(task_ids(page))
+    shots.take(page, "retried")
+    obs["light_contrast"], obs["light_contrast_worst"] = worst_contrast(page)
+    obs["dialogs"] = len(dialogs)
+    context.close()
+
+
+def dark_and_mobile_checks(browser, base, obs, shots, log):
+    # The dark theme follows prefers-color-scheme; measured with a failure, a message and a running task shown.
+    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP, color_scheme="dark")
+    page = log.watch(context.new_page())
+    page.goto(base + "/")
+    obs["dark_background"] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    done = ask(page, "browser dark answer")
+    poll(lambda: page.query_selector(f"#{done}.task-succeeded"), 30)
+    failed = ask(page, "browser dark [mock:401]")
+    poll(lambda: page.query_selector(f"#{failed}.task-failed"), 30)
+    running = ask(page, "browser dark running [mock:latency=30] [mock:long=60]")
+    poll(lambda: text_of(page, f"#{running}.task-pending .partial"), 10)
+    page.fill("#query", " ")
+    page.press("#query", "Enter")
+    poll(lambda: page.query_selector("#messages .message-error"), 10)
+    obs["dark_contrast"], obs["dark_contrast_worst"] = worst_contrast(page)
+    shots.take(page, "dark", full_page=True)
+    page.click(f"#{running} form.cancel button")
+    poll(lambda: page.query_selector(f"#{running}.task-cancelled"), 15)
+    context.close()
+
+    # A phone-sized screen: nothing sticks out sideways.
+    context = browser.new_context(ignore_https_errors=True, viewport=MOBILE, color_scheme="light")
+    page = log.watch(context.new_page())
+    page.goto(base + "/")
+    mobile = ask(page, "browser mobile, a question long enough to wrap on a small screen [mock:long=30]")
+    poll(lambda: page.query_selector(f"#{mobile}.task-succeeded"), 30)
+    obs["mobile_result"] = bool(text_of(page, f"#{mobile} .result-text"))
+    obs["mobile_overflow_px"] = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    shots.take(page, "mobile")
+    context.close()
+
+
+def wait_for_task_page(page, selector, timeout):
+    """Waits on the self-refreshing no-JavaScript task page until selector shows."""
+    return bool(poll(lambda: page.query_selector(selector), timeout, interval=0.2))
+
+
+def no_js_checks(browser, base, obs, shots, log):
+    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP, java_script_enabled=False)
+    page = log.watch(context.new_page())
+
+    # Ask: a plain POST, 303 to the task page, which refreshes itself until the result is there.
+    page.goto(base + "/")
+    page.fill("#query", "browser nojs [mock:latency=6] [mock:long=5]")
+    page.click("#query-form button[type=submit]")
+    obs["nojs_task_page"] = bool(poll(lambda: re.search(r"/task\?task_id=[A-Za-z0-9_-]{22}$", page.url), 10))
+    obs["nojs_pending"] = text_of(page, ".task-pending .status").startswith("Processing...")
+    shots.take(page, "nojs-pending")
+    wait_for_task_page(page, ".task-succeeded", 30)
+    obs["nojs_result"] = text_of(page, ".task-succeeded .result-text")
+    obs["nojs_refresh_stops"] = page.query_selector("meta[http-equiv=refresh]") is None
+    shots.take(page, "nojs-result")
+
+    # Try again without JavaScript: a plain form to /generate with the same question.
+    page.goto(base + "/")
+    page.fill("#query", "browser nojs retry [mock:401x1]")
+    page.click("#query-form button[type=submit]")
+    wait_for_task_page(page, ".task-failed", 30)
+    failed_url = page.url
+    obs["nojs_failed"] = text_of(page, ".task-failed h2")
+    shots.take(page, "nojs-failed")
+    page.click("form.retry button")
+    wait_for_task_page(page, ".task-succeeded", 30)
+    obs["nojs_retry_new_task"] = page.url != failed_url and "/task?task_id=" in page.url
+    obs["nojs_retry_result"] = text_of(page, ".task-succeeded .result-text")
+
+    # Cancel without JavaScript. The page refreshes itself every second, so a click may meet a reload: try again.
+    page.goto(base + "/")
+    page.fill("#query", "browser nojs cancel [mock:latency=30] [mock:long=60]")
+    page.click("#query-form button[type=submit]")
+    for _ in range(5):
+        try:
+            page.click("form.cancel button", timeout=3000)
+        except PlaywrightError:
+            pass
+        if wait_for_task_page(page, ".task-cancelled", 8):
+            break
+    obs["nojs_cancelled"] = text_of(page, ".task-cancelled h2")
+    shots.take(page, "nojs-cancelled")
+
+    # Line breaks in an answer are kept: a question with one (through the JSON API; the mock echoes it).
+    answer = context.request.post(base + "/api/tasks", data=json.dumps({"query": "line one\nline two"}),
+                                  headers={"Content-Type": "application/json"})
+    task = answer.json().get("id", "") if answer.ok else ""
+    page.goto(f"{base}/task?task_id={task}")
+    wait_for_task_page(page, ".task-succeeded", 30)
+    obs["line_breaks_kept"] = "line one\nline two" in text_of(page, ".task-succeeded .result-text")
+    context.close()
+
+
+def csp_probe(browser, base, obs, log):
+    """Shows that the error log does see CSP refusals: an inline script and an inline style, added on purpose."""
+    context = browser.new_context(ignore_https_errors=True)
+    page = log.watch(context.new_page())
+    page.goto(base + "/")
+    page.evaluate("""() => {
+        const s = document.createElement('script'); s.textContent = 'window.inlineRan = true;';
+        document.body.append(s);
+        const d = document.createElement('div'); d.innerHTML = '<p style="color: red">x</p>'; document.body.append(d);
+    }""")
+    obs["csp_probe_detected"] = bool(poll(lambda: len(log.csp) >= 2, 5))
+    obs["csp_probe_blocked_inline_script"] = page.evaluate("window.inlineRan !== true")
+    context.close()
+
+
+def main(base, _ca, shot_dir, obs):
+    shots = Shots(shot_dir)
+    log = ErrorLog()
     with sync_playwright() as p:
         # The certificate is the run's self-signed one; TLS itself is checked by the curl tests.
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(ignore_https_errors=True)
-        errors = []
-        # Chromium logs every 4xx answer as a console error; the empty-query 400 is intended, so only other errors
-        # (script errors, CSP refusals, 5xx) count.
-        page.on("console", lambda m: errors.append(m.text)
-                if m.type == "error" and "the server responded with a status of 4" not in m.text else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        requests = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(base + "/")
-        observations["title"] = page.title()
-
-        # Empty query: the message shows, the text stays.
-        page.fill("#query", "   ")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#result .message-error", timeout=10000)
-        observations["empty_message"] = page.inner_text("#result .message-error")
-
-        # A streamed answer: text grows while the task runs, then the result replaces it.
-        prompt = "browser stream [mock:latency=5] [mock:long=40]"
-        page.fill("#query", prompt)
-        page.click("button[type=submit]")
-        page.wait_for_selector(".task-pending .partial:not(:empty)", timeout=10000)
-        observations["form_reset"] = page.input_value("#query") == ""
-        first = page.inner_text(".task-pending .partial")
-        time.sleep(1.0)
-        node = page.query_selector(".task-pending .partial")
-        second = node.inner_text() if node else ""
-        observations["partial_grows"] = len(second) > len(first) > 0
-        page.wait_for_selector(".task-succeeded", timeout=30000)
-        observations["result"] = page.inner_text(".task-succeeded .result-text")
-        observations["stream_requests"] = sum("/stream?" in u for u in requests)
-        observations["check_requests"] = sum("/check?" in u for u in requests)
-
-        # Model output with markup is text.
-        page.fill("#query", "browser html [mock:html]")
-        page.click("button[type=submit]")
-        # (wait_for_function would evaluate a string, which the page's CSP rightly forbids: poll from here.)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            node = page.query_selector(".task-succeeded .result-text")
-            if node and "xss" in node.inner_text():
-                break
-            time.sleep(0.2)
-        observations["html_as_text"] = "<script>" in page.inner_text(".task-succeeded .result-text")
-        observations["injected_elements"] = page.evaluate(
-            "document.querySelectorAll('#result script, #result img, #result a[href^=javascript]').length")
-
-        # Cancel while it streams.
-        page.fill("#query", "browser cancel [mock:latency=30] [mock:long=100]")
-        page.click("button[type=submit]")
-        page.wait_for_selector(".task-pending .partial:not(:empty)", timeout=10000)
-        page.click(".task-pending form.cancel button")
-        page.wait_for_selector(".task-cancelled", timeout=10000)
-        observations["cancelled"] = True
-        observations["errors"] = len(errors)
-        observations["error_text"] = " | ".join(errors)[:300]
-        browser.close()
+        try:
+            js_page_checks(browser, base, obs, shots, log)
+            dark_and_mobile_checks(browser, base, obs, shots, log)
+            no_js_checks(browser, base, obs, shots, log)
+            obs["errors"] = len(log.errors)
+            obs["error_text"] = " | ".join(log.errors)[:400]
+            obs["csp_violations"] = len(log.csp)
+            probe = ErrorLog()
+            csp_probe(browser, base, obs, probe)
+        finally:
+            obs["screenshots"] = shots.count
+            browser.close()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) not in (3, 4) or sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip().splitlines()[2])
         sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 64)
     found = {}
     status = 0
     try:
-        main(sys.argv[1], sys.argv[2], found)
+        main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None, found)
     except Exception as error:  # a timeout or a missing browser: report it, the shell test fails
         found["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         status = 2

@@ -60,6 +60,41 @@ done
 assert_json_error "rate limit: the 429 is JSON for the API" 429 rate_limited
 sleep 3
 
+# Idempotency: the same Idempotency-Key (API) or form token (page) returns the same task, not a second paid call.
+t50_key="e2e-$(random_task_id)"
+http POST /api/tasks -H 'Content-Type: application/json' -H "Idempotency-Key: ${t50_key}" --data-binary '{"query":"e2e idempotent"}'
+assert_status "idempotency: first request 202" 202
+t50_first="$(json id)"
+http POST /api/tasks -H 'Content-Type: application/json' -H "Idempotency-Key: ${t50_key}" --data-binary '{"query":"e2e idempotent"}'
+assert_eq "idempotency: the resubmission returns the same task" "${t50_first}" "$(json id)"
+http POST /api/tasks -H 'Content-Type: application/json' -H "Idempotency-Key: ${t50_key}-other" --data-binary '{"query":"e2e idempotent"}'
+check "idempotency: another key is another task" "same id" test "$(json id)" != "${t50_first}"
+http POST /api/tasks -H 'Content-Type: application/json' -H 'Idempotency-Key: has spaces' --data-binary '{"query":"x"}'
+assert_json_error "idempotency: a malformed key is 400" 400
+t50_token="form-$(random_task_id)"
+http POST /generate -H 'HX-Request: true' --data-urlencode "query=e2e form token" --data-urlencode "idempotency_key=${t50_token}"
+t50_form_first="$(task_id_in "${HTTP_BODY}")"
+http POST /generate -H 'HX-Request: true' --data-urlencode "query=e2e form token" --data-urlencode "idempotency_key=${t50_token}"
+assert_eq "idempotency: the page's form token makes a double submit one task" "${t50_form_first}" "$(task_id_in "${HTTP_BODY}")"
+sleep 2 # the rate limit bucket
+
+# Per-client limit on tasks in progress.
+restart_backend "client limit: backend restarts with --max-tasks-per-client 1" --max-tasks-per-client 1
+api_create "e2e my one task [mock:latency=10]"
+assert_status "client limit: the first task is accepted" 202
+t50_mine="${TASK_ID}"
+api_create "e2e my second task"
+assert_json_error "client limit: the second is refused with 429 too_many_tasks" 429 too_many_tasks
+assert_header_match "client limit: with Retry-After" Retry-After '^[1-9][0-9]*$'
+htmx_generate "e2e my second task again"
+assert_status "client limit (page): 429" 429
+assert_body_contains "client limit (page): a readable message" 'in progress'
+http DELETE "/api/tasks/${t50_mine}"
+poll_api_status 10 "${t50_mine}" cancelled || true
+api_create "e2e after my first ended"
+assert_status "client limit: once the first has ended, a new one is accepted" 202
+restart_backend "ops: backend restarts with --shutdown-grace 3 again" --shutdown-grace 3
+
 # Graceful stop: a short task running at SIGTERM drains; a long one is failed as interrupted after the grace.
 api_create "e2e drain me [mock:latency=1.5]"
 t50_short="${TASK_ID}"

@@ -21,35 +21,43 @@ final class TestRedis: Sendable {
             (url, failure, process) = (nil, "redis-server is not installed (apt-get install redis-server)", nil)
             return
         }
-        let port = Int.random(in: 20_000..<40_000)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-redis-\(port)")
-        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory.path, "--daemonize", "no",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        // Not the test process's pipes: a server outliving a crashed test run must not keep `swift test` waiting.
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            (url, failure, self.process) = (nil, "cannot start redis-server: \(error)", nil)
+        // A random port; if redis-server exits at once (port taken), try another. A loaded machine may take a
+        // few seconds to start it: wait up to 30 s for PONG.
+        var started: (Process, RedisURL)?
+        for _ in 0..<5 where started == nil {
+            let port = Int.random(in: 20_000..<40_000)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-redis-\(port)")
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory.path, "--daemonize", "no",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            // Not the test process's pipes: a server outliving a crashed test run must not keep `swift test` waiting.
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { continue }
+            redisPID.store(process.processIdentifier, ordering: .relaxed)
+            _ = killRedisAtExit
+            let candidate = RedisURL("redis://127.0.0.1:\(port)/0")!
+            let client = RedisClient(url: candidate, timeout: .seconds(1))
+            for _ in 0..<300 where process.isRunning {
+                if (try? client.command(["PING"]))?.text == "PONG" {
+                    started = (process, candidate)
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            if started == nil { kill(process.processIdentifier, SIGKILL) }
+        }
+        guard let (process, candidate) = started else {
+            (url, failure, self.process) = (nil, "redis-server did not answer PING within 30 s", nil)
             return
         }
         self.process = process
-        let candidate = RedisURL("redis://127.0.0.1:\(port)/0")!
-        let client = RedisClient(url: candidate, timeout: .seconds(1))
-        for _ in 0..<100 {
-            if (try? client.command(["PING"]))?.text == "PONG" { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
         url = candidate
         failure = nil
-        redisPID.store(process.processIdentifier, ordering: .relaxed)
-        _ = killRedisAtExit
     }
 }
 
@@ -164,6 +172,43 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(try store.finish(running.id, status: .succeeded, failure: nil)?.status == .cancelled)
         #expect(try store.cancel(running.id) == .alreadyFinished(.cancelled))
         #expect(try store.cancel(.random()) == .notFound)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func idempotencyKeysReturnTheEarlierTask(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let first = makeRecord("same question")
+        let admission = Admission(maxQueued: 10, idempotencyKey: "client|key-1")
+        #expect(try store.enqueue(first, admission: admission) == first.id)
+        let again = makeRecord("same question")
+        #expect(try store.enqueue(again, admission: admission) == first.id)
+        #expect(try store.record(for: again.id) == nil)
+        let other = makeRecord("another")
+        #expect(try store.enqueue(other, admission: Admission(maxQueued: 10, idempotencyKey: "client|key-2")) == other.id)
+        #expect(try store.countsByStatus()[.queued] == 2)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func theClientLimitCountsQueuedAndRunningTasks(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        var records: [TaskRecord] = []
+        for index in 0..<3 {
+            var record = makeRecord("q\(index)")
+            record.client = "192.0.2.7"
+            records.append(record)
+        }
+        let admission = Admission(maxQueued: 10, maxPerClient: 2)
+        _ = try store.enqueue(records[0], admission: admission)
+        _ = try store.enqueue(records[1], admission: admission)
+        #expect(throws: TaskStoreError.clientLimit) { try store.enqueue(records[2], admission: admission) }
+        var stranger = makeRecord("other client")
+        stranger.client = "192.0.2.8"
+        _ = try store.enqueue(stranger, admission: admission)
+        // One finishes, one is cancelled while queued: room for two again.
+        let claimed = try #require(try store.claimNext(maxRunning: 1))
+        try store.finish(claimed.id, status: .succeeded, failure: nil)
+        #expect(try store.enqueue(records[2], admission: admission) == records[2].id)
+        #expect(try store.record(for: records[2].id)?.client == "192.0.2.7")
     }
 
     @Test(arguments: StoreKind.allCases)
