@@ -12,7 +12,8 @@ let package = Package(
     name: "Longhaul",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Longhaul", targets: ["Longhaul"]),
+        // The embeddable library: the app, its server, task table and HTML builder (see Examples/ReportDemo).
+        .library(name: "Longhaul", targets: ["Longhaul", "FastCGI", "Tasks", "HTML"]),
         .executable(name: "longhaul", targets: ["LonghaulServer"]),
     ],
     dependencies: [

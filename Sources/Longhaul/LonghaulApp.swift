@@ -34,10 +34,16 @@ public final class LonghaulApp: Sendable {
     private let counters = AppCounters()
 
     /// - Parameters:
-    ///   - table: the task table; it must have ``LLMJob`` registered under ``LLMJob/kind``.
+    ///   - table: the task table, with a job registered for every kind the routes submit.
     ///   - configuration: route settings.
-    ///   - logger: for request failures.
-    public init(table: TaskTable, configuration: Configuration = .init(), logger: Logger) {
+    ///   - logger: for request failures and the access log.
+    ///   - addRoutes: adds the app's own routes (its page, the routes that start its jobs) beside the shared ones
+    ///     (`check`, `task`, `stream`, `cancel`, `/api/tasks/ID`…, `ping`, `status`, `metrics`). The default adds
+    ///     the LLM demo's: ``llmRoutes(_:_:)``.
+    public init(
+        table: TaskTable, configuration: Configuration = .init(), logger: Logger,
+        addRoutes: (inout Router, AppContext) -> Void = LonghaulApp.llmRoutes
+    ) {
         self.table = table
         self.configuration = configuration
         self.logger = logger
@@ -52,6 +58,9 @@ public final class LonghaulApp: Sendable {
         Self.addRoutes(
             to: &router, table: table, views: views, hub: hub, configuration: configuration, counters: counters,
             logger: logger)
+        addRoutes(
+            &router,
+            AppContext(table: table, views: views, basePath: router.basePath, configuration: configuration, counters: counters))
         self.router = router
     }
 
@@ -123,17 +132,6 @@ public final class LonghaulApp: Sendable {
             }
         }
 
-        router.add("GET", "/") { _ in .html(views.indexPage()) }
-
-        router.add("POST", "/generate") { request throws(HTTPError) in
-            let fields = try request.formFields()
-            let query = try validQuery(fields.first { $0.name == "query" }?.value, configuration: configuration)
-            let key = try idempotencyKey(fields.first { $0.name == "idempotency_key" }?.value, for: request)
-            let record = try submit(query, to: table, request: request, key: key, configuration: configuration, counters: counters)
-            if request.isHTMX { return .html(views.taskFragment(record)) }
-            return .redirect(to: "\(base)/task?task_id=\(record.id)")
-        }
-
         router.add("GET", "/check") { request throws(HTTPError) in
             .html(views.taskFragment(try existingTask(try request.queryParameter("task_id"), in: table)))
         }
@@ -160,22 +158,6 @@ public final class LonghaulApp: Sendable {
             return .redirect(to: "\(base)/task?task_id=\(record.id)")
         }
 
-        router.add("POST", "/api/tasks") { request throws(HTTPError) in
-            let object = try request.jsonObject()
-            let unknown = object.keys.filter { $0 != "query" }.sorted()
-            guard unknown.isEmpty else {
-                throw HTTPError.badRequest("Unknown field(s): \(unknown.joined(separator: ", ")). Send {\"query\": \"...\"}.")
-            }
-            guard object["query"] == nil || object["query"] is String else {
-                throw HTTPError.badRequest("\"query\" must be a string.")
-            }
-            let query = try validQuery(object["query"] as? String, configuration: configuration)
-            let key = try idempotencyKey(request.header("Idempotency-Key"), for: request)
-            let record = try submit(query, to: table, request: request, key: key, configuration: configuration, counters: counters)
-            return .json(
-                record.json, status: 202, headers: [HeaderField("Location", "\(base)/api/tasks/\(record.id)")])
-        }
-
         router.add("GET", "/api/tasks/:id") { request throws(HTTPError) in
             .json(try existingTask(request.pathParameters["id"], in: table).json)
         }
@@ -185,6 +167,38 @@ public final class LonghaulApp: Sendable {
             guard case .object(var members) = record.json else { return .json(record.json) }
             members.append(("cancel", .string(outcome)))
             return .json(.object(members))
+        }
+    }
+
+    /// The LLM demo's own routes: the page with its form, `POST /generate` (a form) and `POST /api/tasks` (JSON), each
+    /// starting an ``LLMJob``.
+    /// - Parameters:
+    ///   - router: the router to add them to.
+    ///   - context: what routes need: the table, the views, submission with the app's limits.
+    public static func llmRoutes(_ router: inout Router, _ context: AppContext) {
+        router.add("GET", "/") { _ in .html(context.views.indexPage()) }
+
+        router.add("POST", "/generate") { request throws(HTTPError) in
+            let fields = try request.formFields()
+            let query = try context.validQuery(fields.first { $0.name == "query" }?.value)
+            let key = fields.first { $0.name == "idempotency_key" }?.value
+            let record = try context.submit(kind: LLMJob.kind, input: query, for: request, idempotencyKey: key)
+            return context.taskCreated(record, for: request)
+        }
+
+        router.add("POST", "/api/tasks") { request throws(HTTPError) in
+            let object = try request.jsonObject()
+            let unknown = object.keys.filter { $0 != "query" }.sorted()
+            guard unknown.isEmpty else {
+                throw HTTPError.badRequest("Unknown field(s): \(unknown.joined(separator: ", ")). Send {\"query\": \"...\"}.")
+            }
+            guard object["query"] == nil || object["query"] is String else {
+                throw HTTPError.badRequest("\"query\" must be a string.")
+            }
+            let query = try context.validQuery(object["query"] as? String)
+            let record = try context.submit(
+                kind: LLMJob.kind, input: query, for: request, idempotencyKey: request.header("Idempotency-Key"))
+            return context.taskCreated(record, for: request)
         }
     }
 
@@ -198,7 +212,7 @@ public final class LonghaulApp: Sendable {
     }
 
     /// The query, trimmed of surrounding whitespace, or the reason it is refused.
-    private static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
+    fileprivate static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
         let query = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !query.isEmpty else { throw HTTPError.badRequest("No query provided", type: "missing_query") }
         guard query.utf8.count <= configuration.maxQueryBytes else {
@@ -209,7 +223,7 @@ public final class LonghaulApp: Sendable {
     }
 
     /// A client's idempotency key, scoped to the client's address so that two clients never share one.
-    private static func idempotencyKey(_ raw: String?, for request: Request) throws(HTTPError) -> String? {
+    fileprivate static func idempotencyKey(_ raw: String?, for request: Request) throws(HTTPError) -> String? {
         guard let raw, !raw.isEmpty else { return nil }
         guard raw.utf8.count <= 200, raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTPError.badRequest("The idempotency key must be 1 to 200 visible ASCII characters.")
@@ -217,13 +231,13 @@ public final class LonghaulApp: Sendable {
         return "\(request.raw.remoteAddress ?? "-")|\(raw)"
     }
 
-    private static func submit(
-        _ query: String, to table: TaskTable, request: Request, key: String?, configuration: Configuration,
-        counters: AppCounters
+    fileprivate static func submit(
+        kind: String, input: String, to table: TaskTable, request: Request, key: String?,
+        configuration: Configuration, counters: AppCounters
     ) throws(HTTPError) -> TaskRecord {
         do {
             return try table.submit(
-                kind: LLMJob.kind, input: query, client: request.raw.remoteAddress, idempotencyKey: key)
+                kind: kind, input: input, client: request.raw.remoteAddress, idempotencyKey: key)
         } catch .clientLimit {
             counters.clientLimited.add(1, ordering: .relaxed)
             let limit = table.configuration.maxTasksPerClient ?? 0
@@ -243,7 +257,7 @@ public final class LonghaulApp: Sendable {
     }
 
     /// The task for an id parameter; a missing, malformed, unknown or expired id is one 404.
-    private static func existingTask(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> TaskRecord {
+    fileprivate static func existingTask(_ rawID: String?, in table: TaskTable) throws(HTTPError) -> TaskRecord {
         guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
         let found: TaskRecord?
         do {
@@ -291,5 +305,75 @@ public final class LonghaulApp: Sendable {
         let fragment = error.type == "unknown_task" ? views.unknownTaskFragment() : views.errorFragment(error)
         if request.isHTMX { return .html(fragment, status: error.status, headers: error.headers) }
         return .html(views.messagePage(fragment), status: error.status, headers: error.headers)
+    }
+}
+
+/// What an app's own routes need: the task table, the views, and submission with the app's limits, so that a new
+/// job kind gets the same queue, limits, idempotency, polling, streaming and cancel as the LLM demo.
+public struct AppContext: Sendable {
+    /// The task table.
+    public let table: TaskTable
+    /// The HTML views (page frame, task fragments), prefixed with the base path.
+    public let views: Views
+    /// The prefix the app is mounted under (`""` at the root).
+    public let basePath: String
+    fileprivate let configuration: LonghaulApp.Configuration
+    fileprivate let counters: AppCounters
+
+    init(
+        table: TaskTable, views: Views, basePath: String, configuration: LonghaulApp.Configuration,
+        counters: AppCounters
+    ) {
+        self.table = table
+        self.views = views
+        self.basePath = basePath
+        self.configuration = configuration
+        self.counters = counters
+    }
+
+    /// Starts a task of any registered kind for a request, with the app's limits.
+    /// - Parameters:
+    ///   - kind: the job kind.
+    ///   - input: the job's input.
+    ///   - request: the request (its client address counts against the per-client limit).
+    ///   - idempotencyKey: the client's key, if it sent one: a resubmission returns the same task.
+    /// - Returns: the task (queued), or the earlier one with the same key.
+    /// - Throws: ``HTTPError`` 503 (queue full, store down), 429 (client limit), 400 (bad key).
+    public func submit(kind: String, input: String, for request: Request, idempotencyKey: String? = nil)
+        throws(HTTPError) -> TaskRecord
+    {
+        let key = try LonghaulApp.idempotencyKey(idempotencyKey, for: request)
+        return try LonghaulApp.submit(
+            kind: kind, input: input, to: table, request: request, key: key, configuration: configuration,
+            counters: counters)
+    }
+
+    /// The answer to a request that started a task: the polling fragment for htmx, `202` with the task's JSON and
+    /// `Location` under `/api/`, else `303` to the no-JavaScript task page.
+    /// - Parameters:
+    ///   - record: the task.
+    ///   - request: the request.
+    /// - Returns: the response.
+    public func taskCreated(_ record: TaskRecord, for request: Request) -> Response {
+        if request.path.hasPrefix("/api/") {
+            return .json(
+                record.json, status: 202, headers: [HeaderField("Location", "\(basePath)/api/tasks/\(record.id)")])
+        }
+        if request.isHTMX { return .html(views.taskFragment(record)) }
+        return .redirect(to: "\(basePath)/task?task_id=\(record.id)")
+    }
+
+    /// A text input trimmed, or 400 "No query provided" when blank, 413 when over the app's limit.
+    /// - Parameter raw: the input.
+    /// - Returns: the trimmed input.
+    public func validQuery(_ raw: String?) throws(HTTPError) -> String {
+        try LonghaulApp.validQuery(raw, configuration: configuration)
+    }
+
+    /// The task named by an id parameter; a missing, malformed, unknown or expired id is 404.
+    /// - Parameter rawID: the id text.
+    /// - Returns: the task.
+    public func task(_ rawID: String?) throws(HTTPError) -> TaskRecord {
+        try LonghaulApp.existingTask(rawID, in: table)
     }
 }

@@ -30,7 +30,7 @@ struct Server {
         serverConfiguration.threadCount = settings.threads
         // FCGX_Init (inside) installs a SIGTERM handler that only sets a flag; ours must come after it.
         let server = try FastCGIServer(configuration: serverConfiguration, logger: logger)
-        let stopSignals = Self.stopSignals()
+        let runner = LonghaulRunner(server: server, shutdownGrace: settings.shutdownGrace, logger: logger)
 
         var httpConfiguration = CurlHTTPClient.Configuration()
         httpConfiguration.caInfoPath = settings.caFile
@@ -59,8 +59,6 @@ struct Server {
         appConfiguration.operations.accessLog = settings.accessLog
         let app = LonghaulApp(table: table, configuration: appConfiguration, logger: logger)
 
-        let runner = Task { await table.run() }
-        server.start { request in app.respond(to: request) }
         logger.info(
             "longhaul started",
             metadata: [
@@ -70,51 +68,9 @@ struct Server {
                 "max_queued": "\(settings.table.maxQueued)", "pid": "\(getpid())",
                 "store": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
             ])
-
-        var signals = stopSignals.makeAsyncIterator()
-        let received = await signals.next() ?? "end"
-        logger.info("stopping", metadata: ["signal": "\(received)", "tasks.running": "\(table.runningCount)"])
-        server.stopAccepting()
-        table.stopClaiming()
-        // Running tasks get a grace period; a second signal or its end cancels them.
-        let grace = Task {
-            try? await Task.sleep(for: settings.shutdownGrace)
-            // A shared store's tasks go back to its queue for another process; private ones end here, failed.
-            let handedBack = table.requeueRunning()
-            if handedBack > 0 { logger.info("handed running tasks back to the queue", metadata: ["tasks": "\(handedBack)"]) }
-            table.failRunning(
-                TaskFailure(
-                    type: "interrupted", message: "The task was interrupted by a shutdown of the server. Please try again."))
-        }
-        let secondSignal = Task {
-            if await signals.next() != nil {
-                table.failRunning(
-                    TaskFailure(
-                        type: "interrupted", message: "The task was interrupted by a shutdown of the server. Please try again."))
-            }
-        }
-        await runner.value
-        grace.cancel()
-        secondSignal.cancel()
-        await server.waitForThreads()
+        await runner.run(app)
         http.shutdown()
         logger.info("longhaul stopped")
-    }
-
-    /// SIGTERM, SIGINT and SIGQUIT (php-fpm's graceful stop) as an async sequence of signal names.
-    private static func stopSignals() -> AsyncStream<String> {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT"), (SIGQUIT, "SIGQUIT")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(name) }
-            source.resume()
-            sources.append(source)
-        }
-        let retained = SignalSources(sources: sources)
-        continuation.onTermination = { _ in retained.cancel() }
-        return stream
     }
 
     /// Every upstream transfer and every open stream holds a descriptor; 1,024 is far too few for thousands.
@@ -134,11 +90,4 @@ struct Server {
         case .unixSocket(let path, let mode): "\(path) (mode \(String(mode, radix: 8)))"
         }
     }
-}
-
-/// Keeps the signal sources alive for as long as the stream is.
-private final class SignalSources: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    init(sources: [any DispatchSourceSignal]) { self.sources = sources }
-    func cancel() { for source in sources { source.cancel() } }
 }
