@@ -234,6 +234,8 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context),
             ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, transferHeader),
             ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1),
+            // Server-sent events come a few hundred bytes at a time: 4 KiB instead of 16 saves 12 KiB per call.
+            ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 4096),
         ]
         if let total = request.totalTimeout {
             codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.milliseconds))
@@ -307,7 +309,7 @@ private final class Transfer: @unchecked Sendable {
 
     func receiveHeader(_ line: String) {
         lastActivity = .now
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = line.trimmedWhitespace
         if trimmed.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
         } else if trimmed.isEmpty {
@@ -316,7 +318,7 @@ private final class Transfer: @unchecked Sendable {
             if status >= 200 { sendHeadIfNeeded() }
         } else if let colon = trimmed.firstIndex(of: ":") {
             let name = String(trimmed[..<colon])
-            let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let value = String(trimmed[trimmed.index(after: colon)...]).trimmedWhitespace
             headers.append(HTTPHeader(name, value))
         }
     }
@@ -366,5 +368,12 @@ extension Duration {
     fileprivate var milliseconds: Int {
         let (seconds, attoseconds) = components
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace; the standard library's `isWhitespace`, not Foundation's bridge.
+    fileprivate var trimmedWhitespace: String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }

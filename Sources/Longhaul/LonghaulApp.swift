@@ -213,7 +213,11 @@ public final class LonghaulApp: Sendable {
 
     /// The query, trimmed of surrounding whitespace, or the reason it is refused.
     fileprivate static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
-        let query = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        // Character.isWhitespace (Unicode-aware, no Foundation bridge): a query of only spaces is blank.
+        let text = raw ?? ""
+        let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
+        let end = text.lastIndex { !$0.isWhitespace }.map { text.index(after: $0) } ?? start
+        let query = start < end ? String(text[start..<end]) : ""
         guard !query.isEmpty else { throw HTTPError.badRequest("No query provided", type: "missing_query") }
         guard query.utf8.count <= configuration.maxQueryBytes else {
             throw HTTPError.contentTooLarge(

@@ -82,7 +82,7 @@ public struct Request: Sendable {
     /// The media type of the body, lower-cased, without parameters.
     public var mediaType: String? {
         guard let contentType = raw.contentType else { return nil }
-        let type = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces).lowercased()
+        let type = String(contentType.prefix { $0 != ";" }.filter { !$0.isWhitespace }).lowercased()
         return type.isEmpty ? nil : type
     }
 

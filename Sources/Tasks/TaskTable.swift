@@ -1,4 +1,8 @@
 import Foundation
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not import).
+@_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
 public import Logging
 import Synchronization
 
@@ -40,6 +44,10 @@ public final class TaskTable: Sendable {
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     private let running = Mutex<[TaskID: Task<Void, Never>]>([:])
     private let outputObservers = Mutex<[@Sendable (TaskID) -> Void]>([])
+    /// When each running job must have finished (its claim time plus the task timeout).
+    private let deadlines = Mutex<[TaskID: ContinuousClock.Instant]>([:])
+    /// Jobs the deadline watcher stopped: they end failed with `task_timeout`.
+    private let timedOut = Mutex<Set<TaskID>>([])
     /// Set by ``failRunning(_:)``: jobs stopped from then on end failed with it instead of cancelled.
     private let interruption = Mutex<TaskFailure?>(nil)
 
@@ -143,6 +151,7 @@ public final class TaskTable: Sendable {
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await self.sweepLoop() }
             background.addTask { await self.pollLoop() }
+            background.addTask { await self.deadlineLoop() }
             if store.isShared { background.addTask { await self.heartbeatLoop() } }
             await withDiscardingTaskGroup { jobs in
                 for await _ in wakeups {
@@ -165,6 +174,7 @@ public final class TaskTable: Sendable {
             guard let record = claimed else { return }
             // An unstructured task per job so that one job can be cancelled alone; the group child waits for it,
             // which keeps its lifetime inside run().
+            deadlines.withLock { $0[record.id] = .now + configuration.taskTimeout }
             let task = Task { await self.execute(record) }
             // This process may take back a task whose lease it let run out (it was stalled): stop the old run.
             running.withLock { $0.updateValue(task, forKey: record.id) }?.cancel()
@@ -193,17 +203,10 @@ public final class TaskTable: Sendable {
                 throw JobFailure(TaskFailure(type: "unknown_job", message: "No job is registered for '\(record.kind)'."))
             }
             let context = JobContext(taskID: record.id, store: store) { [weak self] id in self?.notifyOutput(id) }
-            try await withTimeout(configuration.taskTimeout) {
-                try await job.run(input: record.input, context: context)
-            }
+            try await job.run(input: record.input, context: context)
             status = Task.isCancelled ? .cancelled : .succeeded
         } catch let error as JobFailure {
             (status, failure) = Task.isCancelled ? (.cancelled, nil) : (.failed, error.failure)
-        } catch is TaskTimeout {
-            status = .failed
-            failure = TaskFailure(
-                type: "task_timeout",
-                message: "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds]))).")
         } catch {
             if Task.isCancelled || error is CancellationError {
                 status = .cancelled
@@ -212,7 +215,13 @@ public final class TaskTable: Sendable {
                 failure = TaskFailure(type: "internal_error", message: "The job failed: \(error)")
             }
         }
-        if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
+        deadlines.withLock { _ = $0.removeValue(forKey: record.id) }
+        if timedOut.withLock({ $0.remove(record.id) }) != nil {
+            status = .failed
+            failure = TaskFailure(
+                type: "task_timeout",
+                message: "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds]))).")
+        } else if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
             (status, failure) = (.failed, interrupted)
         }
         do {
@@ -250,8 +259,29 @@ public final class TaskTable: Sendable {
             do {
                 let removed = try store.sweepExpired()
                 if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
+                #if canImport(Glibc)
+                // glibc keeps freed memory in its arenas; after a large sweep, give it back to the system.
+                if removed > 1000 { _ = glibcMallocTrim(0) }
+                #endif
             } catch {
                 logger.warning("cannot sweep expired tasks", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// One watcher for every job's time limit: a sleeping child per job would keep a dispatch timer alive until its
+    /// deadline even after the job ended (swiftlang/swift#60441), growing memory with the task rate.
+    private func deadlineLoop() async {
+        let interval = min(.seconds(1), configuration.taskTimeout / 4)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            let now = ContinuousClock.now
+            let overdue = deadlines.withLock { deadlines in deadlines.filter { $0.value <= now }.map(\.key) }
+            for id in overdue {
+                guard let task = running.withLock({ $0[id] }) else { continue }
+                deadlines.withLock { _ = $0.removeValue(forKey: id) }
+                timedOut.withLock { _ = $0.insert(id) }
+                task.cancel()
             }
         }
     }
@@ -296,21 +326,5 @@ public final class TaskTable: Sendable {
             try? await Task.sleep(for: configuration.pollInterval)
             wakeupContinuation.yield()
         }
-    }
-}
-
-/// Thrown when a job runs past the table's time limit.
-struct TaskTimeout: Error {}
-
-/// Runs `body`, throwing ``TaskTimeout`` (and cancelling it) if it takes longer than `limit`.
-func withTimeout(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw TaskTimeout()
-        }
-        defer { group.cancelAll() }
-        try await group.next()
     }
 }
