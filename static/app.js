@@ -19,6 +19,14 @@ document.body.addEventListener('htmx:afterRequest', (e) => {
         return;
     }
     elt.reset();
+    // The next question gets a fresh idempotency token (the server remembers the old one: resubmitting the same
+    // form, e.g. a double click or a retry after a network error, returns the same task instead of a second call).
+    const token = elt.querySelector('input[name="idempotency_key"]');
+    if (token && window.crypto && window.crypto.getRandomValues) {
+        const bytes = new Uint8Array(16);
+        window.crypto.getRandomValues(bytes);
+        token.value = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    }
 });
 
 // Where answers go. A new task is appended to #result (earlier ones stay above it). A message (blank query, busy
@@ -28,7 +36,8 @@ document.body.addEventListener('htmx:afterRequest', (e) => {
 // next accepted question.
 let focusWasInTask = false;
 document.body.addEventListener('htmx:beforeSwap', (e) => {
-    const elt = e.detail.elt;
+    // (htmx fires beforeSwap on the target; the element that made the request is in requestConfig.)
+    const elt = e.detail.requestConfig ? e.detail.requestConfig.elt : null;
     const xhr = e.detail.xhr;
     const messages = document.getElementById('messages');
     const status = xhr ? xhr.status : 0;
@@ -39,7 +48,8 @@ document.body.addEventListener('htmx:beforeSwap', (e) => {
             e.detail.target = messages;
             e.detail.swapOverride = 'innerHTML';
             messages.dataset.source = fromQuestion ? 'question' : 'task';
-        } else if (status >= 200 && status < 300 && (fromQuestion || (fromTask && messages.dataset.source === 'task'))) {
+        } else if (status >= 200 && status < 300 &&
+            (fromQuestion || (fromTask && messages.dataset.source === 'task'))) {
             messages.replaceChildren();
             delete messages.dataset.source;
         }
@@ -68,6 +78,22 @@ document.body.addEventListener('htmx:afterSwap', (e) => {
     }
 });
 
+// The stream's own `error` event (the task failed; `done` with the failure follows at once) reaches the
+// EventSource's onerror, which the SSE extension takes for a broken connection and logs as a console error.
+// Stop such server-sent events before the extension sees them; real connection errors (plain Events) still pass.
+if (window.htmx && typeof htmx.createEventSource === 'function') {
+    const createEventSource = htmx.createEventSource;
+    htmx.createEventSource = (url) => {
+        const source = createEventSource(url);
+        source.addEventListener('error', (e) => {
+            if (e instanceof MessageEvent) {
+                e.stopImmediatePropagation();
+            }
+        });
+        return source;
+    };
+}
+
 // A pending task streams its text over server-sent events (htmx SSE extension) and also polls `check` every
 // second. While its stream is open the polls are skipped (a swap would restart the stream); when the stream fails
 // or closes they resume, so polling is the fallback. A `check` triggered by the stream itself (`done`, or `reset`
@@ -91,9 +117,9 @@ document.body.addEventListener('htmx:beforeRequest', (e) => {
     }
 });
 
-// The time a pending task has been waiting, kept ticking once a second. The server renders it with the task's
-// creation time (data-created-at) and its own clock (data-server-time); measuring from the server's clock keeps
-// the count right when this computer's clock is off.
+// The time a pending task has been waiting, kept ticking (checked four times a second, so it turns on time). The
+// server renders it with the task's creation time (data-created-at) and its own clock (data-server-time);
+// measuring from the server's clock keeps the count right when this computer's clock is off.
 const clockOffsets = new WeakMap();
 
 function formatElapsed(seconds) {
@@ -124,5 +150,5 @@ function tickElapsed() {
 }
 
 document.body.addEventListener('htmx:load', tickElapsed);
-setInterval(tickElapsed, 1000);
+setInterval(tickElapsed, 250);
 tickElapsed();

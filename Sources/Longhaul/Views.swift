@@ -70,6 +70,7 @@ public struct Views: Sendable {
             aria-describedby="query-hint">
             <button type="submit">Submit</button>
             </div>
+            <input type="hidden" name="idempotency_key" value="\(TaskID.random().rawValue)">
             <p id="query-hint" class="hint">An answer can take up to a minute. Earlier answers stay on this page.</p>
             </form>
             <div id="messages" class="messages"></div>
@@ -164,13 +165,15 @@ public struct Views: Sendable {
     }
 
     /// A form that submits a task's question again. htmx puts the new task in place of the old one; without
-    /// JavaScript it is a plain POST to `generate`.
+    /// JavaScript it is a plain POST to `generate`. Its idempotency key is tied to the old task, so pressing it
+    /// twice (say, after going back to the failed task's page) starts one new task, not two.
     private func retryForm(_ record: TaskRecord, label: String) -> HTML {
         let id = record.id.rawValue
         return """
             <form class="retry" method="post" action="\(basePath)/generate" hx-post="\(basePath)/generate" \
             hx-target="#task-\(id)" hx-swap="outerHTML">
             <input type="hidden" name="query" value="\(record.input)">
+            <input type="hidden" name="idempotency_key" value="retry-\(id)">
             <button type="submit">\(label)</button>
             </form>
             """

@@ -12,6 +12,7 @@ stack is. The page's CSP forbids eval, so conditions are polled from here rather
 import json
 import os
 import re
+import secrets
 import sys
 import time
 
@@ -97,6 +98,9 @@ class Shots:
         self.count = 0
         if folder:
             os.makedirs(folder, exist_ok=True)
+            for old in os.listdir(folder):  # an earlier run's pictures
+                if re.fullmatch(r"\d\d-[a-z-]+\.png", old):
+                    os.remove(os.path.join(folder, old))
 
     def take(self, page, name, full_page=False):
         if not self.folder:
@@ -202,6 +206,7 @@ def js_page_checks(browser, base, obs, shots, log):
         f"#{first}", "data-created-at") or "")) if first else False
     pieces, elapsed = set(), set()
     shot = False
+    light = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and page.query_selector(f"#{first}.task-pending"):
         try:
@@ -209,8 +214,9 @@ def js_page_checks(browser, base, obs, shots, log):
             if part:
                 pieces.add(part)
             elapsed.add(text_of(page, f"#{first} .elapsed"))
-            if part and not shot and len(pieces) >= 3:
+            if part and not shot and len(pieces) >= 12:
                 shots.take(page, "streaming")
+                light = [worst_contrast(page)]
                 shot = True
         except PlaywrightError:
             pass  # the fragment was swapped while being read
@@ -245,20 +251,10 @@ def js_page_checks(browser, base, obs, shots, log):
         "document.querySelectorAll('#result script, #result img, #result a[href^=javascript]').length")
     shots.take(page, "markup-as-text")
 
-    # Cancel while it streams; keyboard focus stays in the task.
-    cancel = ask(page, "browser cancel [mock:latency=30] [mock:long=100]")
-    poll(lambda: text_of(page, f"#{cancel}.task-pending .partial"), 10)
-    shots.take(page, "before-cancel")
-    page.click(f"#{cancel} form.cancel button")
-    obs["cancelled"] = bool(poll(lambda: page.query_selector(f"#{cancel}.task-cancelled"), 15))
-    obs["cancelled_text"] = text_of(page, f"#{cancel} h2")
-    obs["focus_stays_after_cancel"] = page.evaluate(
-        "(s) => !!document.activeElement && !!document.activeElement.closest(s)", f"#{cancel}")
-    shots.take(page, "cancelled")
-
-    # A failing question shows its reason; Try again (reached and pressed by keyboard) asks the same question again.
-    # [mock:401x1]: only the first request with this prompt fails (401 is never retried by the backend).
-    retry_prompt = "browser retry [mock:401x1]"
+    # A failing question shows its reason and a Try again button (pressed further down).
+    # [mock:401x1]: only the first request with this prompt fails (401 is never retried by the backend); a fresh
+    # prompt each run, so a mock that has already seen one still fails it once.
+    retry_prompt = obs["retry_prompt"] = f"browser retry {secrets.token_hex(3)} [mock:401x1]"
     failed = ask(page, retry_prompt)
     poll(lambda: page.query_selector(f"#{failed}.task-failed"), 30)
     obs["failed_heading"] = text_of(page, f"#{failed} h2")
@@ -266,7 +262,27 @@ def js_page_checks(browser, base, obs, shots, log):
     obs["failed_type"] = text_of(page, f"#{failed} .details code")
     obs["failed_has_try_again"] = text_of(page, f"#{failed} form.retry button")
     shots.take(page, "failed")
-    shots.take(page, "overview", full_page=True)
+    light.append(worst_contrast(page))
+
+    # Cancel while it streams; keyboard focus stays in the task.
+    cancel = ask(page, "browser cancel [mock:latency=30] [mock:long=100]")
+    poll(lambda: len(text_of(page, f"#{cancel}.task-pending .partial")) > 40, 15)
+    shots.take(page, "before-cancel")
+    light.append(worst_contrast(page))
+    obs["light_contrast"], obs["light_contrast_worst"] = min(light)
+    # The whole page so far, from the top, in a window tall enough for it (the README shows this one).
+    page.set_viewport_size({"width": DESKTOP["width"], "height": 1400})
+    page.evaluate("window.scrollTo(0, 0)")
+    shots.take(page, "overview")
+    page.set_viewport_size(DESKTOP)
+    page.click(f"#{cancel} form.cancel button")
+    obs["cancelled"] = bool(poll(lambda: page.query_selector(f"#{cancel}.task-cancelled"), 15))
+    obs["cancelled_text"] = text_of(page, f"#{cancel} h2")
+    obs["focus_stays_after_cancel"] = page.evaluate(
+        "(s) => !!document.activeElement && !!document.activeElement.closest(s)", f"#{cancel}")
+    shots.take(page, "cancelled")
+
+    # Try again, reached and pressed by keyboard alone, asks the same question again; now it succeeds.
     page.focus("#query")
     obs["try_again_by_keyboard"] = tab_to(page, f"#{failed} form.retry button")
     if obs["try_again_by_keyboard"]:
@@ -279,7 +295,6 @@ def js_page_checks(browser, base, obs, shots, log):
     obs["retry_result"] = text_of(page, f"#{retried}.task-succeeded .result-text")
     obs["tasks_on_page"] = len(task_ids(page))
     shots.take(page, "retried")
-    obs["light_contrast"], obs["light_contrast_worst"] = worst_contrast(page)
     obs["dialogs"] = len(dialogs)
     context.close()
 
@@ -334,14 +349,26 @@ def no_js_checks(browser, base, obs, shots, log):
     obs["nojs_task_page"] = bool(poll(lambda: re.search(r"/task\?task_id=[A-Za-z0-9_-]{22}$", page.url), 10))
     obs["nojs_pending"] = text_of(page, ".task-pending .status").startswith("Processing...")
     shots.take(page, "nojs-pending")
-    wait_for_task_page(page, ".task-succeeded", 30)
+    # Each refresh shows the time elapsed so far, rendered by the server.
+    elapsed = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if page.query_selector(".task-succeeded"):
+                break
+            elapsed.add(text_of(page, ".task-pending .elapsed"))
+        except PlaywrightError:
+            pass  # between two refreshes
+        time.sleep(0.2)
+    obs["nojs_elapsed_values_seen"] = len([e for e in elapsed if e])
     obs["nojs_result"] = text_of(page, ".task-succeeded .result-text")
     obs["nojs_refresh_stops"] = page.query_selector("meta[http-equiv=refresh]") is None
     shots.take(page, "nojs-result")
 
-    # Try again without JavaScript: a plain form to /generate with the same question.
+    # Try again without JavaScript: a plain form to /generate with the same question (fresh, as above).
     page.goto(base + "/")
-    page.fill("#query", "browser nojs retry [mock:401x1]")
+    obs["nojs_retry_prompt"] = f"browser nojs retry {secrets.token_hex(3)} [mock:401x1]"
+    page.fill("#query", obs["nojs_retry_prompt"])
     page.click("#query-form button[type=submit]")
     wait_for_task_page(page, ".task-failed", 30)
     failed_url = page.url

@@ -4,11 +4,13 @@
 # use, the empty-query message, text streaming in over server-sent events with the elapsed time ticking and no
 # polling while the stream is open, a second question below the first, model markup shown as text, Cancel, a
 # failure and Try again, the dark theme, contrast, a phone-sized screen, the no-JavaScript flow (ask, Try again,
-# Cancel, line breaks), and no console or CSP errors. Screenshots of each state go to a folder printed here.
-# Sourced by run.sh.
+# Cancel, line breaks), and no console or CSP errors. Sourced by run.sh.
+#
+# Screenshots of each state go to E2E_SCREENSHOT_DIR, or else to a new folder under TMPDIR that outlives the run
+# (the run directory is removed at the end); the folder is printed.
 
 backend_alive || restart_backend "browser: backend running"
-t40_shots="${LONGHAUL_SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/longhaul-screenshots.XXXXXX")}"
+t40_shots="${E2E_SCREENSHOT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/longhaul-screenshots.XXXXXX")}"
 mkdir -p "${t40_shots}"
 printf 'browser: screenshots in %s\n' "${t40_shots}"
 t40_out="$(python3 "${LONGHAUL_ROOT}/Tests/Browser/page_check.py" "https://localhost:${E2E_PORT}" "${E2E_DIR}/cert.pem" \
@@ -22,12 +24,12 @@ t40_reply() {
         printf ' word%s' $(seq 1 "$2")
     fi
 }
-# Passes when a number is at least a minimum. $1: name. $2: minimum. $3: the number.
+# Passes when a number is at least a minimum. $1: name. $2: minimum. $3: the number. $4 (optional): shown on failure.
 t40_at_least() {
     if [[ "$3" =~ ^[0-9]+(\.[0-9]+)?$ ]] && python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' "$3" "$2"; then
         pass "$1"
     else
-        fail "$1" "expected at least $2, got '$3'"
+        fail "$1" "expected at least $2, got '$3' ${4:-}"
     fi
 }
 
@@ -73,28 +75,33 @@ assert_eq "browser: and its type" "authentication_error" "$(t40 failed_type)"
 assert_eq "browser: and a Try again button" "Try again" "$(t40 failed_has_try_again)"
 assert_eq "browser: Try again is reached and pressed by keyboard" "True" "$(t40 try_again_by_keyboard)"
 assert_eq "browser: Try again puts a new task in place of the failed one" "True" "$(t40 retry_replaces_failed)"
-assert_eq "browser: for the same query" "Question: browser retry [mock:401x1]" "$(t40 retry_query)"
-assert_eq "browser: which now succeeds" "$(t40_reply 'browser retry [mock:401x1]')" "$(t40 retry_result)"
+assert_match "browser: the failing query fails once only ([mock:401x1])" '^browser retry [0-9a-f]{6} \[mock:401x1\]$' \
+    "$(t40 retry_prompt)"
+assert_eq "browser: for the same query" "Question: $(t40 retry_prompt)" "$(t40 retry_query)"
+assert_eq "browser: which now succeeds" "$(t40_reply "$(t40 retry_prompt)")" "$(t40 retry_result)"
 assert_eq "browser: every task of the page is still shown" "5" "$(t40 tasks_on_page)"
 
-t40_at_least "browser: light theme text contrast is at least 4.5:1 (worst: $(t40 light_contrast_worst))" 4.5 \
-    "$(t40 light_contrast)"
+t40_at_least "browser: light theme text contrast is at least 4.5:1" 4.5 "$(t40 light_contrast)" \
+    "(worst: $(t40 light_contrast_worst))"
 assert_eq "browser: the light theme background" "rgb(251, 251, 252)" "$(t40 light_background)"
 assert_eq "browser: prefers-color-scheme dark gives the dark theme" "rgb(21, 23, 27)" "$(t40 dark_background)"
-t40_at_least "browser: dark theme text contrast is at least 4.5:1 (worst: $(t40 dark_contrast_worst))" 4.5 \
-    "$(t40 dark_contrast)"
+t40_at_least "browser: dark theme text contrast is at least 4.5:1" 4.5 "$(t40 dark_contrast)" \
+    "(worst: $(t40 dark_contrast_worst))"
 assert_eq "browser: a phone-sized screen shows the result" "True" "$(t40 mobile_result)"
 assert_eq "browser: and nothing sticks out sideways" "0" "$(t40 mobile_overflow_px)"
 
 assert_eq "browser, no JavaScript: the form posts to the task page" "True" "$(t40 nojs_task_page)"
 assert_eq "browser, no JavaScript: it says Processing... while waiting" "True" "$(t40 nojs_pending)"
+t40_at_least "browser, no JavaScript: each refresh shows the time elapsed" 2 "$(t40 nojs_elapsed_values_seen)"
 assert_eq "browser, no JavaScript: the refreshing page reaches the result" \
     "$(t40_reply 'browser nojs [mock:latency=6] [mock:long=5]' 5)" "$(t40 nojs_result)"
 assert_eq "browser, no JavaScript: and stops refreshing" "True" "$(t40 nojs_refresh_stops)"
 assert_eq "browser, no JavaScript: a failure says Failed" "Failed" "$(t40 nojs_failed)"
 assert_eq "browser, no JavaScript: Try again makes a new task" "True" "$(t40 nojs_retry_new_task)"
+assert_match "browser, no JavaScript: the failing query fails once only" \
+    '^browser nojs retry [0-9a-f]{6} \[mock:401x1\]$' "$(t40 nojs_retry_prompt)"
 assert_eq "browser, no JavaScript: with the same query, which succeeds" \
-    "$(t40_reply 'browser nojs retry [mock:401x1]')" "$(t40 nojs_retry_result)"
+    "$(t40_reply "$(t40 nojs_retry_prompt)")" "$(t40 nojs_retry_result)"
 assert_eq "browser, no JavaScript: Cancel works" "Cancelled" "$(t40 nojs_cancelled)"
 assert_eq "browser: an answer's line breaks are kept" "True" "$(t40 line_breaks_kept)"
 
