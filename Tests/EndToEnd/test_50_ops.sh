@@ -53,7 +53,7 @@ check "rate limit: a burst of 40 task creations gets some 429" "codes: $(sort <<
     grep -q '^429$' <<<"${t50_codes}"
 check "rate limit: and some 202" "codes: $(sort <<<"${t50_codes}" | uniq -c | tr '\n' ' ')" grep -q '^202$' <<<"${t50_codes}"
 sleep 3 # let the bucket refill for what follows
-for t50_n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32; do
+for _ in $(seq 1 32); do
     http POST /api/tasks -H 'Content-Type: application/json' --data-binary '{"query":"e2e flood again"}'
     [[ "${HTTP_STATUS}" == 429 ]] && break
 done

@@ -19,8 +19,10 @@ if REPORT_SECONDS=3 BACKEND_NAME=example start_backend "${E2E_DIR}" "${E2E_DIR}/
 else
     fail "example: starts under spawn-fcgi" "$(tail -n 3 "${E2E_DIR}/example.log" 2>/dev/null)"
 fi
-render_nginx "${E2E_DIR}" "${E2E_PORT}" "${E2E_DIR}/example.sock" 2>>"${E2E_DIR}/e2e.log" && reload_nginx "${E2E_DIR}" ||
+if ! { render_nginx "${E2E_DIR}" "${E2E_PORT}" "${E2E_DIR}/example.sock" 2>>"${E2E_DIR}/e2e.log" &&
+    reload_nginx "${E2E_DIR}"; }; then
     fail "example: nginx switches to the example's socket" "$(tail -n 3 "${E2E_DIR}/error.log")"
+fi
 
 http GET /
 assert_status "example: its own page" 200
@@ -43,7 +45,8 @@ while ((SECONDS < t60_deadline)); do
 done
 assert_eq "example: progress is reported through the shared JSON API" "1" "${t60_saw_progress}"
 assert_eq "example: the report completes" "succeeded" "$(json status)"
-assert_eq "example: with its result" "Report “Quarterly sales”: 20 sections compiled." "$(json result | head -n 1)"
+# The report's title is between typographic quotes (U+201C, U+201D).
+assert_eq "example: with its result" $'Report \u201cQuarterly sales\u201d: 20 sections compiled.' "$(json result | head -n 1)"
 assert_eq "example: progress ends at 1" "1.0" "$(json progress)"
 http GET "/check?task_id=${t60_id}" -H 'HX-Request: true'
 assert_body_contains "example: the shared check route shows it" '<h2>Result</h2>'
@@ -57,8 +60,9 @@ BACKEND_NAME=example stop_backend "${E2E_DIR}" 20 || true
 
 # The LLM demo under a prefix, as in an existing site: every link and htmx attribute carries it.
 restart_backend "prefix: backend restarts with --base-path /tools/ask" --base-path /tools/ask
-render_nginx "${E2E_DIR}" "${E2E_PORT}" "${E2E_SOCKET}" 2>>"${E2E_DIR}/e2e.log" && reload_nginx "${E2E_DIR}" ||
+if ! { render_nginx "${E2E_DIR}" "${E2E_PORT}" "${E2E_SOCKET}" 2>>"${E2E_DIR}/e2e.log" && reload_nginx "${E2E_DIR}"; }; then
     fail "prefix: nginx back to the main socket" "$(tail -n 3 "${E2E_DIR}/error.log")"
+fi
 http GET /tools/ask/
 assert_status "prefix: the page under /tools/ask/" 200
 assert_body_contains "prefix: the form posts under the prefix" 'hx-post="/tools/ask/generate"'
