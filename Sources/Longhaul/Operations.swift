@@ -16,7 +16,7 @@ public struct OperationsConfiguration: Sendable {
     /// The store's name for the status page (`memory`, or the Redis URL without password).
     public var storeName = "memory"
     /// Whether each request is logged (at `info`) with its route, status, duration and task id.
-    public var accessLog = true
+    public var accessLog = false
 
     public init() {}
 }

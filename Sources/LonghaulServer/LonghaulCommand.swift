@@ -90,7 +90,7 @@ struct LonghaulCommand: AsyncParsableCommand {
     @Option(help: "Seconds running tasks get to finish on SIGTERM before they are cancelled. (env LONGHAUL_SHUTDOWN_GRACE; default 10)")
     var shutdownGrace: Double?
 
-    @Option(help: "Log one line per request (route, status, duration, task id) at info: on or off. (env LONGHAUL_ACCESS_LOG; default on)")
+    @Option(help: "Log one line per request (route, status, duration, task id) at info: on or off; nginx keeps its own access log. (env LONGHAUL_ACCESS_LOG; default off)")
     var accessLog: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. (env LONGHAUL_LOG_LEVEL; default info)")

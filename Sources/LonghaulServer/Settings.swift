@@ -126,7 +126,7 @@ struct Settings {
             throw ValidationError("Unknown log level \(levelName).")
         }
         logLevel = level
-        switch (value(command.accessLog, "LONGHAUL_ACCESS_LOG") ?? "on").lowercased() {
+        switch (value(command.accessLog, "LONGHAUL_ACCESS_LOG") ?? "off").lowercased() {
         case "on", "true", "1", "yes": accessLog = true
         case "off", "false", "0", "no": accessLog = false
         case let other: throw ValidationError("--access-log takes on or off, not \(other).")

@@ -4,7 +4,7 @@
 # on starting tasks (429), and a graceful SIGTERM that drains running tasks and fails the rest as interrupted.
 # Sourced by run.sh.
 
-restart_backend "ops: backend restarts with --shutdown-grace 3" --shutdown-grace 3
+restart_backend "ops: backend restarts with --shutdown-grace 3 --access-log on" --shutdown-grace 3 --access-log on
 
 http GET /ping
 assert_status "ping: 200" 200
