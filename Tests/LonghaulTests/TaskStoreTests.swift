@@ -29,31 +29,10 @@ final class ManualClock: Sendable {
     }
 }
 
+/// What only the in-memory store can show (an injected clock); the behaviour both stores share is in
+/// StoreContractTests.
 @Suite struct MemoryTaskStoreTests {
     func makeRecord() -> TaskRecord { TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date()) }
-
-    @Test func queueIsBoundedAndNothingIsHalfCreated() throws {
-        let store = MemoryTaskStore(resultTTL: .seconds(60))
-        try store.enqueue(makeRecord(), maxQueued: 2)
-        try store.enqueue(makeRecord(), maxQueued: 2)
-        let third = makeRecord()
-        #expect(throws: TaskStoreError.queueFull) { try store.enqueue(third, maxQueued: 2) }
-        #expect(try store.record(for: third.id) == nil)
-        #expect(try store.countsByStatus()[.queued] == 2)
-    }
-
-    @Test func claimRespectsTheRunningLimitInFIFOOrder() throws {
-        let store = MemoryTaskStore(resultTTL: .seconds(60))
-        let first = makeRecord()
-        let second = makeRecord()
-        try store.enqueue(first, maxQueued: 10)
-        try store.enqueue(second, maxQueued: 10)
-        #expect(try store.claimNext(maxRunning: 1)?.id == first.id)
-        #expect(try store.claimNext(maxRunning: 1) == nil)
-        #expect(try store.record(for: first.id)?.status == .running)
-        _ = try store.finish(first.id, status: .succeeded, failure: nil)
-        #expect(try store.claimNext(maxRunning: 1)?.id == second.id)
-    }
 
     @Test func resultsSurviveReadsAndExpireAfterTheTTL() throws {
         let clock = ManualClock()
@@ -88,19 +67,4 @@ final class ManualClock: Sendable {
         #expect(try store.record(for: queued.id)?.status == .queued)
     }
 
-    @Test func cancelOutcomes() throws {
-        let store = MemoryTaskStore(resultTTL: .seconds(60))
-        let queued = makeRecord()
-        let running = makeRecord()
-        try store.enqueue(running, maxQueued: 10)
-        try store.enqueue(queued, maxQueued: 10)
-        _ = try store.claimNext(maxRunning: 1)
-        #expect(try store.cancel(queued.id) == .cancelled)
-        #expect(try store.record(for: queued.id)?.status == .cancelled)
-        #expect(try store.claimNext(maxRunning: 5) == nil)
-        #expect(try store.cancel(running.id) == .requested)
-        #expect(try store.record(for: running.id)?.cancelRequested == true)
-        #expect(try store.cancel(queued.id) == .alreadyFinished(.cancelled))
-        #expect(try store.cancel(.random()) == .notFound)
-    }
 }
