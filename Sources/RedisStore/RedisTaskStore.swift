@@ -335,6 +335,14 @@ private enum Scripts {
         local now = tonumber(ARGV[4])
         local lease = tonumber(ARGV[5])
         local ttl = tonumber(ARGV[7])
+        -- This process runs the task from now on, under a fresh lease.
+        local function take(id, attempts)
+          redis.call('HSET', P..'task:'..id, 'status', 'running', 'owner', ARGV[3], 'attempts', attempts + 1)
+          redis.call('ZADD', P..'running', now + lease, id)
+          redis.call('PUBLISH', P..'changes', id)
+          local s = snapshot(id)
+          return {id, s[1], s[2]}
+        end
         for _, id in ipairs(redis.call('ZRANGEBYSCORE', P..'running', '-inf', now, 'LIMIT', 0, 10)) do
           local key = P..'task:'..id
           if redis.call('HGET', key, 'status') ~= 'running' then
@@ -347,12 +355,9 @@ private enum Scripts {
               redis.call('HSET', key, 'failure', ARGV[8])
               finish(id, 'failed', now, ttl)
             else
-              redis.call('HSET', key, 'owner', ARGV[3], 'attempts', attempts + 1)
+              -- Its process died: start again from nothing (the stream says reset).
               redis.call('DEL', P..'out:'..id)
-              redis.call('ZADD', P..'running', now + lease, id)
-              redis.call('PUBLISH', P..'changes', id)
-              local s = snapshot(id)
-              return {id, s[1], s[2]}
+              return take(id, attempts)
             end
           end
         end
@@ -362,12 +367,8 @@ private enum Scripts {
           if not id then return false end
           local key = P..'task:'..id
           if redis.call('HGET', key, 'status') == 'queued' then
-            local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
-            redis.call('HSET', key, 'status', 'running', 'started', now, 'owner', ARGV[3], 'attempts', attempts + 1)
-            redis.call('ZADD', P..'running', now + lease, id)
-            redis.call('PUBLISH', P..'changes', id)
-            local s = snapshot(id)
-            return {id, s[1], s[2]}
+            redis.call('HSET', key, 'started', now)
+            return take(id, tonumber(redis.call('HGET', key, 'attempts') or '0'))
           end
         end
         """

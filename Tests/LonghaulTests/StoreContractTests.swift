@@ -234,10 +234,16 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 @Suite struct RedisStoreTests {
-    @Test func aSecondProcessSeesAndCancelsTasksOfTheFirst() throws {
+    /// Settings for the test server under a key prefix of its own, so tests never see each other's keys.
+    func freshConfiguration() throws -> RedisTaskStore.Configuration {
         let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
         var configuration = RedisTaskStore.Configuration(url: url)
         configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        return configuration
+    }
+
+    @Test func aSecondProcessSeesAndCancelsTasksOfTheFirst() throws {
+        let configuration = try freshConfiguration()
         let processA = RedisTaskStore(configuration: configuration, logger: Logger(label: "a"))
         let processB = RedisTaskStore(configuration: configuration, logger: Logger(label: "b"))
         let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
@@ -257,9 +263,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     @Test func aDeadProcessesTaskIsTakenOverThenFailsAfterMaxAttempts() async throws {
-        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
-        var configuration = RedisTaskStore.Configuration(url: url)
-        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        var configuration = try freshConfiguration()
         configuration.leaseTimeout = .milliseconds(200)
         configuration.maxAttempts = 2
         let dead = RedisTaskStore(configuration: configuration, logger: Logger(label: "dead"))
@@ -286,9 +290,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     @Test func requeueHandsRunningTasksBack() throws {
-        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
-        var configuration = RedisTaskStore.Configuration(url: url)
-        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        let configuration = try freshConfiguration()
         let leaving = RedisTaskStore(configuration: configuration, logger: Logger(label: "leaving"))
         let staying = RedisTaskStore(configuration: configuration, logger: Logger(label: "staying"))
         let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
@@ -300,11 +302,9 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     @Test func everyKeyOfAFinishedTaskExpires() async throws {
-        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
-        let prefix = "test:\(TaskID.random().rawValue):"
-        var configuration = RedisTaskStore.Configuration(url: url)
-        configuration.keyPrefix = prefix
+        var configuration = try freshConfiguration()
         configuration.resultTTL = .milliseconds(300)
+        let (url, prefix) = (configuration.url, configuration.keyPrefix)
         let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "ttl"))
         for index in 0..<5 {
             let record = TaskRecord(id: .random(), kind: "llm", input: "q\(index)", createdAt: Date())
