@@ -29,6 +29,8 @@ let package = Package(
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects; the header path is standard.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
 
+        // A value shared between threads behind a pthread mutex (which ThreadSanitizer understands).
+        .target(name: "Locking", swiftSettings: strictSettings),
         // FastCGI server over libfcgi: accept threads, requests, responses.
         .target(
             name: "FastCGI",
@@ -38,7 +40,7 @@ let package = Package(
         // HTTP client over libcurl's multi interface on one dedicated thread.
         .target(
             name: "Curl",
-            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // LLM providers (Anthropic Messages API) over the Curl client.
@@ -52,13 +54,13 @@ let package = Package(
         // Task table: ids, records, stores, the runner. Knows nothing of HTTP or LLMs.
         .target(
             name: "Tasks",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // A task store in Redis (hiredis): many processes on many machines share one task table.
         .target(
             name: "RedisStore",
-            dependencies: ["CHiredis", "Tasks", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CHiredis", "Locking", "Tasks", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // Escaping HTML builder.
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "Longhaul",
             dependencies: [
-                "FastCGI", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log"),
+                "FastCGI", "Locking", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -87,7 +89,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LonghaulTests",
-            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", "Curl", "HTML", "RedisStore"],
+            dependencies: ["Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "RedisStore"],
             swiftSettings: strictSettings
         ),
     ]

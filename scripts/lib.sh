@@ -400,7 +400,13 @@ start_backend() {
     }
     mkdir -p "${dir}"
     rm -f "${socket}"
-    spawn-fcgi -n -d "${dir}" -s "${socket}" -M 0666 -- "${bin}" "$@" >>"${dir}/${name}.log" 2>&1 &
+    # Only nginx may reach the socket (libfcgi parses its binary protocol: REFERENCE.md 3.3). As root, nginx's
+    # workers run as www-data (render_nginx): the socket is root:www-data 0660. Otherwise owner only.
+    local socket_access=(-M 0600)
+    if [[ ${EUID} -eq 0 ]] && getent group www-data >/dev/null; then
+        socket_access=(-M 0660 -G www-data)
+    fi
+    spawn-fcgi -n -d "${dir}" -s "${socket}" "${socket_access[@]}" -- "${bin}" "$@" >>"${dir}/${name}.log" 2>&1 &
     pid=$!
     _save_pid "${dir}" "${name}" "${pid}"
     if ! wait_until_alive "${pid}" 30 test -S "${socket}"; then

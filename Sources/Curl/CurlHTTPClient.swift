@@ -1,7 +1,7 @@
 internal import CCurl
 import Foundation
 public import Logging
-import Synchronization
+import Locking
 
 /// An HTTP client over libcurl's multi interface, driven by one dedicated thread.
 ///
@@ -40,7 +40,7 @@ public final class CurlHTTPClient: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let multi: MultiHandle
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     /// How often silent transfers are looked for, and so the precision of idle timeouts.
     private static let idleScanInterval: Duration = .milliseconds(250)

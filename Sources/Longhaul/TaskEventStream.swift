@@ -2,6 +2,7 @@ import FastCGI
 import Foundation
 import HTML
 import Logging
+import Locking
 import Synchronization
 public import Tasks
 
@@ -14,7 +15,7 @@ public final class TaskChangeHub: Sendable {
         let continuation: AsyncStream<Void>.Continuation
     }
 
-    private let watchers = Mutex<[TaskID: [UInt64: Watcher]]>([:])
+    private let watchers = LockedValue<[TaskID: [UInt64: Watcher]]>([:])
     private let nextToken = Atomic<UInt64>(0)
 
     public init() {}

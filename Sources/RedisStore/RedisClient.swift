@@ -1,6 +1,6 @@
 internal import CHiredis
 import Foundation
-import Synchronization
+import Locking
 
 /// A Redis reply.
 public enum RedisValue: Sendable, Equatable {
@@ -201,8 +201,8 @@ public final class RedisClient: Sendable {
     /// The server.
     public let url: RedisURL
     private let timeout: Duration
-    private let idle = Mutex<[RedisConnection]>([])
-    private let backoff = Mutex<(until: ContinuousClock.Instant, delay: Duration)>((.now, .milliseconds(50)))
+    private let idle = LockedValue<[RedisConnection]>([])
+    private let backoff = LockedValue<(until: ContinuousClock.Instant, delay: Duration)>((.now, .milliseconds(50)))
 
     /// - Parameters:
     ///   - url: the server.

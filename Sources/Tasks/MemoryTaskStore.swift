@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import Locking
 
 /// A task store in this process's memory: fast and simple, but tasks live only as long as the process.
 ///
@@ -23,7 +23,7 @@ public final class MemoryTaskStore: TaskStore {
         var idempotency: [String: (id: TaskID, expiresAt: Date)] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let resultTTL: Duration
     private let now: @Sendable () -> Date
 

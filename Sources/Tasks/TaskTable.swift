@@ -4,7 +4,7 @@ import Foundation
 @_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
 public import Logging
-import Synchronization
+import Locking
 
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
@@ -42,14 +42,14 @@ public final class TaskTable: Sendable {
     private let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
-    private let running = Mutex<[TaskID: Task<Void, Never>]>([:])
-    private let outputObservers = Mutex<[@Sendable (TaskID) -> Void]>([])
+    private let running = LockedValue<[TaskID: Task<Void, Never>]>([:])
+    private let outputObservers = LockedValue<[@Sendable (TaskID) -> Void]>([])
     /// When each running job must have finished (its claim time plus the task timeout).
-    private let deadlines = Mutex<[TaskID: ContinuousClock.Instant]>([:])
+    private let deadlines = LockedValue<[TaskID: ContinuousClock.Instant]>([:])
     /// Jobs the deadline watcher stopped: they end failed with `task_timeout`.
-    private let timedOut = Mutex<Set<TaskID>>([])
+    private let timedOut = LockedValue<Set<TaskID>>([])
     /// Set by ``failRunning(_:)``: jobs stopped from then on end failed with it instead of cancelled.
-    private let interruption = Mutex<TaskFailure?>(nil)
+    private let interruption = LockedValue<TaskFailure?>(nil)
 
     /// - Parameters:
     ///   - store: where tasks live.

@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import Locking
 import Tasks
 import Testing
 
 /// A clock the test moves by hand.
 final class ManualClock: Sendable {
-    private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    private let current = LockedValue(Date(timeIntervalSince1970: 1_800_000_000))
     var now: Date { current.withLock { $0 } }
     func advance(_ seconds: TimeInterval) { current.withLock { $0 += seconds } }
 }

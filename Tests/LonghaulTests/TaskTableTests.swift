@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 import Tasks
 import Testing
 
@@ -46,8 +46,8 @@ import Testing
     }
 
     @Test func neverRunsMoreThanTheLimit() async throws {
-        let current = Mutex(0)
-        let peak = Mutex(0)
+        let current = LockedValue(0)
+        let peak = LockedValue(0)
         let job = ClosureJob { _, _ in
             let now = current.withLock { $0 += 1; return $0 }
             peak.withLock { $0 = max($0, now) }
