@@ -87,10 +87,33 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The fuzz targets' invariant checks, shared by the libFuzzer binaries and FuzzRegressionTests (Fuzz/).
+        .target(
+            name: "LonghaulFuzzing",
+            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/LonghaulFuzzing",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "LonghaulTests",
-            dependencies: ["Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "RedisStore"],
+            dependencies: ["Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "RedisStore", "LonghaulFuzzing"],
             swiftSettings: strictSettings
         ),
     ]
 )
+
+// The libFuzzer binaries (`fuzz-form`, …), only when LONGHAUL_FUZZ=1 (scripts/fuzz sets it, with
+// `--sanitize fuzzer` and `--scratch-path .build-fuzz`): without libFuzzer's `main` they cannot link, and the
+// everyday build and test should not carry them.
+if Context.environment["LONGHAUL_FUZZ"] == "1" {
+    for (binary, target) in [
+        ("fuzz-form", "FuzzForm"), ("fuzz-json-request", "FuzzJSONRequest"), ("fuzz-sse", "FuzzSSE"),
+        ("fuzz-fastcgi-request", "FuzzFastCGIRequest"),
+    ] {
+        package.targets.append(
+            .executableTarget(
+                name: target, dependencies: ["LonghaulFuzzing"], path: "Fuzz/Targets/\(target)",
+                swiftSettings: strictSettings))
+        package.products.append(.executable(name: binary, targets: [target]))
+    }
+}

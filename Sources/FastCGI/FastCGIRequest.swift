@@ -17,6 +17,23 @@ public struct FastCGIRequest: Sendable {
         self.bodyTooLarge = bodyTooLarge
     }
 
+    /// Maps CGI environment entries (`NAME=VALUE`, as libfcgi hands them over) to parameters.
+    ///
+    /// The name ends at the first `=`; an entry without one is skipped; a later entry wins over an earlier one with
+    /// the same name; bytes that are not UTF-8 become U+FFFD. Pure, so that the fuzz targets can call it.
+    /// - Parameter entries: the entries' bytes, without their terminating NUL.
+    /// - Returns: the parameters.
+    package static func params(fromEnvironment entries: some Sequence<UnsafeBufferPointer<UInt8>>) -> [String: String] {
+        var params = [String: String](minimumCapacity: 32)
+        for entry in entries {
+            guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let name = String(decoding: UnsafeBufferPointer(rebasing: entry[..<equals]), as: UTF8.self)
+            let value = String(decoding: UnsafeBufferPointer(rebasing: entry[(equals + 1)...]), as: UTF8.self)
+            params[name] = value
+        }
+        return params
+    }
+
     /// The HTTP method (`REQUEST_METHOD`), `GET` when absent.
     public var method: String { params["REQUEST_METHOD"] ?? "GET" }
 

@@ -23,20 +23,14 @@ final class RequestHandle: @unchecked Sendable {
 
     /// Copies the parameters out: libfcgi frees them on the next accept or finish.
     func readParams() -> [String: String] {
-        var params = [String: String](minimumCapacity: 32)
-        guard var entry = pointer.pointee.envp else { return params }
-        while let cString = entry.pointee {
-            let pair = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
-            let length = strlen(cString)
-            let buffer = UnsafeBufferPointer(start: pair, count: length)
-            if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
-                let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[..<equals]), as: UTF8.self)
-                let value = String(decoding: UnsafeBufferPointer(rebasing: buffer[(equals + 1)...]), as: UTF8.self)
-                params[name] = value
-            }
+        guard let envp = pointer.pointee.envp else { return [:] }
+        let entries = sequence(state: envp) { entry -> UnsafeBufferPointer<UInt8>? in
+            guard let cString = entry.pointee else { return nil }
             entry += 1
+            let bytes = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
+            return UnsafeBufferPointer(start: bytes, count: strlen(cString))
         }
-        return params
+        return FastCGIRequest.params(fromEnvironment: entries)
     }
 
     /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.

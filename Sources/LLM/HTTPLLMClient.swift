@@ -132,6 +132,12 @@ public final class HTTPLLMClient: LLMClient {
                             }
                         }
                     }
+                    if parser.isOverflowed {
+                        throw LLMError(
+                            type: "invalid_response",
+                            message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
+                            requestID: info.requestID)
+                    }
                 }
             }
         } catch let error as LLMError {

@@ -26,6 +26,15 @@ public struct HTTPError: Error, Sendable, Equatable {
         self.headers = headers
     }
 
+    /// Names to quote in a message: the first five (each cut to 40 characters), then how many there are in all, so that a
+    /// request with thousands of bad names gets a short, readable answer rather than all of them echoed back.
+    /// - Parameter names: the names.
+    /// - Returns: `a, b, c` or `a, b, c, d, e... (5000 in all)`.
+    public static func listing(_ names: [String]) -> String {
+        let shown = names.prefix(5).map { $0.count > 40 ? "\($0.prefix(40))..." : $0 }.joined(separator: ", ")
+        return names.count > 5 ? "\(shown)... (\(names.count) in all)" : shown
+    }
+
     /// 400: the request is malformed.
     public static func badRequest(_ message: String, type: String = "invalid_request") -> HTTPError {
         HTTPError(status: 400, type: type, message: message)

@@ -187,15 +187,7 @@ public final class LonghaulApp: Sendable {
         }
 
         router.add("POST", "/api/tasks") { request throws(HTTPError) in
-            let object = try request.jsonObject()
-            let unknown = object.keys.filter { $0 != "query" }.sorted()
-            guard unknown.isEmpty else {
-                throw HTTPError.badRequest("Unknown field(s): \(unknown.joined(separator: ", ")). Send {\"query\": \"...\"}.")
-            }
-            guard object["query"] == nil || object["query"] is String else {
-                throw HTTPError.badRequest("\"query\" must be a string.")
-            }
-            let query = try context.validQuery(object["query"] as? String)
+            let query = try TaskRequest.decode(request, configuration: context.configuration)
             let record = try context.submit(
                 kind: LLMJob.kind, input: query, for: request, idempotencyKey: request.header("Idempotency-Key"))
             return context.taskCreated(record, for: request)
@@ -212,7 +204,7 @@ public final class LonghaulApp: Sendable {
     }
 
     /// The query, trimmed of surrounding whitespace, or the reason it is refused.
-    fileprivate static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
+    static func validQuery(_ raw: String?, configuration: Configuration) throws(HTTPError) -> String {
         // Character.isWhitespace (Unicode-aware, no Foundation bridge): a query of only spaces is blank.
         let text = raw ?? ""
         let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex

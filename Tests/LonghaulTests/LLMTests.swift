@@ -24,6 +24,22 @@ import Testing
         var parser = SSEParser()
         #expect(parser.feed(Array("event: x\ndata: half".utf8)).isEmpty)
     }
+
+    @Test func anEventOverTheBoundStopsTheParser() {
+        // Many small events pass: the bound is per event, not per stream.
+        var parser = SSEParser(maxEventBytes: 64)
+        let small = Array(String(repeating: "data: 0123456789\n: a comment line of some length\n\n", count: 100).utf8)
+        #expect(parser.feed(small).count == 100)
+        #expect(!parser.isOverflowed)
+        // A line that never ends, or an event whose data lines never end, does not.
+        var endless = SSEParser(maxEventBytes: 64)
+        #expect(endless.feed(Array(repeating: UInt8(ascii: "x"), count: 65)).isEmpty)
+        #expect(endless.isOverflowed)
+        #expect(endless.feed(Array("\n\ndata: late\n\n".utf8)).isEmpty)
+        var manyLines = SSEParser(maxEventBytes: 64)
+        #expect(manyLines.feed(Array(String(repeating: "data: 0123456789\n", count: 10).utf8)).isEmpty)
+        #expect(manyLines.isOverflowed)
+    }
 }
 
 @Suite struct RetryPolicyTests {
