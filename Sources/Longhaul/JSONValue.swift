@@ -76,11 +76,160 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// Parses JSON text (strict RFC 8259, UTF-8) into Foundation objects for request decoding.
+    ///
+    /// The text must be strict RFC 8259 JSON first (``StrictJSON``): Foundation's parser alone also takes trailing
+    /// commas (`{"query":"x",}`). Any value may be at the top (the caller says when it is not an object).
     /// - Parameter bytes: the request body.
     /// - Returns: the parsed value, or `nil` when it is not valid JSON.
     static func parseObject(_ bytes: [UInt8]) -> Any? {
-        try? JSONSerialization.jsonObject(with: Data(bytes), options: [])
+        guard StrictJSON.isValid(bytes) else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
     }
+}
+
+/// A strict check of JSON's grammar (RFC 8259), without building values: no trailing commas, comments, single
+/// quotes, `NaN`, leading zeros, raw control characters in strings or more than ``maxDepth`` nested containers
+/// (iterative, so deep nesting cannot exhaust the stack). UTF-8 and `\u` escapes are left to the decoder.
+enum StrictJSON {
+    /// The deepest nesting of arrays and objects accepted.
+    static let maxDepth = 512
+
+    /// Whether the bytes are one JSON value, with optional whitespace around it.
+    static func isValid(_ bytes: [UInt8]) -> Bool {
+        var scanner = Scanner(bytes: bytes)
+        return scanner.document()
+    }
+
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        private mutating func skipWhitespace() {
+            while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { index += 1 }
+        }
+
+        private mutating func take(_ byte: UInt8) -> Bool {
+            guard current == byte else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func document() -> Bool {
+            // The open containers: `{` or `[`.
+            var stack: [UInt8] = []
+            value: while true {
+                skipWhitespace()
+                guard let byte = current else { return false }
+                switch byte {
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    index += 1
+                    skipWhitespace()
+                    let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                    if !take(close) {
+                        guard stack.count < StrictJSON.maxDepth else { return false }
+                        stack.append(byte)
+                        if byte == UInt8(ascii: "{") { guard member() else { return false } }
+                        continue value
+                    }
+                case UInt8(ascii: "\""):
+                    guard string() else { return false }
+                case UInt8(ascii: "t"):
+                    guard literal("true") else { return false }
+                case UInt8(ascii: "f"):
+                    guard literal("false") else { return false }
+                case UInt8(ascii: "n"):
+                    guard literal("null") else { return false }
+                default:
+                    guard number() else { return false }
+                }
+                // After a value: a comma, the end of containers, or the end of the text.
+                while true {
+                    skipWhitespace()
+                    guard let open = stack.last else { return index == bytes.count }
+                    if take(UInt8(ascii: ",")) {
+                        if open == UInt8(ascii: "{") { guard member() else { return false } }
+                        continue value
+                    }
+                    guard take(open == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return false }
+                    stack.removeLast()
+                }
+            }
+        }
+
+        /// A member's name and its colon.
+        private mutating func member() -> Bool {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\""), string() else { return false }
+            skipWhitespace()
+            return take(UInt8(ascii: ":"))
+        }
+
+        private mutating func string() -> Bool {
+            index += 1  // the opening quote
+            while let byte = current {
+                index += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    return true
+                case UInt8(ascii: "\\"):
+                    guard let escaped = current else { return false }
+                    index += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        continue
+                    case UInt8(ascii: "u"):
+                        for _ in 0..<4 {
+                            guard let hex = current, hex.isHexDigit else { return false }
+                            index += 1
+                        }
+                    default:
+                        return false
+                    }
+                case 0x00..<0x20:
+                    return false
+                default:
+                    continue
+                }
+            }
+            return false
+        }
+
+        private mutating func literal(_ word: StaticString) -> Bool {
+            let text = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+            guard bytes.count - index >= text.count, bytes[index..<index + text.count].elementsEqual(text) else {
+                return false
+            }
+            index += text.count
+            return true
+        }
+
+        private mutating func number() -> Bool {
+            _ = take(UInt8(ascii: "-"))
+            guard let first = current, first.isDigit else { return false }
+            index += 1
+            if first != UInt8(ascii: "0") { while current?.isDigit == true { index += 1 } }
+            if take(UInt8(ascii: ".")) {
+                guard current?.isDigit == true else { return false }
+                while current?.isDigit == true { index += 1 }
+            }
+            if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+                if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
+                guard current?.isDigit == true else { return false }
+                while current?.isDigit == true { index += 1 }
+            }
+            return true
+        }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isDigit: Bool { (0x30...0x39).contains(self) }
+    fileprivate var isHexDigit: Bool { isDigit || (0x41...0x46).contains(self) || (0x61...0x66).contains(self) }
 }
 
 extension Date {

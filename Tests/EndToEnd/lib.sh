@@ -350,3 +350,60 @@ api_create() {
 random_task_id() {
     python3 -c 'import secrets; print(secrets.token_urlsafe(16))'
 }
+
+# --- Raw HTTP/1.1 (test_15_bad_input) --------------------------------------------------------------------------------
+
+# Sends one HTTP/1.1 request exactly as given (no normalisation by curl: raw bytes in the request line, HEAD) through
+# nginx over verified TLS with Connection: close, and reads the answer to the end of the connection, so that the
+# bytes after the header block are seen as they are (a HEAD answer must have none). Sets HTTP_STATUS ("000" when
+# there was no answer), HTTP_HEADERS (CR removed), HTTP_BODY, RAW_BODY_BYTES (how many bytes followed the header
+# block) and appends the answer to E2E_DIR/responses.log like http().
+# $1: method. $2: path with query string, sent as is (printf escapes such as \xff are expanded). $@ (rest): header
+# lines ("Name: value").
+RAW_BODY_BYTES=0
+raw_http() {
+    local method="$1" path="$2" result
+    shift 2
+    result="$(python3 - "${E2E_PORT}" "${E2E_DIR}/cert.pem" "${E2E_DIR}/last.headers" "${E2E_DIR}/last.body" \
+        "${method}" "$(printf '%b' "${path}")" "$@" <<'PY' 2>>"${E2E_DIR}/last.curl"
+import os, socket, ssl, sys
+port, cafile, headers_file, body_file, method, path = sys.argv[1:7]
+lines = sys.argv[7:]
+context = ssl.create_default_context(cafile=cafile)
+context.set_alpn_protocols(["http/1.1"])
+request = b"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % (
+    method.encode(), os.fsencode(path))
+for line in lines:
+    request += os.fsencode(line) + b"\r\n"
+request += b"\r\n"
+answer = b""
+try:
+    with socket.create_connection(("localhost", int(port)), timeout=20) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(request)
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+except (OSError, ssl.SSLError) as error:
+    print(f"raw_http: {error}", file=sys.stderr)
+head, _, body = answer.partition(b"\r\n\r\n")
+open(headers_file, "wb").write(head + b"\r\n")
+open(body_file, "wb").write(body)
+status = head.split(b" ", 2)[1].decode() if head.startswith(b"HTTP/") else "000"
+print(status, len(body))
+PY
+)" || true
+    HTTP_STATUS="${result%% *}"
+    RAW_BODY_BYTES="${result##* }"
+    [[ -n "${HTTP_STATUS}" ]] || HTTP_STATUS="000"
+    [[ "${RAW_BODY_BYTES}" =~ ^[0-9]+$ ]] || RAW_BODY_BYTES=0
+    HTTP_BODY="$(cat "${E2E_DIR}/last.body")"
+    HTTP_HEADERS="$(tr -d '\r' <"${E2E_DIR}/last.headers")"
+    {
+        printf '### raw %s %s -> %s\n%s\n' "${method}" "${path:0:200}" "${HTTP_STATUS}" "${HTTP_HEADERS}"
+        cat "${E2E_DIR}/last.body"
+        printf '\n'
+    } >>"${E2E_DIR}/responses.log"
+}

@@ -246,6 +246,40 @@ final class AppHarness: Sendable {
         #expect(post.status == 405)
         #expect(post.header("Allow") == "GET, HEAD")
     }
+
+    /// The status page counts the process's open file descriptors and OS threads (from /proc on Linux), so a leak
+    /// after a fault shows there (issue 8); the end-to-end suite compares them before and after each fault.
+    @Test func statusCountsOpenFileDescriptorsAndThreads() throws {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let answer = harness.send("GET", "/status?json")
+        #expect(answer.status == 200)
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(answer.text.utf8)) as? [String: Any])
+        let text = harness.send("GET", "/status").text
+        #if os(Linux)
+            let fds = try #require(status["open_fds"] as? Int)
+            let threads = try #require(status["os_threads"] as? Int)
+            // At least stdin, stdout and stderr; at least this thread.
+            #expect(fds >= 3)
+            #expect(threads >= 1)
+            // 100 pipes held open count 200 more descriptors (other tests may close a few of theirs meanwhile,
+            // hence the margin).
+            var pipes: [Int32] = []
+            defer { for fd in pipes { close(fd) } }
+            for _ in 0..<100 {
+                var ends: [Int32] = [0, 0]
+                try #require(pipe(&ends) == 0)
+                pipes += ends
+            }
+            let more = try #require(
+                try JSONSerialization.jsonObject(with: Data(harness.send("GET", "/status?json").text.utf8))
+                    as? [String: Any])
+            #expect(try #require(more["open_fds"] as? Int) >= fds + 150)
+            #expect(text.contains("open fds: "))
+            #expect(text.contains("os threads: "))
+        #else
+            #expect(status["open_fds"] == nil)
+        #endif
+    }
 }
 
 /// A model that never answers until cancelled.
@@ -291,5 +325,72 @@ struct ClosureLLM: LLMClient {
         #expect(cancelled.text.contains(#""status":"cancelled""#))
         #expect(cancelled.text.contains(#""cancel":"cancelled""#))
         #expect(!cancelled.text.contains("started_at"))
+    }
+}
+
+/// Bad input (issue 8): answers stay short and readable however much garbage comes in.
+@Suite struct BadInputAppTests {
+    @Test func thousandsOfUnknownFieldsGetAShortMessage() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let fields = (1...5000).map { #""f\#($0)":1"# }.joined(separator: ",")
+        let answer = harness.send("POST", "/api/tasks", body: "{\(fields),\"query\":\"x\"}", contentType: "application/json")
+        #expect(answer.status == 400)
+        #expect(answer.text.contains("Unknown field(s): f1, f10, f100, f1000, f1001... (5000 in all)"), "\(answer.text)")
+        #expect(answer.text.utf8.count < 300)
+        let two = harness.send("POST", "/api/tasks", body: #"{"query":"x","b":1,"a":2}"#, contentType: "application/json")
+        #expect(two.text.contains("Unknown field(s): a, b. Send"), "\(two.text)")
+    }
+
+    @Test(arguments: [
+        #"{"query":"x",}"#, #"{"query":"x"},"#, #"["x",]"#, #"{"query":'x'}"#, #"{query:"x"}"#, "{\"query\":\"x\"} // c",
+        #"{"query":"x"}/* c */"#, #"{"query":NaN}"#, #"{"query":01}"#, #"{"query":.5}"#, #"{"query":+1}"#, #"{"query":1.}"#,
+        #"{"query":1e}"#, #"{"query":"\x41"}"#, #"{"query":"\u12"}"#, "{\"query\":\"a\u{01}b\"}", #"{"query":tru}"#,
+        #"{"query" "x"}"#, #"{"query":"x" "y":1}"#, #"{,"query":"x"}"#, #"{"query":"x"}}"#, "", " ", "\u{FEFF}{}",
+    ])
+    func malformedJSONIs400(body: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 400, "\(body.prefix(40)): \(answer.text)")
+        #expect(answer.text.contains("not valid JSON"), "\(body.prefix(40)): \(answer.text)")
+    }
+
+    /// Deep nesting is refused by the grammar check (iterative), before Foundation's recursive parser sees it.
+    @Test func deepNestingIs400() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        for body in [
+            String(repeating: "[", count: 513) + String(repeating: "]", count: 513),
+            String(repeating: "[", count: 100_000), String(repeating: #"{"a":"#, count: 100_000),
+        ] {
+            let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+            #expect(answer.status == 400 && answer.text.contains("not valid JSON"), "\(answer.text)")
+        }
+        let deepest = String(repeating: "[", count: 511) + String(repeating: "]", count: 511)
+        let answer = harness.send("POST", "/api/tasks", body: "{\"a\":\(deepest)}", contentType: "application/json")
+        #expect(answer.text.contains("Unknown field(s): a."), "\(answer.text)")
+    }
+
+    @Test(arguments: [
+        #"{"query":"x"}"#, #" {"query" : "x\n\u00e9\ud83d\ude00\/" } "#, "{\"query\":\"x\"}\r\n",
+        #"{"query":"x","query":"y"}"#,
+    ])
+    func strictJSONStillAcceptsValidBodies(body: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 202, "\(body): \(answer.text)")
+    }
+
+    @Test(arguments: [#""x""#, "null", "42", "[]", "[[1,2.5e-3,-0,true,false,null,{\"a\":[]}]]"])
+    func aValidJSONValueThatIsNotAnObjectSaysSo(body: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 400)
+        #expect(answer.text.contains("must be a JSON object"), "\(body): \(answer.text)")
+    }
+
+    @Test func listingCutsLongNames() {
+        #expect(HTTPError.listing([]) == "")
+        #expect(HTTPError.listing(["a"]) == "a")
+        #expect(HTTPError.listing([String(repeating: "n", count: 50)]) == String(repeating: "n", count: 40) + "...")
+        #expect(HTTPError.listing(["1", "2", "3", "4", "5", "6"]) == "1, 2, 3, 4, 5... (6 in all)")
     }
 }

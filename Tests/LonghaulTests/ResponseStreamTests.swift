@@ -1,0 +1,107 @@
+import FastCGI
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Streams whose client stops reading (issue 8): their blocked writes hold up no other stream, and everything is
+/// released once the connection closes.
+@Suite struct ResponseStreamTests {
+    /// A minimal FastCGI client over the server's unix socket (what nginx does): one request, then either reads the
+    /// whole answer or never reads at all.
+    struct Client {
+        let fd: Int32
+
+        init(socketPath: String, uri: String) throws {
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in socketPath.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            try #require(connected == 0)
+            var params: [UInt8] = []
+            for (name, value) in ["REQUEST_METHOD": "GET", "DOCUMENT_URI": uri, "QUERY_STRING": ""] {
+                params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
+            }
+            var bytes = Self.record(type: 1, [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST, responder, no keep-alive
+            bytes += Self.record(type: 4, params) + Self.record(type: 4, [])  // PARAMS, then their end
+            bytes += Self.record(type: 5, [])  // empty STDIN
+            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            try #require(sent == bytes.count)
+        }
+
+        static func record(type: UInt8, _ content: [UInt8]) -> [UInt8] {
+            [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0] + content
+        }
+
+        /// Reads until the server closes the connection (after END_REQUEST), for at most `seconds`; the raw bytes.
+        func readAll(seconds: Int32) -> [UInt8] {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let deadline = ContinuousClock.now + .seconds(Int(seconds))
+            while ContinuousClock.now < deadline {
+                var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&entry, 1, 100) >= 0 else { break }
+                guard entry.revents != 0 else { continue }
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { break }
+                received += buffer[..<count]
+            }
+            return received
+        }
+
+        func close() { _ = Glibc.close(fd) }
+    }
+
+    @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s.sock").path
+        var configuration = FastCGIServer.Configuration()
+        configuration.listener = .unixSocket(path: path, mode: 0o600)
+        configuration.threadCount = 4
+        let server = try FastCGIServer(configuration: configuration, logger: Logger(label: "test"))
+        let chunk = String(repeating: "x", count: 8192)
+        server.start { request in
+            let slow = request.path == "/slow"
+            return FastCGIResponse(status: 200, headers: [], body: .stream { stream in
+                if slow {
+                    // Far more than the socket buffers hold: blocks until the client reads or goes.
+                    for _ in 0..<1024 where await stream.write(chunk) {}
+                } else {
+                    _ = await stream.write("hello from the fast stream")
+                }
+            })
+        }
+
+        // More slow streams than the server has shared writer queues, so that each of those has one.
+        var slowClients: [Client] = []
+        for _ in 0..<8 { slowClients.append(try Client(socketPath: path, uri: "/slow")) }
+        for _ in 0..<200 where server.statistics.activeStreams < 8 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(server.statistics.activeStreams == 8)
+        try await Task.sleep(for: .milliseconds(300))  // let their writes fill the sockets and block
+
+        let fast = try Client(socketPath: path, uri: "/fast")
+        let answer = String(decoding: fast.readAll(seconds: 10), as: UTF8.self)
+        fast.close()
+        #expect(answer.contains("hello from the fast stream"))
+
+        for client in slowClients { client.close() }
+        for _ in 0..<500 where server.statistics.activeStreams > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(server.statistics.activeStreams == 0, "streams whose client went away are released")
+        server.stopAccepting()
+        await server.waitForThreads()
+    }
+}
