@@ -50,7 +50,7 @@ public final class LonghaulApp: Sendable {
         let views = Views(basePath: Router(basePath: configuration.basePath).basePath)
         self.views = views
         let hub = TaskChangeHub()
-        table.observeChanges { id in hub.notify(id) }
+        table.observeChanges { change in hub.notify(change) }
         self.changes = hub
         var router = Router(basePath: configuration.basePath) { error, request in
             Self.render(error, for: request, views: views)
@@ -195,12 +195,13 @@ public final class LonghaulApp: Sendable {
     }
 
     /// Where a stream starts: `Last-Event-ID` (a reconnect), else the `from` parameter, else the beginning.
-    private static func resumeOffset(_ request: Request, fallback: String?) throws(HTTPError) -> Int {
-        guard let text = request.header("Last-Event-ID") ?? fallback, !text.isEmpty else { return 0 }
-        guard let offset = Int(text), offset >= 0 else {
-            throw HTTPError.badRequest("The stream offset (Last-Event-ID or from) must be a whole number.")
+    private static func resumeOffset(_ request: Request, fallback: String?) throws(HTTPError) -> TaskEventStream.Position {
+        guard let text = request.header("Last-Event-ID") ?? fallback, !text.isEmpty else { return .beginning }
+        guard let position = TaskEventStream.Position(text) else {
+            throw HTTPError.badRequest(
+                "The stream position (Last-Event-ID or from) must be an event id such as 1-20, or a whole number.")
         }
-        return offset
+        return position
     }
 
     /// The query, trimmed of surrounding whitespace, or the reason it is refused.

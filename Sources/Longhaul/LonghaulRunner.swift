@@ -51,7 +51,7 @@ public struct LonghaulRunner: Sendable {
         let grace = Task { [shutdownGrace] in
             try? await Task.sleep(for: shutdownGrace)
             // A shared store's tasks go back to its queue for another process; private ones end here, failed.
-            let handedBack = table.requeueRunning()
+            let handedBack = await table.requeueRunning()
             if handedBack > 0 {
                 logger.info("handed running tasks back to the queue", metadata: ["tasks": "\(handedBack)"])
             }
@@ -61,7 +61,7 @@ public struct LonghaulRunner: Sendable {
         let secondSignal = Task { [signals] in
             var more = signals.makeAsyncIterator()
             if await more.next() != nil {
-                _ = table.requeueRunning()
+                _ = await table.requeueRunning()
                 table.failRunning(interrupted)
             }
         }

@@ -27,6 +27,21 @@ public final class TaskChangeHub: Sendable {
         for watcher in targets { watcher.continuation.yield() }
     }
 
+    /// Signals every watcher of every task (changes may have been missed: they all re-read).
+    public func notifyAll() {
+        let targets = watchers.withLock { $0.values.flatMap(\.values) }
+        for watcher in targets { watcher.continuation.yield() }
+    }
+
+    /// Relays a change from the task table.
+    /// - Parameter change: what changed.
+    public func notify(_ change: TaskChange) {
+        switch change {
+        case .task(let id): notify(id)
+        case .all: notifyAll()
+        }
+    }
+
     /// The number of open watchers, for the status page and tests.
     public var watcherCount: Int { watchers.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
@@ -49,9 +64,11 @@ public final class TaskChangeHub: Sendable {
 
 /// The server-sent event stream of one task: its text as it grows, then its final state.
 ///
-/// Event ids are offsets into the text (in Unicode scalars), so a reconnect with `Last-Event-ID` resumes exactly
-/// where the client left off without asking the model again; a finished task's stream replays its text, then
-/// `done`. A comment every ``keepAliveInterval`` keeps proxies from timing out and finds clients that have gone.
+/// Event ids name the run and an offset into its text (`RUN-BYTES`, UTF-8 bytes), so a reconnect with
+/// `Last-Event-ID` resumes exactly where the client left off without asking the model again, and a resume after
+/// another process took the task over gets `reset` and the new run's text, never a splice of two runs. A finished
+/// task's stream replays its text, then `done`. Each wake reads only the bytes past the offset. A comment every
+/// ``keepAliveInterval`` keeps proxies from timing out and finds clients that have gone.
 struct TaskEventStream: Sendable {
     /// How the events are written.
     enum Format: Sendable {
@@ -63,8 +80,37 @@ struct TaskEventStream: Sendable {
 
     static let keepAliveInterval: Duration = .seconds(15)
 
+    /// Where a stream starts.
+    struct Position: Sendable, Equatable {
+        /// The run whose text the client has; `nil` for "whichever run is current" (a plain offset, or none).
+        var attempt: Int?
+        /// UTF-8 bytes of that run's text the client has.
+        var offset: Int
+
+        static let beginning = Position(attempt: nil, offset: 0)
+
+        /// Parses `RUN-BYTES`, or a plain `BYTES` (the current run).
+        init?(_ text: String) {
+            let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2 {
+                guard let attempt = Int(parts[0]), attempt >= 0, let offset = Int(parts[1]), offset >= 0 else { return nil }
+                self.init(attempt: attempt, offset: offset)
+            } else {
+                guard let offset = Int(text), offset >= 0 else { return nil }
+                self.init(attempt: nil, offset: offset)
+            }
+        }
+
+        init(attempt: Int?, offset: Int) {
+            self.attempt = attempt
+            self.offset = offset
+        }
+
+        var eventID: String { "\(attempt ?? 0)-\(offset)" }
+    }
+
     let id: TaskID
-    let start: Int
+    let start: Position
     let format: Format
     let table: TaskTable
     let hub: TaskChangeHub
@@ -117,59 +163,54 @@ struct TaskEventStream: Sendable {
         }
         // Tell the browser how long to wait before reconnecting after a drop.
         guard await stream.write("retry: 2000\n\n") else { return .clientGone }
-        var sent = start
+        var position = start
         var pendingWake: Wake? = .changed
         var iterator = wakes.makeAsyncIterator()
         while let reason = pendingWake {
             if case .keepAlive = reason {
                 guard await stream.write(": keep-alive\n\n") else { return .clientGone }
             }
-            // A keep-alive also re-reads the task, in case a change notice was lost (a shared store reconnecting).
+            // A keep-alive also re-reads the task, in case a change notice was lost.
+            let output: TaskOutput?
             do {
-                let record: TaskRecord?
-                do {
-                    record = try table.record(id)
-                } catch {
-                    // The store is down (Redis restarting): keep the stream and look again at the next keep-alive.
-                    guard await stream.write(": task store unavailable, retrying\n\n") else { return .clientGone }
-                    pendingWake = await iterator.next()
-                    continue
+                output = try await table.output(of: id, attempt: position.attempt ?? -1, from: position.offset)
+            } catch {
+                // The store is down (Redis restarting): keep the stream; the change feed's reconnect wakes it.
+                guard await stream.write(": task store unavailable, retrying\n\n") else { return .clientGone }
+                pendingWake = await iterator.next()
+                continue
+            }
+            guard let output else {
+                let message = "Unknown or expired task."
+                _ = await stream.write(event("error", id: position, data: errorPayload("unknown_task", message)))
+                return .taskGone
+            }
+            var events = ""
+            if let attempt = position.attempt, attempt != output.attempt, position.offset > 0 || output.attempt > attempt {
+                // Another process took the task over and started its answer again: so does the client.
+                events += event("reset", id: Position(attempt: output.attempt, offset: 0), data: "reset")
+            }
+            position = Position(attempt: output.attempt, offset: output.offset + output.text.utf8.count)
+            if !output.text.isEmpty {
+                events += event("delta", id: position, data: deltaPayload(output.text))
+            }
+            if output.status.isFinished, let record = output.finalRecord {
+                if record.status == .failed, let failure = record.failure {
+                    events += event("error", id: position, data: errorPayload(failure.type, failure.message))
                 }
-                guard let record else {
-                    let message = "Unknown or expired task."
-                    _ = await stream.write(event("error", id: sent, data: errorPayload("unknown_task", message)))
-                    return .taskGone
-                }
-                let scalars = record.output.unicodeScalars
-                if scalars.count < sent {
-                    // Another process took the task over and started its answer again: so does the client.
-                    sent = 0
-                    guard await stream.write(event("reset", id: 0, data: "reset")) else { return .clientGone }
-                }
-                if scalars.count > sent {
-                    var text = String.UnicodeScalarView()
-                    text.append(contentsOf: scalars.dropFirst(sent))
-                    sent = scalars.count
-                    guard await stream.write(event("delta", id: sent, data: deltaPayload(String(text)))) else {
-                        return .clientGone
-                    }
-                }
-                if record.status.isFinished {
-                    var final = ""
-                    if record.status == .failed, let failure = record.failure {
-                        final += event("error", id: sent, data: errorPayload(failure.type, failure.message))
-                    }
-                    final += event("done", id: sent, data: donePayload(record))
-                    return await stream.write(final) ? .finished : .clientGone
-                }
+                events += event("done", id: position, data: donePayload(record))
+                return await stream.write(events) ? .finished : .clientGone
+            }
+            if !events.isEmpty {
+                guard await stream.write(events) else { return .clientGone }
             }
             pendingWake = await iterator.next()
         }
         return .clientGone
     }
 
-    private func event(_ name: String, id: Int, data: String) -> String {
-        var text = "id: \(id)\nevent: \(name)\n"
+    private func event(_ name: String, id: Position, data: String) -> String {
+        var text = "id: \(id.eventID)\nevent: \(name)\n"
         for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
             text += "data: "
             text += line

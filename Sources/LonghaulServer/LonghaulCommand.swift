@@ -78,8 +78,11 @@ struct LonghaulCommand: AsyncParsableCommand {
     @Option(help: "Longest query accepted, in bytes. (env LONGHAUL_MAX_QUERY_BYTES; default 32768)")
     var maxQueryBytes: Int?
 
-    @Option(help: "Where tasks live: memory, or redis://[:password@]host:port/db to share them between processes and machines. (env LONGHAUL_STORE; default memory)")
+    @Option(help: "Where tasks live: memory, redis://[:password@]host:port/db to share them between processes and machines, or redis+sentinel://[:password@]host:port,host:port/MASTER/db to follow Sentinel failovers. (env LONGHAUL_STORE; default memory)")
     var store: String?
+
+    @Option(help: "Redis store: replicas that must have each accepted task and each result before the answer (WAIT); 0 for none. (env LONGHAUL_REDIS_WAIT_REPLICAS; default 0)")
+    var redisWaitReplicas: Int?
 
     @Option(help: "Redis store: seconds a process may go silent before another takes its running tasks over. (env LONGHAUL_LEASE_TIMEOUT; default 15)")
     var leaseTimeout: Double?

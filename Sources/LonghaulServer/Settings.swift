@@ -111,12 +111,21 @@ struct Settings {
             redis = nil
         } else {
             guard let url = RedisURL(storeText) else {
-                throw ValidationError("The store \(storeText) is neither 'memory' nor a redis://[:password@]host:port/db URL.")
+                throw ValidationError(
+                    "The store is neither 'memory', a redis://[:password@]host:port/db URL, nor a "
+                        + "redis+sentinel://[:password@]host:port,host:port/MASTER/db URL.")
             }
             var configuration = RedisTaskStore.Configuration(url: url)
             configuration.resultTTL = resultTTL
             configuration.leaseTimeout = try seconds(command.leaseTimeout, "LONGHAUL_LEASE_TIMEOUT", default: 15)
+            guard configuration.leaseTimeout >= .seconds(1) else {
+                throw ValidationError("The lease timeout must be at least 1 second.")
+            }
+            // A round trip that hangs must give up well inside the lease, so that retries fit in it too.
+            configuration.timeout = min(.seconds(2), configuration.leaseTimeout / 4)
             configuration.maxAttempts = try integer(command.maxAttempts, "LONGHAUL_MAX_ATTEMPTS", default: 3, minimum: 1)
+            configuration.waitReplicas = try integer(
+                command.redisWaitReplicas, "LONGHAUL_REDIS_WAIT_REPLICAS", default: 0, minimum: 0)
             redis = configuration
         }
         shutdownGrace = try seconds(command.shutdownGrace, "LONGHAUL_SHUTDOWN_GRACE", default: 10)

@@ -1,5 +1,6 @@
 internal import CHiredis
 import Foundation
+import Glibc
 import Locking
 
 /// A Redis reply.
@@ -44,65 +45,88 @@ public enum RedisValue: Sendable, Equatable {
 public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// What went wrong.
     public var message: String
+    /// hiredis's error code (`REDIS_ERR_IO`, `REDIS_ERR_EOF`…), 0 when the error did not come from hiredis.
+    public var code: Int32 = 0
+
     public var description: String { message }
 }
 
-/// Where Redis is: `redis://[:password@]host[:port][/db]`.
-public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var password: String?
-    public var database: Int
-
-    /// Parses a URL.
-    /// - Parameter text: the URL.
-    /// - Returns: `nil` when it is not a `redis://` URL.
-    public init?(_ text: String) {
-        guard let components = URLComponents(string: text), components.scheme == "redis",
-            let host = components.host, !host.isEmpty
-        else { return nil }
-        self.host = host
-        port = components.port ?? 6379
-        let secret = components.password ?? components.user
-        password = (secret?.isEmpty ?? true) ? nil : secret?.removingPercentEncoding
-        let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        if path.isEmpty {
-            database = 0
-        } else if let database = Int(path), database >= 0 {
-            self.database = database
-        } else {
-            return nil
-        }
+extension RedisValue {
+    /// Whether this error reply means the server cannot take writes now (a replica after a failover, a server
+    /// loading its data): the connection must be dropped and the master found again.
+    var isNotMasterError: Bool {
+        guard case .error(let message) = self else { return false }
+        return message.hasPrefix("READONLY") || message.hasPrefix("LOADING") || message.hasPrefix("MASTERDOWN")
     }
-
-    /// The URL without the password, for logs.
-    public var description: String { "redis://\(password == nil ? "" : ":***@")\(host):\(port)/\(database)" }
 }
 
 /// One connection (a hiredis context). Not thread-safe: ``RedisClient`` lends it to one thread at a time.
 final class RedisConnection: @unchecked Sendable {
     private let context: UnsafeMutablePointer<redisContext>
 
-    init(url: RedisURL, timeout: Duration) throws(RedisError) {
-        let tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
-        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), tv) else {
+    /// Connects, authenticates and selects the database.
+    /// - Parameters:
+    ///   - address: the server.
+    ///   - password: sent with AUTH when set.
+    ///   - database: selected when not 0.
+    ///   - timeout: the connect timeout and every read's and write's.
+    init(address: RedisAddress, password: String?, database: Int, timeout: Duration) throws(RedisError) {
+        let tv = Self.timeval(timeout)
+        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), tv) else {
             throw RedisError(message: "cannot allocate a Redis connection")
         }
         if context.pointee.err != 0 {
             let message = Self.errorText(context)
+            let code = context.pointee.err
             redisFree(context)
-            throw RedisError(message: "cannot connect to \(url): \(message)")
+            throw RedisError(message: "cannot connect to Redis at \(address): \(message)", code: code)
         }
         self.context = context
         redisSetTimeout(context, tv)
         redisEnableKeepAlive(context)
-        if let password = url.password {
+        if let password {
             let reply = try command(["AUTH", password])
             if case .error(let message) = reply { throw RedisError(message: "Redis AUTH failed: \(message)") }
         }
-        if url.database != 0 {
-            let reply = try command(["SELECT", String(url.database)])
+        if database != 0 {
+            let reply = try command(["SELECT", String(database)])
             if case .error(let message) = reply { throw RedisError(message: "Redis SELECT failed: \(message)") }
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+        Glibc.timeval(tv_sec: Int(duration.components.seconds), tv_usec: Int(duration.components.attoseconds / 1_000_000_000_000))
+    }
+
+    /// The socket, for `poll`.
+    var fileDescriptor: Int32 { context.pointee.fd }
+
+    /// Reads what the socket has (call when `poll` says it is readable) without waiting for a whole reply.
+    /// - Throws: when the connection has failed or the server closed it.
+    func readAvailable() throws(RedisError) {
+        guard redisBufferRead(context) == REDIS_OK else {
+            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+        }
+    }
+
+    /// The next complete reply already read, if any (never touches the socket).
+    func bufferedReply() throws(RedisError) -> RedisValue? {
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
+            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+        }
+        guard let raw else { return nil }
+        defer { freeReplyObject(raw) }
+        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Writes the commands queued by ``send(_:)``.
+    func flush() throws(RedisError) {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else {
+                throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+            }
         }
     }
 
@@ -123,14 +147,16 @@ final class RedisConnection: @unchecked Sendable {
         let status: Int32 = withPointers(bytes) { pointers, lengths in
             redisAppendCommandArgv(context, Int32(bytes.count), pointers, lengths)
         }
-        guard status == REDIS_OK else { throw RedisError(message: "Redis: \(Self.errorText(context))") }
+        guard status == REDIS_OK else {
+            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+        }
     }
 
     /// Reads the next reply, blocking up to the timeout.
     func readReply() throws(RedisError) -> RedisValue {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))")
+            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
         }
         defer { freeReplyObject(raw) }
         return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
@@ -138,8 +164,7 @@ final class RedisConnection: @unchecked Sendable {
 
     /// Sets how long a read may block (the subscriber waits longer than commands do).
     func setTimeout(_ timeout: Duration) {
-        let tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
-        redisSetTimeout(context, tv)
+        redisSetTimeout(context, Self.timeval(timeout))
     }
 
     private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
@@ -193,62 +218,124 @@ final class RedisConnection: @unchecked Sendable {
     }
 }
 
-/// A small pool of connections to one Redis server, safe to use from any thread.
+/// A small pool of connections to the Redis master, safe to use from any thread.
 ///
-/// A broken connection is dropped and a new one made on the next call; after a failed connect, new attempts wait
-/// out a backoff (up to 2 s) so that a Redis outage costs callers a fast error, not a connect timeout each.
+/// After any failed command every pooled connection is dropped (after a Redis restart they are all stale) and,
+/// with Sentinel, the master is looked up again on the next connect; so is it after an error reply saying the
+/// server is no longer the master (`READONLY`) or not ready (`LOADING`). After a failed connect, new attempts
+/// wait out a short backoff (up to 0.5 s) so that an outage costs callers a fast error, not a connect timeout each.
 public final class RedisClient: Sendable {
-    /// The server.
+    private struct State {
+        var idle: [RedisConnection] = []
+        var master: RedisAddress?
+        /// Bumped whenever connections are dropped; a long-lived connection made before must reconnect.
+        var generation = 0
+        var retryAt: ContinuousClock.Instant = .now
+        var delay: Duration = .milliseconds(25)
+    }
+
+    /// The server, or the sentinels.
     public let url: RedisURL
     private let timeout: Duration
-    private let idle = LockedValue<[RedisConnection]>([])
-    private let backoff = LockedValue<(until: ContinuousClock.Instant, delay: Duration)>((.now, .milliseconds(50)))
+    private let state = LockedValue(State())
 
     /// - Parameters:
-    ///   - url: the server.
+    ///   - url: the server, or the sentinels.
     ///   - timeout: the connect and command timeout.
     public init(url: RedisURL, timeout: Duration = .seconds(2)) {
         self.url = url
         self.timeout = timeout
     }
 
-    /// Runs one command.
+    /// Runs one command, once.
     /// - Parameter arguments: the command and its arguments.
     /// - Returns: the reply (an error reply is returned, not thrown).
     /// - Throws: ``RedisError`` when Redis cannot be reached.
     @discardableResult
     public func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
+        try pipeline([arguments])[0]
+    }
+
+    /// Runs commands on one connection, sending them all before reading the replies.
+    /// - Parameter commands: the commands.
+    /// - Returns: one reply each.
+    /// - Throws: ``RedisError`` when Redis cannot be reached or is not the master.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
         let connection = try borrow()
-        do {
-            let reply = try connection.command(arguments)
+        do throws(RedisError) {
+            for arguments in commands { try connection.send(arguments) }
+            var replies: [RedisValue] = []
+            for _ in commands { replies.append(try connection.readReply()) }
+            if let notMaster = replies.first(where: \.isNotMasterError), case .error(let message) = notMaster {
+                dropConnections()
+                throw RedisError(message: "Redis is not the master now: \(message)")
+            }
             giveBack(connection)
-            return reply
+            return replies
         } catch {
-            // A failed command leaves the protocol state unknown: never reuse the connection.
+            // A failed command leaves the protocol state unknown, and the others are likely stale too.
+            dropConnections()
             throw error
         }
     }
 
-    /// Opens a dedicated connection (for SUBSCRIBE).
+    /// Runs commands that are safe to repeat, trying again on a fresh connection after a failure, up to
+    /// `attempts` times with a short backoff (about 0.4 s in all), so a Redis restart or failover costs no error.
+    /// - Parameters:
+    ///   - commands: the commands, sent as one pipeline.
+    ///   - attempts: the most tries.
+    /// - Returns: one reply each.
+    /// - Throws: the last ``RedisError``.
+    public func pipelineRetrying(_ commands: [[String]], attempts: Int = 4) throws(RedisError) -> [RedisValue] {
+        var delay = Duration.milliseconds(40)
+        var tries = 0
+        while true {
+            do {
+                return try pipeline(commands)
+            } catch {
+                tries += 1
+                guard tries < attempts else { throw error }
+                Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+                delay *= 2
+            }
+        }
+    }
+
+    /// Drops every pooled connection and forgets the master (a Sentinel lookup happens on the next connect).
+    public func dropConnections() {
+        let dropped = state.withLock { state in
+            defer {
+                state.idle = []
+                state.master = nil
+                state.generation += 1
+            }
+            return state.idle
+        }
+        _ = dropped  // freed here, outside the lock
+    }
+
+    /// Bumped whenever connections are dropped: a long-lived connection made under an older one reconnects.
+    public var generation: Int { state.withLock { $0.generation } }
+
+    /// Opens a connection of its own to the master (for SUBSCRIBE).
     func dedicatedConnection() throws(RedisError) -> RedisConnection {
-        try RedisConnection(url: url, timeout: timeout)
+        try connectToMaster()
     }
 
     private func borrow() throws(RedisError) -> RedisConnection {
-        if let connection = idle.withLock({ $0.popLast() }) { return connection }
-        let now = ContinuousClock.now
-        let waitUntil = backoff.withLock { $0.until }
-        if now < waitUntil {
+        if let connection = state.withLock({ $0.idle.popLast() }) { return connection }
+        let retryAt = state.withLock { $0.retryAt }
+        if ContinuousClock.now < retryAt {
             throw RedisError(message: "Redis at \(url) is unreachable; retrying shortly")
         }
         do {
-            let connection = try RedisConnection(url: url, timeout: timeout)
-            backoff.withLock { $0 = (.now, .milliseconds(50)) }
+            let connection = try connectToMaster()
+            state.withLock { $0.delay = .milliseconds(25) }
             return connection
         } catch {
-            backoff.withLock { state in
-                state.until = .now + state.delay
-                state.delay = min(state.delay * 2, .seconds(2))
+            state.withLock { state in
+                state.retryAt = .now + state.delay
+                state.delay = min(state.delay * 2, .milliseconds(500))
             }
             throw error
         }
@@ -256,6 +343,48 @@ public final class RedisClient: Sendable {
 
     private func giveBack(_ connection: RedisConnection) {
         guard !connection.isBroken else { return }
-        idle.withLock { if $0.count < 32 { $0.append(connection) } }
+        state.withLock { if $0.idle.count < 32 { $0.idle.append(connection) } }
+    }
+
+    /// A connection to the server (plain URL) or to the master the sentinels name, checked with ROLE.
+    private func connectToMaster() throws(RedisError) -> RedisConnection {
+        guard url.usesSentinel else {
+            return try RedisConnection(
+                address: RedisAddress(host: url.host, port: url.port), password: url.password, database: url.database,
+                timeout: timeout)
+        }
+        let known = state.withLock { $0.master }
+        let master: RedisAddress
+        if let known { master = known } else { master = try askSentinels() }
+        let connection = try RedisConnection(
+            address: master, password: url.password, database: url.database, timeout: timeout)
+        let role = try connection.command(["ROLE"])
+        guard role.elements.first?.text == "master" else {
+            state.withLock { $0.master = nil }
+            throw RedisError(message: "Redis at \(master) is not the master (\(role.elements.first?.text ?? "no role"))")
+        }
+        state.withLock { $0.master = master }
+        return connection
+    }
+
+    /// Asks each sentinel in turn for the master's address.
+    private func askSentinels() throws(RedisError) -> RedisAddress {
+        var failures: [String] = []
+        for sentinel in url.sentinels {
+            do {
+                let connection = try RedisConnection(address: sentinel, password: nil, database: 0, timeout: timeout)
+                var reply = try connection.command(["SENTINEL", "get-master-addr-by-name", url.masterName ?? ""])
+                if case .error(let message) = reply, message.hasPrefix("NOAUTH"), let password = url.password {
+                    _ = try connection.command(["AUTH", password])
+                    reply = try connection.command(["SENTINEL", "get-master-addr-by-name", url.masterName ?? ""])
+                }
+                let parts = reply.elements.compactMap(\.text)
+                if parts.count == 2, let port = Int(parts[1]) { return RedisAddress(host: parts[0], port: port) }
+                failures.append("\(sentinel): \(reply)")
+            } catch {
+                failures.append("\(sentinel): \(error.message)")
+            }
+        }
+        throw RedisError(message: "no sentinel named a master for '\(url.masterName ?? "")': \(failures.joined(separator: "; "))")
     }
 }

@@ -39,39 +39,41 @@ public struct JobFailure: Error, Sendable, Equatable {
 }
 
 /// What a running job may do to its task.
+///
+/// Writes are queued and return at once; the table stores them in order, retrying while the store is briefly
+/// unavailable. Once the run has lost its claim on the task (another process took it over), every call throws
+/// `CancellationError` and the job's Swift task is cancelled: the job should stop.
 public struct JobContext: Sendable {
-    /// The task being worked on.
-    public let taskID: TaskID
-    private let store: any TaskStore
-    private let onOutput: @Sendable (TaskID) -> Void
+    private let run: TaskRun
 
-    init(taskID: TaskID, store: any TaskStore, onOutput: @escaping @Sendable (TaskID) -> Void) {
-        self.taskID = taskID
-        self.store = store
-        self.onOutput = onOutput
+    init(run: TaskRun) {
+        self.run = run
     }
 
-    /// Appends a chunk of output; pollers see it at once and streams relay it.
+    /// The task being worked on.
+    public var taskID: TaskID { run.id }
+
+    /// Which run of the task this is (1 for the first; more after another process took it over).
+    public var attempt: Int { run.claim.attempt }
+
+    /// Appends a chunk of output; pollers see it as soon as it is stored and streams relay it.
     /// - Parameter text: the chunk.
-    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    /// - Throws: `CancellationError` when this run no longer owns the task.
     public func emit(_ text: String) throws {
-        guard !text.isEmpty else { return }
-        try store.appendOutput(taskID, text)
-        onOutput(taskID)
+        try run.emit(text)
     }
 
     /// Reports progress.
     /// - Parameter fraction: from 0 (nothing done) to 1 (all done); clamped to that range.
-    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    /// - Throws: `CancellationError` when this run no longer owns the task.
     public func report(progress fraction: Double) throws {
-        try store.update(taskID, metadata: [:], progress: min(max(fraction, 0), 1))
-        onOutput(taskID)
+        try run.update(metadata: [:], progress: min(max(fraction, 0), 1))
     }
 
     /// Records facts about the work (token usage, upstream request id…), shown by the JSON API.
     /// - Parameter metadata: entries to merge into the task's metadata.
-    /// - Throws: ``TaskStoreError`` when the store is unavailable.
+    /// - Throws: `CancellationError` when this run no longer owns the task.
     public func record(metadata: [String: String]) throws {
-        try store.update(taskID, metadata: metadata, progress: nil)
+        try run.update(metadata: metadata, progress: nil)
     }
 }

@@ -21,6 +21,8 @@ public final class MemoryTaskStore: TaskStore {
         var inProgress: [String: Int] = [:]
         /// Idempotency key → (task, forgotten at).
         var idempotency: [String: (id: TaskID, expiresAt: Date)] = [:]
+        /// The fencing token of each running task's claim, and of the claim that finished it.
+        var tokens: [TaskID: String] = [:]
     }
 
     private let state = LockedValue(State())
@@ -38,8 +40,10 @@ public final class MemoryTaskStore: TaskStore {
     public func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
         let current = now()
         return try state.withLock { state throws(TaskStoreError) in
+            // The earlier task must still be readable: an expired result not yet swept does not answer (its id
+            // would lead nowhere).
             if let key = admission.idempotencyKey, let earlier = state.idempotency[key], earlier.expiresAt > current,
-                state.records[earlier.id] != nil
+                let record = state.records[earlier.id], !isExpired(record, at: current)
             {
                 return earlier.id
             }
@@ -64,13 +68,25 @@ public final class MemoryTaskStore: TaskStore {
     public func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? {
         let current = now()
         return state.withLock { state in
-            guard let record = state.records[id] else { return nil }
-            if let finishedAt = record.finishedAt, finishedAt + ttlSeconds <= current { return nil }
+            guard let record = state.records[id], !isExpired(record, at: current) else { return nil }
             return record
         }
     }
 
-    public func claimNext(maxRunning: Int) throws(TaskStoreError) -> TaskRecord? {
+    public func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput? {
+        let current = now()
+        return state.withLock { state in
+            guard let record = state.records[id], !isExpired(record, at: current) else { return nil }
+            let utf8 = record.output.utf8
+            let start = attempt < 0 || record.attempt == attempt ? min(max(offset, 0), utf8.count) : 0
+            return TaskOutput(
+                status: record.status, attempt: record.attempt, offset: start,
+                text: String(decoding: utf8.dropFirst(start), as: UTF8.self),
+                finalRecord: record.status.isFinished ? record : nil)
+        }
+    }
+
+    public func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask? {
         let current = now()
         return state.withLock { state in
             guard state.runningCount < maxRunning else { return nil }
@@ -80,51 +96,66 @@ public final class MemoryTaskStore: TaskStore {
                 guard var record = state.records[id], record.status == .queued else { continue }
                 record.status = .running
                 record.startedAt = current
+                record.attempt += 1
                 state.records[id] = record
+                let claim = TaskClaim(id: id, token: TaskClaim.newToken(attempt: record.attempt), attempt: record.attempt)
+                state.tokens[id] = claim.token
                 state.queuedCount -= 1
                 state.runningCount += 1
                 state.counts[.queued, default: 0] -= 1
                 state.counts[.running, default: 0] += 1
                 Self.compactQueue(&state)
-                return record
+                return ClaimedTask(claim: claim, record: record)
             }
             Self.compactQueue(&state)
             return nil
         }
     }
 
-    public func appendOutput(_ id: TaskID, _ text: String) throws(TaskStoreError) {
-        state.withLock { state in
-            guard state.records[id]?.status == .running else { return }
-            state.records[id]?.output += text
+    public func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError) {
+        try state.withLock { state throws(TaskStoreError) in
+            guard var record = state.records[claim.id], record.status == .running,
+                state.tokens[claim.id] == claim.token
+            else { throw .leaseLost }
+            let length = record.output.utf8.count
+            // A retry of a chunk already written changes nothing.
+            guard length == offset else { return }
+            record.output += text
+            state.records[claim.id] = record
         }
     }
 
-    public func update(_ id: TaskID, metadata: [String: String], progress: Double?) throws(TaskStoreError) {
-        state.withLock { state in
-            guard var record = state.records[id], record.status == .running else { return }
+    public func update(_ claim: TaskClaim, metadata: [String: String], progress: Double?) throws(TaskStoreError) {
+        try state.withLock { state throws(TaskStoreError) in
+            guard var record = state.records[claim.id], record.status == .running,
+                state.tokens[claim.id] == claim.token
+            else { throw .leaseLost }
             record.metadata.merge(metadata) { _, new in new }
             if let progress { record.progress = progress }
-            state.records[id] = record
+            state.records[claim.id] = record
         }
     }
 
     @discardableResult
-    public func finish(_ id: TaskID, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord? {
+    public func finish(_ claim: TaskClaim, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError)
+        -> TaskRecord?
+    {
         precondition(status.isFinished, "finish needs a final state")
         let current = now()
-        return state.withLock { state in
-            guard var record = state.records[id] else { return nil }
+        return try state.withLock { state throws(TaskStoreError) in
+            guard var record = state.records[claim.id] else { return nil }
+            guard state.tokens[claim.id] == claim.token else { throw .leaseLost }
+            // Finished already by this claim: a retry.
             guard record.status == .running else { return record }
             record.status = record.cancelRequested ? .cancelled : status
             record.failure = record.status == .failed ? failure : nil
             record.finishedAt = current
-            state.records[id] = record
+            state.records[claim.id] = record
             state.runningCount -= 1
             state.counts[.running, default: 0] -= 1
             state.counts[record.status, default: 0] += 1
             Self.release(record, in: &state)
-            state.finished.append((id, current + ttlSeconds))
+            state.finished.append((claim.id, current + ttlSeconds))
             return record
         }
     }
@@ -132,8 +163,7 @@ public final class MemoryTaskStore: TaskStore {
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
         let current = now()
         return state.withLock { state in
-            guard var record = state.records[id] else { return .notFound }
-            if let finishedAt = record.finishedAt, finishedAt + ttlSeconds <= current { return .notFound }
+            guard var record = state.records[id], !isExpired(record, at: current) else { return .notFound }
             switch record.status {
             case .queued:
                 record.status = .cancelled
@@ -164,6 +194,7 @@ public final class MemoryTaskStore: TaskStore {
                 let id = state.finished[state.finishedHead].id
                 state.finishedHead += 1
                 if let record = state.records.removeValue(forKey: id) {
+                    state.tokens[id] = nil
                     state.counts[record.status, default: 0] -= 1
                     removed += 1
                 }
@@ -188,6 +219,11 @@ public final class MemoryTaskStore: TaskStore {
 
     private static func seconds(_ duration: Duration) -> TimeInterval {
         TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
+    }
+
+    private func isExpired(_ record: TaskRecord, at current: Date) -> Bool {
+        guard let finishedAt = record.finishedAt else { return false }
+        return finishedAt + ttlSeconds <= current
     }
 
     private var ttlSeconds: TimeInterval {

@@ -74,6 +74,8 @@ public struct TaskRecord: Sendable, Equatable {
     public var cancelRequested: Bool
     /// Who asked for it (the client address nginx saw), for the per-client limit; `nil` when unknown.
     public var client: String?
+    /// Which run of the task the output belongs to: 0 while queued, 1 for the first run, more after takeovers.
+    public var attempt: Int
 
     /// Makes a queued task.
     /// - Parameters:
@@ -95,5 +97,6 @@ public struct TaskRecord: Sendable, Equatable {
         self.progress = nil
         self.cancelRequested = false
         self.client = nil
+        self.attempt = 0
     }
 }

@@ -33,36 +33,51 @@ public protocol TaskStore: Sendable {
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
     func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord?
 
-    /// Takes the oldest queued task and marks it running, if fewer than `maxRunning` tasks run.
+    /// Takes the oldest queued task and marks it running under a new claim, if fewer than `maxRunning` tasks run.
     /// - Parameter maxRunning: the limit on running tasks.
-    /// - Returns: the claimed task, or `nil` when nothing is queued or the limit is reached.
+    /// - Returns: the claim (its token fences every later write) and the task, or `nil` when nothing is queued or
+    ///   the limit is reached.
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
-    func claimNext(maxRunning: Int) throws(TaskStoreError) -> TaskRecord?
+    func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask?
 
-    /// Appends a chunk of output to a running task.
+    /// Appends a chunk of output to a running task, at a known byte offset so that a retry is harmless.
     /// - Parameters:
-    ///   - id: the task id.
+    ///   - claim: the run writing it.
+    ///   - offset: the output's length in UTF-8 bytes before this chunk, as this run knows it.
     ///   - text: the chunk.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
-    func appendOutput(_ id: TaskID, _ text: String) throws(TaskStoreError)
+    /// - Throws: ``TaskStoreError/leaseLost`` when `claim` is no longer the task's current claim;
+    ///   ``TaskStoreError/unavailable(_:)``.
+    func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError)
 
     /// Records job facts and progress on a running task.
     /// - Parameters:
-    ///   - id: the task id.
+    ///   - claim: the run writing it.
     ///   - metadata: entries to merge into ``TaskRecord/metadata``.
     ///   - progress: the new progress, or `nil` to leave it.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
-    func update(_ id: TaskID, metadata: [String: String], progress: Double?) throws(TaskStoreError)
+    /// - Throws: ``TaskStoreError/leaseLost``, ``TaskStoreError/unavailable(_:)``.
+    func update(_ claim: TaskClaim, metadata: [String: String], progress: Double?) throws(TaskStoreError)
 
-    /// Moves a running task to a final state. A task whose cancellation was requested ends cancelled.
+    /// Moves a running task to a final state. A task whose cancellation was requested ends cancelled. Finishing
+    /// twice under the same claim (a retry after a lost reply) returns the final record again.
     /// - Parameters:
-    ///   - id: the task id.
+    ///   - claim: the run that ends.
     ///   - status: the final state.
     ///   - failure: why it failed, for ``TaskStatus/failed``.
     /// - Returns: the final record, or `nil` when the task is gone.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/leaseLost`` when another claim owns the task now;
+    ///   ``TaskStoreError/unavailable(_:)``.
     @discardableResult
-    func finish(_ id: TaskID, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord?
+    func finish(_ claim: TaskClaim, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord?
+
+    /// The task's state and the output it has beyond what a reader already has.
+    /// - Parameters:
+    ///   - id: the task id.
+    ///   - attempt: the attempt whose output the reader has (-1: whichever is current); when the task's attempt
+    ///     differs, the output is returned from the start.
+    ///   - offset: how many UTF-8 bytes of that attempt's output the reader has.
+    /// - Returns: the new output, or `nil` when the task is unknown or has expired.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput?
 
     /// Cancels a queued task, or flags a running one for cancellation.
     /// - Parameter id: the task id.
@@ -80,24 +95,30 @@ public protocol TaskStore: Sendable {
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
     func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int]
 
-    /// Keeps this process's claim on its running tasks alive and reports those to stop (a shared store).
-    /// - Parameter ids: the tasks this process is running.
-    /// - Returns: the tasks to cancel and the tasks lost to another process.
+    /// Keeps this process's claims on its running tasks alive and reports those to stop (a shared store).
+    /// - Parameter claims: the runs this process has.
+    /// - Returns: the tasks to cancel and the tasks lost to another claim.
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
-    func renewLeases(_ ids: [TaskID]) throws(TaskStoreError) -> LeaseReport
+    func renewLeases(_ claims: [TaskClaim]) throws(TaskStoreError) -> LeaseReport
 
-    /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process).
-    /// - Parameter ids: the tasks.
+    /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process); a
+    /// task whose cancellation was requested ends cancelled instead.
+    /// - Parameter claims: the runs to hand back.
     /// - Returns: how many went back.
     /// - Throws: ``TaskStoreError/unavailable(_:)``.
-    func requeue(_ ids: [TaskID]) throws(TaskStoreError) -> Int
+    func requeue(_ claims: [TaskClaim]) throws(TaskStoreError) -> Int
 
     /// Calls `handler` (on any thread) for changes made by any process sharing the store.
     /// - Parameter handler: the function; it must return quickly.
     func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void)
 
-    /// Whether other processes share this store (so tasks outlive this process).
+    /// Whether other processes share this store (so tasks outlive this process). A shared store's calls may
+    /// block for a network round trip.
     var isShared: Bool { get }
+
+    /// How long a claim lasts without renewal before another process may take the task over; `nil` when claims
+    /// never expire (a private store).
+    var leaseTimeout: Duration? { get }
 }
 
 /// Why the store could not do what was asked.
@@ -108,11 +129,15 @@ public enum TaskStoreError: Error, Sendable, Equatable, CustomStringConvertible 
     case clientLimit
     /// The store cannot be reached (for example, Redis is down).
     case unavailable(String)
+    /// The write came from a claim that no longer owns the task (its lease ran out and the task was claimed
+    /// again): the run that made it must stop without writing anything more.
+    case leaseLost
 
     public var description: String {
         switch self {
         case .queueFull: "the task queue is full"
         case .clientLimit: "this client has too many tasks in progress"
+        case .leaseLost: "the task's lease was lost to another claim"
         case .unavailable(let reason): "the task store is unavailable: \(reason)"
         }
     }
@@ -138,21 +163,91 @@ public enum TaskStoreChange: Sendable, Equatable {
     case task(TaskID)
     /// A task was queued or a running slot freed up: there may be work to claim.
     case workAvailable
+    /// Changes may have been missed (the change feed reconnected): every watched task should be read again.
+    case resync
+}
+
+/// One run's hold on a task: the token every write of that run carries, so a stale run's writes are refused.
+public struct TaskClaim: Sendable, Hashable {
+    /// The task.
+    public let id: TaskID
+    /// The fencing token: the attempt number and a random part, stored with the task while this claim owns it.
+    public let token: String
+    /// Which run of the task this is (1 for the first).
+    public let attempt: Int
+
+    /// - Parameters:
+    ///   - id: the task.
+    ///   - token: the fencing token.
+    ///   - attempt: the run's number.
+    public init(id: TaskID, token: String, attempt: Int) {
+        self.id = id
+        self.token = token
+        self.attempt = attempt
+    }
+
+    /// A new token for a run: its attempt number and 64 random bits.
+    public static func newToken(attempt: Int) -> String {
+        "\(attempt):\(String(UInt64.random(in: .min ... .max), radix: 16))"
+    }
+}
+
+/// A claimed task: the claim, and the task as it was when claimed.
+public struct ClaimedTask: Sendable, Equatable {
+    /// The run's claim.
+    public var claim: TaskClaim
+    /// The task, now running.
+    public var record: TaskRecord
+    /// The task id.
+    public var id: TaskID { record.id }
+
+    /// - Parameters:
+    ///   - claim: the run's claim.
+    ///   - record: the task as claimed.
+    public init(claim: TaskClaim, record: TaskRecord) {
+        self.claim = claim
+        self.record = record
+    }
+}
+
+/// What a reader of a task's output gets: the state, and the output past its offset.
+public struct TaskOutput: Sendable, Equatable {
+    /// The task's state.
+    public var status: TaskStatus
+    /// The attempt the output belongs to (0 while queued).
+    public var attempt: Int
+    /// Where `text` starts, in UTF-8 bytes of the attempt's output (0 when the reader's attempt was stale).
+    public var offset: Int
+    /// The output from `offset` on.
+    public var text: String
+    /// The whole record, when the task has finished (for the final event).
+    public var finalRecord: TaskRecord?
+
+    public init(status: TaskStatus, attempt: Int, offset: Int, text: String, finalRecord: TaskRecord?) {
+        self.status = status
+        self.attempt = attempt
+        self.offset = offset
+        self.text = text
+        self.finalRecord = finalRecord
+    }
 }
 
 /// What only a store shared between processes needs; a private store keeps these defaults.
 extension TaskStore {
     /// No leases in a private store: nothing to renew, nothing lost.
-    public func renewLeases(_ ids: [TaskID]) throws(TaskStoreError) -> LeaseReport { LeaseReport() }
+    public func renewLeases(_ claims: [TaskClaim]) throws(TaskStoreError) -> LeaseReport { LeaseReport() }
 
     /// A private store's tasks end with its process: nothing to hand back.
-    public func requeue(_ ids: [TaskID]) throws(TaskStoreError) -> Int { 0 }
+    public func requeue(_ claims: [TaskClaim]) throws(TaskStoreError) -> Int { 0 }
 
     /// No other process changes a private store.
     public func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void) {}
 
     /// A private store is not shared.
     public var isShared: Bool { false }
+
+    /// A private store's claims never expire.
+    public var leaseTimeout: Duration? { nil }
 }
 
 /// What a new task must pass to be queued.

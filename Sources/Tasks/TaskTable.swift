@@ -6,6 +6,14 @@ import Foundation
 public import Logging
 import Locking
 
+/// A change the table reports to its observers.
+public enum TaskChange: Sendable, Equatable {
+    /// This task's output, progress or state changed.
+    case task(TaskID)
+    /// Changes may have been missed (a shared store's change feed reconnected): re-read every watched task.
+    case all
+}
+
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
 ///
@@ -28,8 +36,14 @@ public final class TaskTable: Sendable {
         public var maxTasksPerClient: Int?
         /// How long an idempotency key is remembered.
         public var idempotencyWindow: Duration = .seconds(600)
-        /// How often a shared store's leases are renewed and cancellations from other processes picked up.
+        /// How often a shared store's leases are renewed and cancellations from other processes picked up
+        /// (at most a fifth of the store's lease timeout).
         public var heartbeatInterval: Duration = .milliseconds(400)
+        /// The share of a shared store's lease timeout after which a run whose lease could not be renewed stops
+        /// itself, so that it has ended before another process may take the task over.
+        public var selfFenceFraction: Double = 0.6
+        /// Threads for a shared store's blocking calls (claims, writes, heartbeats, stream reads).
+        public var storeThreads: Int = 8
 
         public init() {}
     }
@@ -42,12 +56,12 @@ public final class TaskTable: Sendable {
     private let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
-    private let running = LockedValue<[TaskID: Task<Void, Never>]>([:])
-    private let outputObservers = LockedValue<[@Sendable (TaskID) -> Void]>([])
-    /// When each running job must have finished (its claim time plus the task timeout).
-    private let deadlines = LockedValue<[TaskID: ContinuousClock.Instant]>([:])
-    /// Jobs the deadline watcher stopped: they end failed with `task_timeout`.
-    private let timedOut = LockedValue<Set<TaskID>>([])
+    /// Where a shared store's blocking calls run (`nil` for a store that never blocks: calls run inline).
+    private let executor: BlockingExecutor?
+    private let runs = LockedValue<[TaskID: TaskRun]>([:])
+    private let outputObservers = LockedValue<[@Sendable (TaskChange) -> Void]>([])
+    /// Cancels asked for between a claim and its run's registration (a private store only), with when.
+    private let earlyCancels = LockedValue<[TaskID: ContinuousClock.Instant]>([:])
     /// Set by ``failRunning(_:)``: jobs stopped from then on end failed with it instead of cancelled.
     private let interruption = LockedValue<TaskFailure?>(nil)
 
@@ -61,11 +75,15 @@ public final class TaskTable: Sendable {
         self.jobs = jobs
         self.configuration = configuration
         self.logger = logger
+        executor = store.isShared ? BlockingExecutor(name: "longhaul-store", threads: configuration.storeThreads) : nil
         (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         store.subscribeToChanges { [weak self] change in
             switch change {
-            case .task(let id): self?.notifyOutput(id)
+            case .task(let id): self?.notify(.task(id))
             case .workAvailable: self?.wakeupContinuation.yield()
+            case .resync:
+                self?.notify(.all)
+                self?.wakeupContinuation.yield()
             }
         }
     }
@@ -87,11 +105,16 @@ public final class TaskTable: Sendable {
         let admission = Admission(
             maxQueued: configuration.maxQueued, maxPerClient: configuration.maxTasksPerClient,
             idempotencyKey: idempotencyKey, idempotencyWindow: configuration.idempotencyWindow)
-        let id = try store.enqueue(record, admission: admission)
-        guard id == record.id else {
-            // A resubmission: the earlier task answers it.
-            logger.debug("idempotent resubmission", metadata: ["task.id": "\(id)"])
-            return try store.record(for: id) ?? record
+        var id = try store.enqueue(record, admission: admission)
+        if id != record.id {
+            // A resubmission: the earlier task answers it, unless it expired in between; then this one is new.
+            if let earlier = try store.record(for: id) {
+                logger.debug("idempotent resubmission", metadata: ["task.id": "\(id)"])
+                return earlier
+            }
+            id = try store.enqueue(record, admission: Admission(
+                maxQueued: admission.maxQueued, maxPerClient: admission.maxPerClient, idempotencyKey: nil,
+                idempotencyWindow: admission.idempotencyWindow))
         }
         logger.debug("task queued", metadata: ["task.id": "\(record.id)", "task.kind": "\(kind)"])
         wakeupContinuation.yield()
@@ -106,6 +129,25 @@ public final class TaskTable: Sendable {
         try store.record(for: id)
     }
 
+    /// The task's state and output past what a reader has, read off the cooperative pool when the store may block.
+    /// - Parameters:
+    ///   - id: the task id.
+    ///   - attempt: the attempt whose output the reader has.
+    ///   - offset: how many UTF-8 bytes of it the reader has.
+    /// - Returns: the new output, or `nil` when the task is unknown or expired.
+    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    public func output(of id: TaskID, attempt: Int, from offset: Int) async throws(TaskStoreError) -> TaskOutput? {
+        try await onStoreThread { [store] () throws(TaskStoreError) in try store.output(of: id, attempt: attempt, from: offset) }
+    }
+
+    /// Runs a store call on the executor (a shared store) or inline (a store that never blocks).
+    private func onStoreThread<T: Sendable>(
+        _ body: @escaping @Sendable () throws(TaskStoreError) -> T
+    ) async throws(TaskStoreError) -> T {
+        guard let executor else { return try body() }
+        return try await executor.run(body)
+    }
+
     /// Cancels a task: a queued one never starts; a running one is stopped (its upstream transfer aborted).
     /// - Parameter id: the task id.
     /// - Returns: what happened.
@@ -113,15 +155,26 @@ public final class TaskTable: Sendable {
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
         let outcome = try store.cancel(id)
         if outcome == .requested {
-            running.withLock { $0[id] }?.cancel()
+            if let run = runs.withLock({ $0[id] }) {
+                run.cancelRequested()
+            } else if !store.isShared {
+                // Claimed but not registered yet: the registration picks it up. (A shared store's heartbeat
+                // reports the request to whichever process runs the task.)
+                let now = ContinuousClock.now
+                earlyCancels.withLock { pending in
+                    pending = pending.filter { now - $0.value < .seconds(10) }
+                    pending[id] = now
+                }
+                if let run = runs.withLock({ $0[id] }) { run.cancelRequested() }
+            }
         }
-        if outcome == .cancelled { notifyOutput(id) }
+        if outcome == .cancelled { notify(.task(id)) }
         return outcome
     }
 
     /// Registers a function called (on any thread) whenever a task's output, progress or state changes.
     /// - Parameter observer: the function; it must return quickly.
-    public func observeChanges(_ observer: @escaping @Sendable (TaskID) -> Void) {
+    public func observeChanges(_ observer: @escaping @Sendable (TaskChange) -> Void) {
         outputObservers.withLock { $0.append(observer) }
     }
 
@@ -139,11 +192,11 @@ public final class TaskTable: Sendable {
 
     /// Cancels every running job (for example when a shutdown deadline has passed).
     public func cancelRunning() {
-        for task in running.withLock({ Array($0.values) }) { task.cancel() }
+        for run in runs.withLock({ Array($0.values) }) { run.task?.cancel() }
     }
 
     /// The number of jobs running in this process.
-    public var runningCount: Int { running.withLock { $0.count } }
+    public var runningCount: Int { runs.withLock { $0.count } }
 
     /// Runs jobs and sweeps results until ``stopClaiming()`` is called (then waits for running jobs) or the
     /// calling task is cancelled (then running jobs are cancelled too).
@@ -151,59 +204,78 @@ public final class TaskTable: Sendable {
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await self.sweepLoop() }
             background.addTask { await self.pollLoop() }
-            background.addTask { await self.deadlineLoop() }
+            background.addTask { await self.watchLoop() }
             if store.isShared { background.addTask { await self.heartbeatLoop() } }
             await withDiscardingTaskGroup { jobs in
                 for await _ in wakeups {
-                    claimAvailable(into: &jobs)
+                    await claimAvailable(into: &jobs)
                 }
             }
             background.cancelAll()
         }
     }
 
-    private func claimAvailable(into group: inout DiscardingTaskGroup) {
+    private func claimAvailable(into group: inout DiscardingTaskGroup) async {
         while true {
-            let claimed: TaskRecord?
+            let claimed: ClaimedTask?
+            let claimedAt = ContinuousClock.now
             do {
-                claimed = try store.claimNext(maxRunning: configuration.maxInFlight)
+                claimed = try await onStoreThread { [store, configuration] () throws(TaskStoreError) in
+                    try store.claimNext(maxRunning: configuration.maxInFlight)
+                }
             } catch {
                 logger.warning("cannot claim tasks", metadata: ["error": "\(error)"])
                 return
             }
-            guard let record = claimed else { return }
+            guard let claimed else { return }
+            let run = TaskRun(
+                claimed, store: store, executor: executor, claimedAt: claimedAt,
+                deadline: claimedAt + configuration.taskTimeout,
+                onChange: { [weak self] id in self?.notify(.task(id)) },
+                onFence: { [weak self] run, reason in self?.fenced(run, reason) })
+            // This process may take back a task whose lease it let run out (it was stalled): stop the old run.
+            runs.withLock { $0.updateValue(run, forKey: run.id) }?.fence(.leaseLost)
             // An unstructured task per job so that one job can be cancelled alone; the group child waits for it,
             // which keeps its lifetime inside run().
-            deadlines.withLock { $0[record.id] = .now + configuration.taskTimeout }
-            let task = Task { await self.execute(record) }
-            // This process may take back a task whose lease it let run out (it was stalled): stop the old run.
-            running.withLock { $0.updateValue(task, forKey: record.id) }?.cancel()
+            let task = Task { await self.execute(run) }
+            run.attach(task)
+            if earlyCancels.withLock({ $0.removeValue(forKey: run.id) }) != nil { run.cancelRequested() }
             group.addTask {
                 await withTaskCancellationHandler {
                     await task.value
                 } onCancel: {
                     task.cancel()
                 }
-                self.running.withLock { if $0[record.id] == task { $0[record.id] = nil } }
+                self.runs.withLock { if $0[run.id] === run { $0[run.id] = nil } }
                 self.wakeupContinuation.yield()
             }
         }
     }
 
-    private func execute(_ record: TaskRecord) async {
+    private func fenced(_ run: TaskRun, _ reason: TaskRun.Fence) {
+        let message =
+            switch reason {
+            case .leaseLost: "task taken over by another claim; this run stops without writing"
+            case .renewalOverdue: "task lease not renewed in time; this run stops before another process may take it"
+            }
+        logger.warning(
+            "\(message)", metadata: ["task.id": "\(run.id)", "task.attempt": "\(run.claim.attempt)"])
+    }
+
+    private func execute(_ run: TaskRun) async {
+        let record = run.record
         let started = ContinuousClock.now
         var log = logger
         log[metadataKey: "task.id"] = "\(record.id)"
-        log.debug("task running", metadata: ["task.kind": "\(record.kind)"])
-        notifyOutput(record.id)
+        log.debug("task running", metadata: ["task.kind": "\(record.kind)", "task.attempt": "\(run.claim.attempt)"])
+        notify(.task(record.id))
         var status: TaskStatus
         var failure: TaskFailure?
         do {
             guard let job = jobs[record.kind] else {
                 throw JobFailure(TaskFailure(type: "unknown_job", message: "No job is registered for '\(record.kind)'."))
             }
-            let context = JobContext(taskID: record.id, store: store) { [weak self] id in self?.notifyOutput(id) }
-            try await job.run(input: record.input, context: context)
+            try await job.run(input: record.input, context: JobContext(run: run))
             status = Task.isCancelled ? .cancelled : .succeeded
         } catch let error as JobFailure {
             (status, failure) = Task.isCancelled ? (.cancelled, nil) : (.failed, error.failure)
@@ -215,8 +287,7 @@ public final class TaskTable: Sendable {
                 failure = TaskFailure(type: "internal_error", message: "The job failed: \(error)")
             }
         }
-        deadlines.withLock { _ = $0.removeValue(forKey: record.id) }
-        if timedOut.withLock({ $0.remove(record.id) }) != nil {
+        if run.timedOut {
             status = .failed
             failure = TaskFailure(
                 type: "task_timeout",
@@ -224,40 +295,79 @@ public final class TaskTable: Sendable {
         } else if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
             (status, failure) = (.failed, interrupted)
         }
-        do {
-            let final = try store.finish(record.id, status: status, failure: failure)
-            let elapsed = ContinuousClock.now - started
-            var facts: Logger.Metadata = [:]
-            for (key, field) in [
-                ("upstream.request_id", "request_id"), ("llm.attempts", "attempts"),
-                ("llm.input_tokens", "usage.input_tokens"), ("llm.output_tokens", "usage.output_tokens"),
-            ] {
-                if let value = final?.metadata[field] ?? (field == "request_id" ? final?.failure?.requestID : nil) {
-                    facts[key] = "\(value)"
-                }
-            }
-            log.info(
-                "task finished",
-                metadata: facts.merging([
-                    "task.status": "\(final?.status.rawValue ?? status.rawValue)",
-                    "task.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
-                    "error.type": "\(failure?.type ?? "")",
-                ]) { _, new in new })
-        } catch {
-            log.error("cannot record the end of a task", metadata: ["error": "\(error)"])
+        // Everything the job wrote must be stored before the task is final.
+        await run.drain()
+        guard run.fence == nil else {
+            log.info("task run abandoned", metadata: ["task.attempt": "\(run.claim.attempt)"])
+            notify(.task(record.id))
+            return
         }
-        notifyOutput(record.id)
+        guard let final = await finish(run, status: status, failure: failure, log: log) else {
+            notify(.task(record.id))
+            return
+        }
+        let elapsed = ContinuousClock.now - started
+        var facts: Logger.Metadata = [:]
+        for (key, field) in [
+            ("upstream.request_id", "request_id"), ("llm.attempts", "attempts"),
+            ("llm.input_tokens", "usage.input_tokens"), ("llm.output_tokens", "usage.output_tokens"),
+        ] {
+            if let value = final.metadata[field] ?? (field == "request_id" ? final.failure?.requestID : nil) {
+                facts[key] = "\(value)"
+            }
+        }
+        log.info(
+            "task finished",
+            metadata: facts.merging([
+                "task.status": "\(final.status.rawValue)",
+                "task.attempt": "\(run.claim.attempt)",
+                "task.duration_ms": "\(elapsed.wholeMilliseconds)",
+                "error.type": "\(failure?.type ?? "")",
+            ]) { _, new in new })
+        notify(.task(record.id))
     }
 
-    private func notifyOutput(_ id: TaskID) {
-        for observer in outputObservers.withLock({ $0 }) { observer(id) }
+    /// Records the end of a run, retrying while the store is unavailable until it lands, the claim is refused, or
+    /// the run is fenced (its lease can no longer be counted on: another process will take the task over).
+    private func finish(_ run: TaskRun, status: TaskStatus, failure: TaskFailure?, log: Logger) async -> TaskRecord? {
+        var delay = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await onStoreThread { [store] () throws(TaskStoreError) in
+                    try store.finish(run.claim, status: status, failure: failure)
+                }
+            } catch .leaseLost {
+                run.fence(.leaseLost)
+                return nil
+            } catch {
+                guard run.fence == nil, store.isShared else {
+                    log.error("cannot record the end of a task", metadata: ["error": "\(error)"])
+                    return nil
+                }
+                log.warning("cannot record the end of a task yet; retrying", metadata: ["error": "\(error)"])
+                // Not cancellable: a shutdown still wants the result stored.
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+                if let overdue = overdueRenewal(run), overdue { run.fence(.renewalOverdue) }
+            }
+        }
+    }
+
+    /// Whether the run's lease is older than the self-fencing limit (`nil` for a store without leases).
+    private func overdueRenewal(_ run: TaskRun, now: ContinuousClock.Instant = .now) -> Bool? {
+        guard let lease = store.leaseTimeout else { return nil }
+        return now - run.lastRenewal > lease * configuration.selfFenceFraction
+    }
+
+    private func notify(_ change: TaskChange) {
+        for observer in outputObservers.withLock({ $0 }) { observer(change) }
     }
 
     private func sweepLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.sweepInterval)
             do {
-                let removed = try store.sweepExpired()
+                let removed = try await onStoreThread { [store] () throws(TaskStoreError) in try store.sweepExpired() }
                 if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
                 #if canImport(Glibc)
                 // glibc keeps freed memory in its arenas; after a large sweep, give it back to the system.
@@ -269,35 +379,44 @@ public final class TaskTable: Sendable {
         }
     }
 
-    /// One watcher for every job's time limit: a sleeping child per job would keep a dispatch timer alive until its
-    /// deadline even after the job ended (swiftlang/swift#60441), growing memory with the task rate.
-    private func deadlineLoop() async {
-        let interval = min(.seconds(1), configuration.taskTimeout / 4)
+    /// One watcher for every job's time limit and lease: a sleeping child per job would keep a dispatch timer alive
+    /// until its deadline even after the job ended (swiftlang/swift#60441), growing memory with the task rate.
+    /// A run whose lease was not renewed for ``Configuration/selfFenceFraction`` of the lease timeout stops itself
+    /// (its upstream transfer too), so two runs of one task never overlap across a pause or a partition.
+    private func watchLoop() async {
+        var interval = min(.seconds(1), configuration.taskTimeout / 4)
+        if let lease = store.leaseTimeout { interval = min(interval, lease / 12) }
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let now = ContinuousClock.now
-            let overdue = deadlines.withLock { deadlines in deadlines.filter { $0.value <= now }.map(\.key) }
-            for id in overdue {
-                guard let task = running.withLock({ $0[id] }) else { continue }
-                deadlines.withLock { _ = $0.removeValue(forKey: id) }
-                timedOut.withLock { _ = $0.insert(id) }
-                task.cancel()
+            for run in runs.withLock({ Array($0.values) }) {
+                _ = run.stopIfOverdue(now: now)
+                if overdueRenewal(run, now: now) == true, run.fence == nil { run.fence(.renewalOverdue) }
             }
         }
     }
 
     private func heartbeatLoop() async {
+        var interval = configuration.heartbeatInterval
+        if let lease = store.leaseTimeout { interval = min(interval, lease / 5) }
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.heartbeatInterval)
-            let ids = running.withLock { Array($0.keys) }
-            guard !ids.isEmpty else { continue }
+            try? await Task.sleep(for: interval)
+            let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
+            guard !active.isEmpty else { continue }
+            let sentAt = ContinuousClock.now
             do {
-                let report = try store.renewLeases(ids)
-                for id in report.cancelRequested + report.lost {
-                    running.withLock { $0[id] }?.cancel()
+                let report = try await onStoreThread { [store] () throws(TaskStoreError) in
+                    try store.renewLeases(active.map(\.claim))
                 }
-                if !report.lost.isEmpty {
-                    logger.warning("tasks taken over by another process", metadata: ["task.ids": "\(report.lost)"])
+                let lost = Set(report.lost)
+                let cancelled = Set(report.cancelRequested)
+                for run in active {
+                    if lost.contains(run.id) {
+                        run.fence(.leaseLost)
+                    } else {
+                        run.renewed(sentAt: sentAt)
+                        if cancelled.contains(run.id) { run.cancelRequested() }
+                    }
                 }
             } catch {
                 logger.warning("cannot renew task leases", metadata: ["error": "\(error)"])
@@ -308,12 +427,15 @@ public final class TaskTable: Sendable {
     /// Hands running tasks back to a shared store's queue so another process finishes them, then cancels them
     /// here. Returns how many were handed back (none for a private store).
     @discardableResult
-    public func requeueRunning() -> Int {
-        let ids = running.withLock { Array($0.keys) }
-        guard store.isShared, !ids.isEmpty else { return 0 }
+    public func requeueRunning() async -> Int {
+        let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
+        guard store.isShared, !active.isEmpty else { return 0 }
         do {
-            let count = try store.requeue(ids)
-            cancelRunning()
+            let count = try await onStoreThread { [store] () throws(TaskStoreError) in
+                try store.requeue(active.map(\.claim))
+            }
+            // Their claims are void now: the runs stop without writing.
+            for run in active { run.fence(.leaseLost) }
             return count
         } catch {
             logger.warning("cannot hand running tasks back to the queue", metadata: ["error": "\(error)"])
