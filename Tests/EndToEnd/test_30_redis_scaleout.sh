@@ -125,6 +125,26 @@ if [[ -n "${t30_victim}" ]]; then
         "$(t30_requests_for "e2e survive 1 [mock:latency=6]")"
     t30_max_calls="$(t30_mock stats | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["requests_by_prompt"].values()))')"
     check "kill -9: at most one extra attempt per task" "a prompt was sent ${t30_max_calls} times" test "${t30_max_calls}" -le 2
+    # A client that had attempt 1's first bytes resumes after the takeover: reset, then attempt 2's whole text.
+    t30_resume="${E2E_DIR}/t30_takeover_resume.out"
+    curl -sS -N --max-time 30 --cacert "${E2E_DIR}/cert.pem" -H 'Last-Event-ID: 1-5' -o "${t30_resume}" \
+        "https://localhost:${E2E_PORT}/api/tasks/${t30_kill_ids[0]}/events" 2>>"${E2E_DIR}/e2e.log" || true
+    check "kill -9: a resume with attempt 1's event id gets reset first" "$(head -c 300 "${t30_resume}")" \
+        grep -q '^event: reset' "${t30_resume}"
+    t30_resumed_text="$(sed -n 's/^data: //p' "${t30_resume}" | python3 -c '
+import json, sys
+text = ""
+for line in sys.stdin:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(value, dict) and set(value) == {"text"}:
+        text += value["text"]
+print(text)')"
+    assert_eq "kill -9: after the reset, the new attempt's whole text (no splice)" \
+        "Mock reply to: e2e survive 1 [mock:latency=6]" "${t30_resumed_text}"
+    check "kill -9: event ids name attempt 2" "$(grep '^id:' "${t30_resume}" | tail -n 1)" grep -q '^id: 2-' "${t30_resume}"
     http GET "/api/tasks/${t30_kill_ids[0]}"
     assert_eq "kill -9: the takeover is counted (attempts 1 on the new process's LLM call)" "1" "$(json attempts)"
 else

@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import Locking
+import RedisStore
+import Tasks
+import Testing
+
+/// A redis-server of one test's own, which the test may kill, restart on the same port, or pause.
+final class PrivateRedis: Sendable {
+    let port: Int
+    let url: RedisURL
+    private let directory: URL
+    private let pid = LockedValue<Int32>(0)
+
+    init() throws {
+        port = Int.random(in: 40_000..<50_000)
+        url = RedisURL("redis://127.0.0.1:\(port)/0")!
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    deinit { kill() }
+
+    /// Starts the server and waits (up to 30 s) for PONG.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        pid.withLock { $0 = process.processIdentifier }
+        let client = RedisClient(url: url, timeout: .seconds(1))
+        for _ in 0..<300 {
+            if (try? client.command(["PING"]))?.text == "PONG" { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw CancellationError()
+    }
+
+    /// SIGKILL, and waits until the port is free.
+    func kill() {
+        let current = pid.withLock { value in
+            defer { value = 0 }
+            return value
+        }
+        guard current > 0 else { return }
+        Glibc.kill(current, SIGKILL)
+        var status: Int32 = 0
+        waitpid(current, &status, 0)
+    }
+
+    func pause() { _ = pid.withLock { Glibc.kill($0, SIGSTOP) } }
+    func resume() { _ = pid.withLock { Glibc.kill($0, SIGCONT) } }
+}
+
+/// Polls `condition` every 20 ms, up to `attempts` times.
+func eventually(_ attempts: Int = 500, _ condition: () throws -> Bool) async throws -> Bool {
+    for _ in 0..<attempts {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return false
+}
+
+@Suite(.timeLimit(.minutes(2))) struct RedisFencingTests {
+    func store(lease: Duration = .seconds(15)) throws -> RedisTaskStore {
+        let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")
+        var configuration = RedisTaskStore.Configuration(url: url)
+        configuration.keyPrefix = "test:\(TaskID.random().rawValue):"
+        configuration.leaseTimeout = lease
+        return RedisTaskStore(configuration: configuration, logger: Logger(label: "fencing"))
+    }
+
+    @Test func aProcessRetakingItsOwnExpiredTaskFencesItsOldRun() async throws {
+        let store = try store(lease: .milliseconds(200))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try store.enqueue(record, maxQueued: 10)
+        let old = try #require(try store.claimNext(maxRunning: 5))
+        try store.appendOutput(old.claim, at: 0, "old run")
+        try await Task.sleep(for: .milliseconds(400))
+        // The same process (same store object, same owner) takes it back: a new claim, a new token.
+        let new = try #require(try store.claimNext(maxRunning: 5))
+        #expect(new.id == record.id)
+        #expect(new.claim.token != old.claim.token)
+        #expect(new.claim.attempt == old.claim.attempt + 1)
+        // Every write of the old run is refused.
+        #expect(throws: TaskStoreError.leaseLost) { try store.appendOutput(old.claim, at: 7, " more") }
+        #expect(throws: TaskStoreError.leaseLost) { try store.update(old.claim, metadata: ["x": "1"], progress: nil) }
+        #expect(throws: TaskStoreError.leaseLost) { try store.finish(old.claim, status: .cancelled, failure: nil) }
+        #expect(try store.renewLeases([old.claim]).lost == [record.id])
+        #expect(try store.requeue([old.claim]) == 0)
+        // The new run is untouched: it still runs, with its own output, and is not cancelled.
+        let current = try #require(try store.record(for: record.id))
+        #expect(current.status == .running && current.output == "" && !current.cancelRequested)
+        try store.appendOutput(new.claim, at: 0, "new run")
+        #expect(try store.finish(new.claim, status: .succeeded, failure: nil)?.status == .succeeded)
+        #expect(try store.record(for: record.id)?.output == "new run")
+    }
+
+    @Test func aCancelledTaskHandedBackAtShutdownEndsCancelledInsteadOfRunningAgain() throws {
+        let store = try store()
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try store.enqueue(record, maxQueued: 10)
+        let claimed = try #require(try store.claimNext(maxRunning: 5))
+        #expect(try store.cancel(record.id) == .requested)
+        #expect(try store.requeue([claimed.claim]) == 0)
+        #expect(try store.record(for: record.id)?.status == .cancelled)
+        #expect(try store.claimNext(maxRunning: 5) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func outputIsReadFromTheReadersOffsetAndFromTheStartForANewRun(_ kind: StoreKind) throws {
+        let store = try kind.make()
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try store.enqueue(record, maxQueued: 10)
+        #expect(try store.output(of: record.id, attempt: -1, from: 0)?.status == .queued)
+        let claimed = try #require(try store.claimNext(maxRunning: 5))
+        try store.appendOutput(claimed.claim, at: 0, "héllo ")
+        try store.appendOutput(claimed.claim, at: 7, "world")
+        let tail = try #require(try store.output(of: record.id, attempt: 1, from: 7))
+        #expect(tail.text == "world" && tail.offset == 7 && tail.attempt == 1 && tail.finalRecord == nil)
+        // A reader whose offset belongs to another run gets this run's text from the start.
+        let other = try #require(try store.output(of: record.id, attempt: 7, from: 3))
+        #expect(other.text == "héllo world" && other.offset == 0)
+        try store.finish(claimed.claim, status: .succeeded, failure: nil)
+        let final = try #require(try store.output(of: record.id, attempt: 1, from: 12))
+        #expect(final.text == "" && final.status == .succeeded && final.finalRecord?.output == "héllo world")
+        #expect(try store.output(of: .random(), attempt: 1, from: 0) == nil)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct RedisOutageTests {
+    @Test func theChangeFeedReconnectsAfterARestartAndReportsNewOutput() async throws {
+        let redis = try PrivateRedis()
+        var configuration = RedisTaskStore.Configuration(url: redis.url)
+        configuration.keyPrefix = "feed:"
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "feed"))
+        let changes = LockedValue<[TaskStoreChange]>([])
+        store.subscribeToChanges { change in changes.withLock { $0.append(change) } }
+        #expect(try await eventually { changes.withLock { $0.contains(.resync) } })
+        changes.withLock { $0 = [] }
+        redis.kill()
+        try await Task.sleep(for: .milliseconds(300))
+        try redis.start()
+        // Reconnected by itself: a resync, then live notices of changes made after the restart.
+        #expect(try await eventually { changes.withLock { $0.contains(.resync) } })
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try store.enqueue(record, maxQueued: 10)
+        let claimed = try #require(try store.claimNext(maxRunning: 5))
+        try store.appendOutput(claimed.claim, at: 0, "after the restart")
+        #expect(try await eventually { changes.withLock { $0.contains(.task(record.id)) } })
+        // While Redis is down the feed retries with backoff: a handful of attempts, not a spin.
+        redis.kill()
+        try await Task.sleep(for: .seconds(2))
+        changes.withLock { $0 = [] }
+        try redis.start()
+        #expect(try await eventually { changes.withLock { $0.contains(.resync) } })
+        #expect(changes.withLock { $0.filter { $0 == .resync }.count } == 1)
+    }
+
+    @Test func aRunWhoseLeaseCannotBeRenewedStopsItselfWithoutEndingTheTask() async throws {
+        let redis = try PrivateRedis()
+        var configuration = RedisTaskStore.Configuration(url: redis.url)
+        configuration.keyPrefix = "fence:"
+        configuration.leaseTimeout = .seconds(1)
+        configuration.timeout = .milliseconds(250)
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "fence"))
+        let stoppedWhileRedisWasPaused = LockedValue<Bool?>(nil)
+        let paused = LockedValue(false)
+        let job = ClosureJob { _, context in
+            try context.emit("started")
+            do {
+                try await Task.sleep(for: .seconds(30))
+            } catch {
+                stoppedWhileRedisWasPaused.withLock { $0 = paused.withLock { $0 } }
+                throw error
+            }
+        }
+        let table = TaskTable(store: store, jobs: ["x": job], logger: Logger(label: "fence"))
+        let runner = Task { await table.run() }
+        defer { runner.cancel() }
+        let id = try table.submit(kind: "x", input: "").id
+        #expect(try await eventually { try table.record(id)?.output == "started" })
+        paused.withLock { $0 = true }
+        redis.pause()
+        // Nobody can reach Redis, so nobody else can take the task over: the run must stop by itself.
+        let stopped = try await eventually(150) { stoppedWhileRedisWasPaused.withLock { $0 } != nil }
+        paused.withLock { $0 = false }
+        redis.resume()
+        #expect(stopped)
+        #expect(stoppedWhileRedisWasPaused.withLock { $0 } == true)
+        // It wrote nothing on its way out: the task is not cancelled (nobody asked) and not finished by it.
+        try await Task.sleep(for: .milliseconds(300))
+        let record = try #require(try table.record(id))
+        #expect(record.status != .cancelled)
+        #expect(record.status != .succeeded)
+    }
+
+    @Test func aShortRedisPauseLosesNoOutputAndFailsNoTask() async throws {
+        let redis = try PrivateRedis()
+        var configuration = RedisTaskStore.Configuration(url: redis.url)
+        configuration.keyPrefix = "blip:"
+        configuration.leaseTimeout = .seconds(15)
+        configuration.timeout = .milliseconds(200)
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "blip"))
+        let job = ClosureJob { _, context in
+            for index in 0..<20 {
+                try context.emit("\(index) ")
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let table = TaskTable(store: store, jobs: ["x": job], logger: Logger(label: "blip"))
+        let runner = Task { await table.run() }
+        defer { runner.cancel() }
+        let id = try table.submit(kind: "x", input: "").id
+        #expect(try await eventually { (try table.record(id)?.output.count ?? 0) > 0 })
+        redis.pause()
+        try await Task.sleep(for: .milliseconds(600))
+        redis.resume()
+        #expect(try await eventually { try table.record(id)?.status.isFinished == true })
+        let record = try #require(try table.record(id))
+        #expect(record.status == .succeeded)
+        #expect(record.output == (0..<20).map { "\($0) " }.joined())
+    }
+}
+
+@Suite struct MemoryStoreRaceTests {
+    @Test func anIdempotentResubmissionJustAfterTheResultExpiredMakesANewStoredTask() async throws {
+        let clock = ManualClock()
+        let store = MemoryTaskStore(resultTTL: .seconds(5)) { clock.now }
+        let table = TaskTable(store: store, jobs: ["x": ClosureJob { _, _ in }], logger: Logger(label: "race"))
+        let first = try table.submit(kind: "x", input: "q", idempotencyKey: "k")
+        let claimed = try #require(try store.claimNext(maxRunning: 5))
+        try store.finish(claimed.claim, status: .succeeded, failure: nil)
+        // The key is remembered for 600 s, the result only 5 s: past those, the key must not answer.
+        clock.advance(6)
+        let second = try table.submit(kind: "x", input: "q", idempotencyKey: "k")
+        #expect(second.id != first.id)
+        #expect(try table.record(second.id)?.status == .queued)
+    }
+}
