@@ -243,3 +243,109 @@ func eventually(_ attempts: Int = 500, _ condition: () throws -> Bool) async thr
         #expect(try table.record(second.id)?.status == .queued)
     }
 }
+
+/// A master, a replica and one sentinel of a test's own, on free ports.
+final class SentinelCluster: Sendable {
+    let masterPort: Int
+    let replicaPort: Int
+    let sentinelPort: Int
+    private let directory: URL
+    private let pids = LockedValue<[Int32]>([])
+
+    init() throws {
+        let base = Int.random(in: 50_000..<59_000)
+        (masterPort, replicaPort, sentinelPort) = (base, base + 1, base + 2)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-sentinel-\(base)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try launch(["--port", String(masterPort)])
+        try launch(["--port", String(replicaPort), "--replicaof", "127.0.0.1", String(masterPort)])
+        let configuration = directory.appendingPathComponent("sentinel.conf")
+        try """
+            port \(sentinelPort)
+            bind 127.0.0.1
+            sentinel monitor testmaster 127.0.0.1 \(masterPort) 1
+            sentinel down-after-milliseconds testmaster 1000
+            sentinel failover-timeout testmaster 4000
+            """.write(to: configuration, atomically: true, encoding: .utf8)
+        try launch([configuration.path, "--sentinel"], plainArguments: true)
+    }
+
+    deinit {
+        for pid in pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+
+    var url: String { "redis+sentinel://127.0.0.1:\(sentinelPort)/testmaster/0" }
+
+    /// SIGKILL the first process started (the master).
+    func killMaster() {
+        if let master = pids.withLock({ $0.first }) { kill(master, SIGKILL) }
+    }
+
+    private func launch(_ arguments: [String], plainArguments: Bool = false) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments =
+            plainArguments
+            ? arguments
+            : arguments + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        pids.withLock { $0.append(process.processIdentifier) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct RedisSentinelTests {
+    @Test func urlsWithSentinelsAreParsed() throws {
+        let url = try #require(RedisURL("redis+sentinel://:p%40ss@10.0.0.1,10.0.0.2:26380,[::1]:26381/mymaster/2"))
+        #expect(url.sentinels.map(\.description) == ["10.0.0.1:26379", "10.0.0.2:26380", "[::1]:26381"])
+        #expect(url.masterName == "mymaster" && url.database == 2 && url.password == "p@ss")
+        #expect(!url.description.contains("p@ss") && url.description.hasPrefix("redis+sentinel://:***@"))
+        #expect(RedisURL("redis+sentinel://h1/m")?.database == 0)
+        #expect(RedisURL("redis+sentinel://h1") == nil)
+        #expect(RedisURL("redis+sentinel:///m") == nil)
+        #expect(RedisURL("redis+sentinel://h1:99999/m") == nil)
+        #expect(RedisURL("redis+sentinel://h1/m/x") == nil)
+    }
+
+    @Test func anAcceptedTaskSurvivesAFailoverWhenWritesWaitForTheReplica() async throws {
+        let cluster = try SentinelCluster()
+        var configuration = RedisTaskStore.Configuration(url: try #require(RedisURL(cluster.url)))
+        configuration.keyPrefix = "sentinel:"
+        configuration.timeout = .milliseconds(500)
+        configuration.waitReplicas = 1
+        configuration.waitTimeout = .milliseconds(500)
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "sentinel"))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "survive", createdAt: Date())
+        // Until the sentinel knows the master and the replica has synced, enqueue fails cleanly (503), then works.
+        var accepted = false
+        for _ in 0..<150 where !accepted {
+            accepted = (try? store.enqueue(record, admission: Admission(maxQueued: 10))) == record.id
+            if !accepted { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(accepted)
+        cluster.killMaster()
+        // The sentinel promotes the replica; the store finds it by itself and the task is there.
+        let survived = try await eventually(1000) { (try? store.record(for: record.id))?.input == "survive" }
+        #expect(survived)
+        let claimed = try #require(try store.claimNext(maxRunning: 5))
+        #expect(claimed.id == record.id)
+    }
+
+    @Test func withoutEnoughReplicasAnEnqueueIsRefusedWithAClearReason() throws {
+        let redis = try PrivateRedis()
+        var configuration = RedisTaskStore.Configuration(url: redis.url)
+        configuration.keyPrefix = "wait:"
+        configuration.waitReplicas = 1
+        configuration.waitTimeout = .milliseconds(100)
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "wait"))
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        do {
+            _ = try store.enqueue(record, admission: Admission(maxQueued: 10))
+            Issue.record("an enqueue that no replica confirmed was acknowledged")
+        } catch {
+            #expect("\(error)".contains("replicas"))
+        }
+    }
+}
