@@ -95,7 +95,8 @@ pid_alive() {
     local pid="$1" stat
     [[ -n "${pid}" ]] || return 1
     kill -0 "${pid}" 2>/dev/null || return 1
-    stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || return 1
+    # Builtins only: scripts/run's supervisor calls this for every process several times a second.
+    { read -r stat <"/proc/${pid}/stat"; } 2>/dev/null || return 1
     stat="${stat##*) }"
     [[ "${stat:0:1}" != "Z" ]]
 }
@@ -320,7 +321,7 @@ pid_in_run_dir() {
     local pid="$1" dir="$2" cwd
     cwd="$(readlink "/proc/${pid}/cwd" 2>/dev/null)" || cwd=""
     [[ -n "${cwd}" && "${cwd}" == "$(cd "${dir}" 2>/dev/null && pwd -P)" ]] && return 0
-    tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -qF -- "${dir}"
+    { tr '\0' ' ' <"/proc/${pid}/cmdline"; } 2>/dev/null | grep -qF -- "${dir}"
 }
 
 # Stops a process recorded in DIR/pids/NAME.pid: SIGTERM, then SIGKILL after a time-out. Sets STOPPED_EXIT_CODE to
@@ -334,7 +335,8 @@ stop_process() {
     STOPPED_EXIT_CODE=""
     pid="$(saved_pid "${dir}" "${name}")"
     [[ -n "${pid}" ]] || return 0
-    if pid_alive "${pid}" && ! pid_in_run_dir "${pid}" "${dir}"; then
+    # (Alive again after the check: a process that has just exited is not a stranger.)
+    if pid_alive "${pid}" && ! pid_in_run_dir "${pid}" "${dir}" && pid_alive "${pid}"; then
         warn "pid ${pid} in ${dir}/pids/${name}.pid is not ours any more; forgetting it"
         rm -f "${dir}/pids/${name}.pid"
         return 0
@@ -361,14 +363,16 @@ stop_process() {
     return "${killed}"
 }
 
-# Starts the mock LLM server (mock/anthropic_mock.py) on a free port and exports MOCK_PORT.
-# $1 (path): run directory. Env: MOCK_LATENCY (seconds, default 1).
+# Starts the mock LLM server (mock/anthropic_mock.py) on a free port, or on a given one (a restart), and exports
+# MOCK_PORT.
+# $1 (path): run directory. $2 (int, optional): the port, default 0 (a free one). Env: MOCK_LATENCY (seconds,
+# default 1).
 start_mock() {
-    local dir="$1" pid
+    local dir="$1" port="${2:-0}" pid
     LONGHAUL_RUN_DIR="${dir}"
     mkdir -p "${dir}"
     rm -f "${dir}/mock.port"
-    python3 "${LONGHAUL_ROOT}/mock/anthropic_mock.py" --host 127.0.0.1 --port 0 --port-file "${dir}/mock.port" \
+    python3 "${LONGHAUL_ROOT}/mock/anthropic_mock.py" --host 127.0.0.1 --port "${port}" --port-file "${dir}/mock.port" \
         --latency "${MOCK_LATENCY:-1}" >>"${dir}/mock.log" 2>&1 &
     pid=$!
     _save_pid "${dir}" mock "${pid}"
@@ -512,8 +516,6 @@ stop_nginx() {
     stop_process "${1:-${LONGHAUL_RUN_DIR:?}}" nginx 10 || true
 }
 
-# Stops everything started in the run directory, in reverse order; safe to call again, and from traps.
-# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR (does nothing when neither is set).
 # Re-reads DIR/nginx.conf (after render_nginx) in the running nginx, and waits until the old workers are gone.
 # $1 (path): run directory.
 reload_nginx() {
@@ -581,6 +583,8 @@ ensure_browser() {
     fi
 }
 
+# Stops everything started in the run directory, in reverse order; safe to call again, and from traps.
+# $1 (path, optional): run directory, default LONGHAUL_RUN_DIR (does nothing when neither is set).
 stop_all() {
     local dir="${1:-${LONGHAUL_RUN_DIR:-}}"
     [[ -n "${dir}" && -d "${dir}/pids" ]] || return 0

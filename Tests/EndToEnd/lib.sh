@@ -8,7 +8,8 @@
 # nginx over verified TLS (curl --cacert) to https://localhost:E2E_PORT. Waits are bounded polls, never timings.
 #
 # Globals set by run.sh: E2E_DIR (run directory), E2E_PORT, E2E_SOCKET, E2E_BIN, E2E_KEY (the API key given to
-# the backend, which must never show), E2E_BACKEND_FLAGS (array: flags every backend start gets).
+# the backend, which must never show), E2E_BACKEND_FLAGS (array: flags every backend start gets),
+# E2E_CLEANUP_HOOKS (array: commands run.sh's cleanup runs first, on any exit; a test adds its own stopper).
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     printf 'Usage: source Tests/EndToEnd/lib.sh (from Tests/EndToEnd/run.sh)\n'

@@ -57,12 +57,19 @@ E2E_SOCKET="${E2E_DIR}/longhaul.sock"
 E2E_PORT="$(free_port)"
 E2E_KEY="sk-e2e-SECRET-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 E2E_BACKEND_FLAGS=(--log-level debug)
+# Commands cleanup runs before it stops the stack: a test that starts processes of its own (test_31 runs
+# scripts/run) adds the function that stops them, so that they go even when the run ends early.
+E2E_CLEANUP_HOOKS=()
 
 # Runs on any exit: stop the stack, show the logs' ends when something failed, remove the directory.
 # shellcheck disable=SC2317
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    local hook
+    for hook in "${E2E_CLEANUP_HOOKS[@]}"; do
+        "${hook}" || true
+    done
     stop_all "${E2E_DIR}"
     if [[ ${E2E_FAILED} -gt 0 || ${rc} -ne 0 ]]; then
         local file
