@@ -109,19 +109,19 @@ enum RedisScripts {
         end
         """
 
-    /// Appends at a byte offset: `ok` (also for a retry of a chunk already written) or `lost`.
+    /// Appends at a byte offset: `ok` (also for a retry of a chunk already written, wholly or in part) or `lost`.
     static let append = """
         local id, token, offset, text = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
         if not owns(P..'task:'..id, token) then return 'lost' end
         local length = redis.call('STRLEN', P..'out:'..id)
-        if length == offset then
-          redis.call('APPEND', P..'out:'..id, text)
+        if length < offset then return 'lost' end
+        -- Only this claim writes, in order: bytes past the offset are a prefix of this text, stored by an
+        -- earlier try whose reply was lost. Append what is missing.
+        if length < offset + #text then
+          redis.call('APPEND', P..'out:'..id, string.sub(text, length - offset + 1))
           redis.call('PUBLISH', P..'changes', id)
-          return 'ok'
-        elseif length >= offset + #text then
-          return 'ok'
         end
-        return 'lost'
+        return 'ok'
         """
 
     static let update = """

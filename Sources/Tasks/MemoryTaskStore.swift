@@ -118,9 +118,10 @@ public final class MemoryTaskStore: TaskStore {
                 state.tokens[claim.id] == claim.token
             else { throw .leaseLost }
             let length = record.output.utf8.count
-            // A retry of a chunk already written changes nothing.
-            guard length == offset else { return }
-            record.output += text
+            guard length >= offset else { throw .leaseLost }
+            // A retry of a chunk already written (wholly or in part) adds only what is missing.
+            guard length < offset + text.utf8.count else { return }
+            record.output += String(decoding: text.utf8.dropFirst(length - offset), as: UTF8.self)
             state.records[claim.id] = record
         }
     }

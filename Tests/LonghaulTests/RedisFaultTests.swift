@@ -276,6 +276,18 @@ final class SentinelCluster: Sendable {
 
     var url: String { "redis+sentinel://127.0.0.1:\(sentinelPort)/testmaster/0" }
 
+    /// Whether the sentinel has found the replica (it learns of replicas from the master's INFO, every 10 s):
+    /// before that, a dead master has no replica to be replaced by.
+    func sentinelKnowsTheReplica() -> Bool {
+        let sentinel = RedisClient(url: RedisURL("redis://127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
+        guard let replicas = try? sentinel.command(["SENTINEL", "replicas", "testmaster"]) else { return false }
+        return replicas.elements.contains { replica in
+            let fields = replica.elements.compactMap(\.text)
+            guard let index = fields.firstIndex(of: "flags"), index + 1 < fields.count else { return false }
+            return fields[index + 1] == "slave"
+        }
+    }
+
     /// SIGKILL the first process started (the master).
     func killMaster() {
         if let master = pids.withLock({ $0.first }) { kill(master, SIGKILL) }
@@ -325,6 +337,7 @@ final class SentinelCluster: Sendable {
             if !accepted { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(accepted)
+        #expect(try await eventually(1500) { cluster.sentinelKnowsTheReplica() })
         cluster.killMaster()
         // The sentinel promotes the replica; the store finds it by itself and the task is there.
         let survived = try await eventually(1000) { (try? store.record(for: record.id))?.input == "survive" }

@@ -146,12 +146,19 @@ extension TaskStore {
         #expect(try store.claimNext(maxRunning: 1) == nil)
         try store.appendOutput(claimed.claim, at: 0, "Hello, ")
         try store.appendOutput(claimed.claim, at: 7, "wörld <script>")
-        // A retried chunk (its reply was lost) is not written twice.
+        // A retried chunk (its reply was lost) is not written twice, and one retried with more text joined to it
+        // adds only the new part.
         try store.appendOutput(claimed.claim, at: 7, "wörld <script>")
+        try store.appendOutput(claimed.claim, at: 7, "wörld <script>")
+        #expect(try store.record(for: first.id)?.output == "Hello, wörld <script>")
+        try store.appendOutput(claimed.claim, at: 22, " more")
+        try store.appendOutput(claimed.claim, at: 22, " more text")
+        #expect(try store.record(for: first.id)?.output == "Hello, wörld <script> more text")
+        #expect(throws: TaskStoreError.leaseLost) { try store.appendOutput(claimed.claim, at: 99, "a gap") }
         try store.update(claimed.claim, metadata: ["stop_reason": "end_turn", "usage.input_tokens": "3"], progress: 0.5)
         try store.update(claimed.claim, metadata: ["attempts": "1"], progress: nil)
         let running = try #require(try store.record(for: first.id))
-        #expect(running.output == "Hello, wörld <script>")
+        #expect(running.output == "Hello, wörld <script> more text")
         #expect(running.metadata == ["stop_reason": "end_turn", "usage.input_tokens": "3", "attempts": "1"])
         #expect(running.progress == 0.5)
         #expect(try store.countsByStatus()[.running] == 1)
@@ -163,7 +170,7 @@ extension TaskStore {
         #expect(finished.failure == failure)
         #expect(finished.finishedAt != nil)
         // Reading does not consume.
-        #expect(try store.record(for: first.id)?.output == "Hello, wörld <script>")
+        #expect(try store.record(for: first.id)?.output == "Hello, wörld <script> more text")
         #expect(try store.record(for: first.id)?.failure == failure)
         #expect(try store.claimNext(maxRunning: 1)?.id == second.id)
         let counts = try store.countsByStatus()
