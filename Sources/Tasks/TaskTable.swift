@@ -201,6 +201,11 @@ public final class TaskTable: Sendable {
     /// Runs jobs and sweeps results until ``stopClaiming()`` is called (then waits for running jobs) or the
     /// calling task is cancelled (then running jobs are cancelled too).
     public func run() async {
+        // Self-fencing must fire on time even when the cooperative pool is busy: it runs on a thread of its own.
+        let watchdog = store.leaseTimeout.map { lease in
+            LeaseWatchdog(interval: min(.milliseconds(250), lease / 12)) { [weak self] in self?.fenceOverdueRuns() }
+        }
+        defer { watchdog?.stop() }
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await self.sweepLoop() }
             background.addTask { await self.pollLoop() }
@@ -379,20 +384,23 @@ public final class TaskTable: Sendable {
         }
     }
 
-    /// One watcher for every job's time limit and lease: a sleeping child per job would keep a dispatch timer alive
-    /// until its deadline even after the job ended (swiftlang/swift#60441), growing memory with the task rate.
-    /// A run whose lease was not renewed for ``Configuration/selfFenceFraction`` of the lease timeout stops itself
-    /// (its upstream transfer too), so two runs of one task never overlap across a pause or a partition.
+    /// One watcher for every job's time limit: a sleeping child per job would keep a dispatch timer alive until its
+    /// deadline even after the job ended (swiftlang/swift#60441), growing memory with the task rate.
     private func watchLoop() async {
-        var interval = min(.seconds(1), configuration.taskTimeout / 4)
-        if let lease = store.leaseTimeout { interval = min(interval, lease / 12) }
+        let interval = min(.seconds(1), configuration.taskTimeout / 4)
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let now = ContinuousClock.now
-            for run in runs.withLock({ Array($0.values) }) {
-                _ = run.stopIfOverdue(now: now)
-                if overdueRenewal(run, now: now) == true, run.fence == nil { run.fence(.renewalOverdue) }
-            }
+            for run in runs.withLock({ Array($0.values) }) { _ = run.stopIfOverdue(now: now) }
+        }
+    }
+
+    /// A run whose lease was not renewed for ``Configuration/selfFenceFraction`` of the lease timeout stops itself
+    /// (its upstream transfer too), so two runs of one task never overlap across a pause or a partition.
+    private func fenceOverdueRuns() {
+        let now = ContinuousClock.now
+        for run in runs.withLock({ Array($0.values) }) where run.fence == nil {
+            if overdueRenewal(run, now: now) == true { run.fence(.renewalOverdue) }
         }
     }
 
@@ -449,4 +457,22 @@ public final class TaskTable: Sendable {
             wakeupContinuation.yield()
         }
     }
+}
+
+/// A thread that calls a function at a fixed interval until stopped.
+private final class LeaseWatchdog: Sendable {
+    private let stopped = LockedValue(false)
+
+    init(interval: Duration, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [stopped] in
+            while !stopped.withLock({ $0 }) {
+                Thread.sleep(forTimeInterval: interval.timeInterval)
+                body()
+            }
+        }
+        thread.name = "longhaul-lease-watchdog"
+        thread.start()
+    }
+
+    func stop() { stopped.withLock { $0 = true } }
 }

@@ -57,10 +57,14 @@ final class PrivateRedis: Sendable {
     func resume() { _ = pid.withLock { Glibc.kill($0, SIGCONT) } }
 }
 
-/// Polls `condition` every 20 ms, up to `attempts` times.
-func eventually(_ attempts: Int = 500, _ condition: () throws -> Bool) async throws -> Bool {
+/// Polls `condition` every 20 ms, up to `attempts` times. The condition runs on a Dispatch thread: it may block on
+/// Redis, and blocking the cooperative pool (two threads here) would stall the code under test.
+func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throws -> Bool) async throws -> Bool {
     for _ in 0..<attempts {
-        if try condition() { return true }
+        let met: Bool = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: (try? condition()) ?? false) }
+        }
+        if met { return true }
         try await Task.sleep(for: .milliseconds(20))
     }
     return false
