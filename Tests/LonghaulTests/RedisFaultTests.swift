@@ -366,3 +366,64 @@ final class SentinelCluster: Sendable {
         }
     }
 }
+
+/// A memory store that calls `afterClaim` between a claim and the moment the table registers the run.
+final class ClaimHookStore: TaskStore {
+    let inner: MemoryTaskStore
+    let afterClaim: @Sendable (TaskID) -> Void
+
+    init(inner: MemoryTaskStore, afterClaim: @escaping @Sendable (TaskID) -> Void) {
+        self.inner = inner
+        self.afterClaim = afterClaim
+    }
+
+    func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
+        try inner.enqueue(record, admission: admission)
+    }
+    func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? { try inner.record(for: id) }
+    func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask? {
+        let claimed = try inner.claimNext(maxRunning: maxRunning)
+        if let claimed { afterClaim(claimed.id) }
+        return claimed
+    }
+    func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError) {
+        try inner.appendOutput(claim, at: offset, text)
+    }
+    func update(_ claim: TaskClaim, metadata: [String: String], progress: Double?) throws(TaskStoreError) {
+        try inner.update(claim, metadata: metadata, progress: progress)
+    }
+    func finish(_ claim: TaskClaim, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord? {
+        try inner.finish(claim, status: status, failure: failure)
+    }
+    func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput? {
+        try inner.output(of: id, attempt: attempt, from: offset)
+    }
+    func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome { try inner.cancel(id) }
+    func sweepExpired() throws(TaskStoreError) -> Int { try inner.sweepExpired() }
+    func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int] { try inner.countsByStatus() }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct TaskTableRaceTests {
+    @Test func aCancelBetweenTheClaimAndTheStartStopsTheJob() async throws {
+        let tableBox = LockedValue<TaskTable?>(nil)
+        let outcome = LockedValue<CancelOutcome?>(nil)
+        let store = ClaimHookStore(inner: MemoryTaskStore(resultTTL: .seconds(60))) { id in
+            // The task is running in the store, but no run is registered yet.
+            outcome.withLock { $0 = try? tableBox.withLock { $0 }?.cancel(id) }
+        }
+        let finishedTheWork = LockedValue(false)
+        let job = ClosureJob { _, _ in
+            try await Task.sleep(for: .seconds(5))
+            finishedTheWork.withLock { $0 = true }
+        }
+        let table = TaskTable(store: store, jobs: ["x": job], logger: Logger(label: "race"))
+        tableBox.withLock { $0 = table }
+        let runner = Task { await table.run() }
+        defer { runner.cancel() }
+        let id = try table.submit(kind: "x", input: "").id
+        #expect(try await eventually { try table.record(id)?.status.isFinished == true })
+        #expect(outcome.withLock { $0 } == .requested)
+        #expect(try table.record(id)?.status == .cancelled)
+        #expect(!finishedTheWork.withLock { $0 })
+    }
+}
