@@ -58,6 +58,8 @@ public final class TaskTable: Sendable {
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Where a shared store's blocking calls run (`nil` for a store that never blocks: calls run inline).
     private let executor: BlockingExecutor?
+    /// A thread for lease renewals alone, so that they never wait behind other store calls.
+    private let heartbeatExecutor: BlockingExecutor?
     private let runs = LockedValue<[TaskID: TaskRun]>([:])
     private let outputObservers = LockedValue<[@Sendable (TaskChange) -> Void]>([])
     /// Cancels asked for between a claim and its run's registration (a private store only), with when.
@@ -76,6 +78,7 @@ public final class TaskTable: Sendable {
         self.configuration = configuration
         self.logger = logger
         executor = store.isShared ? BlockingExecutor(name: "longhaul-store", threads: configuration.storeThreads) : nil
+        heartbeatExecutor = store.leaseTimeout != nil ? BlockingExecutor(name: "longhaul-heartbeat", threads: 1) : nil
         (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         store.subscribeToChanges { [weak self] change in
             switch change {
@@ -412,8 +415,9 @@ public final class TaskTable: Sendable {
             let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
             guard !active.isEmpty else { continue }
             let sentAt = ContinuousClock.now
+            guard let heartbeatExecutor else { return }
             do {
-                let report = try await onStoreThread { [store] () throws(TaskStoreError) in
+                let report = try await heartbeatExecutor.run { [store] () throws(TaskStoreError) in
                     try store.renewLeases(active.map(\.claim))
                 }
                 let lost = Set(report.lost)

@@ -5,6 +5,23 @@ import RedisStore
 import Tasks
 import Testing
 
+/// Starts a server process with its output discarded (posix_spawn, not Foundation.Process, whose objects are
+/// never freed once the test reaps the process itself).
+/// - Returns: its pid.
+func spawnServer(_ path: String, _ arguments: [String]) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard status == 0 else { throw CancellationError() }
+    return pid
+}
+
 /// A redis-server of one test's own, which the test may kill, restart on the same port, or pause.
 final class PrivateRedis: Sendable {
     let port: Int
@@ -24,15 +41,10 @@ final class PrivateRedis: Sendable {
 
     /// Starts the server and waits (up to 30 s) for PONG.
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        pid.withLock { $0 = process.processIdentifier }
+        let started = try spawnServer(
+            "/usr/bin/redis-server",
+            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
+        pid.withLock { $0 = started }
         let client = RedisClient(url: url, timeout: .seconds(1))
         for _ in 0..<300 {
             if (try? client.command(["PING"]))?.text == "PONG" { return }
@@ -170,7 +182,7 @@ func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throw
         let redis = try PrivateRedis()
         var configuration = RedisTaskStore.Configuration(url: redis.url)
         configuration.keyPrefix = "fence:"
-        configuration.leaseTimeout = .seconds(1)
+        configuration.leaseTimeout = .seconds(3)
         configuration.timeout = .milliseconds(250)
         let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "fence"))
         let stoppedWhileRedisWasPaused = LockedValue<Bool?>(nil)
@@ -192,7 +204,7 @@ func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throw
         paused.withLock { $0 = true }
         redis.pause()
         // Nobody can reach Redis, so nobody else can take the task over: the run must stop by itself.
-        let stopped = try await eventually(150) { stoppedWhileRedisWasPaused.withLock { $0 } != nil }
+        let stopped = try await eventually(400) { stoppedWhileRedisWasPaused.withLock { $0 } != nil }
         paused.withLock { $0 = false }
         redis.resume()
         #expect(stopped)
@@ -275,7 +287,11 @@ final class SentinelCluster: Sendable {
     }
 
     deinit {
-        for pid in pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+        for pid in pids.withLock({ $0 }) {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
     }
 
     var url: String { "redis+sentinel://127.0.0.1:\(sentinelPort)/testmaster/0" }
@@ -298,17 +314,12 @@ final class SentinelCluster: Sendable {
     }
 
     private func launch(_ arguments: [String], plainArguments: Bool = false) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments =
+        let all =
             plainArguments
             ? arguments
             : arguments + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        pids.withLock { $0.append(process.processIdentifier) }
+        let pid = try spawnServer("/usr/bin/redis-server", all)
+        pids.withLock { $0.append(pid) }
     }
 }
 
@@ -419,7 +430,10 @@ final class ClaimHookStore: TaskStore {
         let table = TaskTable(store: store, jobs: ["x": job], logger: Logger(label: "race"))
         tableBox.withLock { $0 = table }
         let runner = Task { await table.run() }
-        defer { runner.cancel() }
+        defer {
+            runner.cancel()
+            tableBox.withLock { $0 = nil }  // the store's hook holds the table: break the cycle
+        }
         let id = try table.submit(kind: "x", input: "").id
         #expect(try await eventually { try table.record(id)?.status.isFinished == true })
         #expect(outcome.withLock { $0 } == .requested)
