@@ -28,6 +28,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects; the header path is standard.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // No pkgConfig: libcmark-gfm.pc exists but the headers sit in /usr/include; the modulemap links both libraries.
+        .systemLibrary(
+            name: "CCmarkGFM", providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
 
         // A value shared between threads behind a pthread mutex (which ThreadSanitizer understands).
         .target(name: "Locking", swiftSettings: strictSettings),
@@ -65,11 +68,13 @@ let package = Package(
         ),
         // Escaping HTML builder.
         .target(name: "HTML", swiftSettings: strictSettings),
+        // Markdown to safe HTML over cmark-gfm (GitHub-flavoured: tables, strikethrough, autolinks, task lists).
+        .target(name: "Markdown", dependencies: ["CCmarkGFM", "HTML", "Locking"], swiftSettings: strictSettings),
         // The web app: routes, views, JSON API, LLM job. Embeddable library.
         .target(
             name: "Longhaul",
             dependencies: [
-                "FastCGI", "Locking", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log"),
+                "FastCGI", "Locking", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -96,7 +101,9 @@ let package = Package(
         ),
         .testTarget(
             name: "LonghaulTests",
-            dependencies: ["Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "RedisStore", "LonghaulFuzzing"],
+            dependencies: [
+                "Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore", "LonghaulFuzzing",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -41,6 +41,7 @@ readonly HTMX_SSE_SHA256="98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c2618
 # Debian packages the project needs at build, run and test time (nginx and pip are handled apart).
 readonly LONGHAUL_APT_PACKAGES=(
     spawn-fcgi libfcgi-dev libcurl4-openssl-dev libhiredis-dev redis-server
+    libcmark-gfm-dev libcmark-gfm-extensions-dev
     openssl curl python3 pkg-config ca-certificates shellcheck
 )
 
