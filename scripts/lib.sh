@@ -363,14 +363,18 @@ stop_process() {
 }
 
 # Starts the mock LLM server (mock/anthropic_mock.py) on a free port and exports MOCK_PORT.
-# $1 (path): run directory. Env: MOCK_LATENCY (seconds, default 1).
+# $1 (path): run directory. Env: MOCK_LATENCY (seconds, default 1); MOCK_MARKDOWN=1 to answer prompts without a
+# [mock:...] marker with the demo's Markdown answer (scripts/run; the tests keep the exact "Mock reply to: …").
 start_mock() {
-    local dir="$1" pid
+    local dir="$1" pid extra=()
     LONGHAUL_RUN_DIR="${dir}"
     mkdir -p "${dir}"
     rm -f "${dir}/mock.port"
+    if [[ "${MOCK_MARKDOWN:-0}" == 1 ]]; then
+        extra+=(--markdown)
+    fi
     python3 "${LONGHAUL_ROOT}/mock/anthropic_mock.py" --host 127.0.0.1 --port 0 --port-file "${dir}/mock.port" \
-        --latency "${MOCK_LATENCY:-1}" >>"${dir}/mock.log" 2>&1 &
+        --latency "${MOCK_LATENCY:-1}" "${extra[@]}" >>"${dir}/mock.log" 2>&1 &
     pid=$!
     _save_pid "${dir}" mock "${pid}"
     if ! wait_until_alive "${pid}" 30 test -s "${dir}/mock.port"; then
