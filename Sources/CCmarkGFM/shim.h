@@ -9,8 +9,9 @@
 // wrappers keep the Markdown module's calls readable and pin each option it uses.
 
 /// The parse and render options Longhaul uses: safe mode (no CMARK_OPT_UNSAFE: raw HTML is never passed through),
-/// no source positions, no smart punctuation.
-static inline int ccmark_options(void) { return CMARK_OPT_DEFAULT; }
+/// no source positions, no smart punctuation; a line break inside a paragraph stays a line break (`<br />`), as in
+/// GitHub comments and chat answers.
+static inline int ccmark_options(void) { return CMARK_OPT_DEFAULT | CMARK_OPT_HARDBREAKS; }
 
 /// Registers the core GFM extensions. Not thread-safe in cmark-gfm (a static flag): call once, before any parser
 /// exists (the Markdown module does it from a Swift `static let`, which runs exactly once).

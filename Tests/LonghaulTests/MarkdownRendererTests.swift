@@ -22,6 +22,10 @@ import Testing
         #expect(render("*a* **b** ~~c~~ `d < e`") == "<p><em>a</em> <strong>b</strong> <del>c</del> <code>d &lt; e</code></p>\n")
     }
 
+    @Test func aLineBreakInAParagraphStaysALineBreak() {
+        #expect(render("line one\nline two") == "<p>line one<br />\nline two</p>\n")
+    }
+
     @Test func listsKeepTheirKindAndStart() {
         #expect(render("- a\n- b") == "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n")
         #expect(render("3. a\n4. b") == "<ol start=\"3\">\n<li>a</li>\n<li>b</li>\n</ol>\n")
