@@ -102,12 +102,11 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 READ_HIGH_WATER = 64 * 1024
 MAX_LONG_WORDS = 200_000
 
-# The offline demo's answer (--markdown, [mock:markdown]): what a model's answer to an ordinary question looks like.
+# The offline demo's answer (--markdown, [mock:markdown]): what a model's answer to an ordinary question looks like
+# (models write a paragraph on one line; a line break inside a paragraph is shown as one).
 MARKDOWN_REPLY = """## A mock answer, in Markdown
 
-This answer comes from the **mock LLM** that `scripts/run` starts when no `ANTHROPIC_API_KEY` is set. It streams in
-word by word, like a real model's, and is rendered once it is complete: headings, lists, `inline code`, code blocks,
-tables and [links](https://commonmark.org/help/).
+This answer comes from the **mock LLM** that `scripts/run` starts when no `ANTHROPIC_API_KEY` is set. It streams in word by word, like a real model's, and is rendered once it is complete: headings, lists, `inline code`, code blocks, tables and [links](https://commonmark.org/help/).
 
 ### Steps
 
