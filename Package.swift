@@ -99,6 +99,10 @@ let package = Package(
             path: "Fuzz/LonghaulFuzzing",
             swiftSettings: strictSettings
         ),
+        // scripts/bench part 7: the render time of a long Markdown answer (prints one JSON line).
+        .executableTarget(
+            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "Markdown", "Tasks"], path: "bench/MarkdownBench",
+            swiftSettings: strictSettings),
         .testTarget(
             name: "LonghaulTests",
             dependencies: [
