@@ -418,25 +418,28 @@ class Report:
         if not runs:
             return
         r = runs[-1]
-        render, fragment = r["render_ms"], r["fragment_ms"]
         self.w("## 7. Rendering a long Markdown answer")
         self.w()
         self.w("`bench/MarkdownBench` (release build, in-process, one thread): a %s-word answer (%s KB of Markdown: "
                "headings, paragraphs with emphasis, inline code and links, lists, task lists, fenced code, tables) "
                "rendered by `MarkdownRenderer` (cmark-gfm, the safety pass over the tree, HTML) into %s KB of HTML, "
                "and the whole finished-task fragment (`Views.taskFragment`: that HTML plus the escaped source for "
-               "Copy answer), %d runs each."
+               "Copy answer), %d runs each. CPU is the thread's own CPU time (what the backend spends); wall-clock "
+               "also counts waiting for a core on a busy machine."
                % (fmt(r["words"]), fmt(r["bytes"] / 1000.0), fmt(r["html_bytes"] / 1000.0), r["runs"]))
         self.w()
-        self.w("| What | median | p90 | max |")
-        self.w("|---|---:|---:|---:|")
-        for name, m in (("MarkdownRenderer.render", render), ("Views.taskFragment (succeeded task)", fragment)):
-            self.w("| %s | %s ms | %s ms | %s ms |" % (name, fmt(m["median"], 2), fmt(m["p90"], 2), fmt(m["max"], 2)))
+        self.w("| What | CPU median | CPU p90 | wall median | wall p90 | wall max |")
+        self.w("|---|---:|---:|---:|---:|---:|")
+        for name, key in (("MarkdownRenderer.render", "render"), ("Views.taskFragment (succeeded task)", "fragment")):
+            cpu, wall = r.get(key + "_cpu_ms", {}), r[key + "_ms"]
+            self.w("| %s | %s ms | %s ms | %s ms | %s ms | %s ms |" % (
+                name, fmt(cpu.get("median"), 2), fmt(cpu.get("p90"), 2), fmt(wall["median"], 2),
+                fmt(wall["p90"], 2), fmt(wall["max"], 2)))
         self.w()
-        self.targets.append((7, "20,000-word Markdown answer: render (median)", "%s ms" % fmt(render["median"], 2),
-                             "≤ 50 ms", render["median"] <= 50))
-        self.targets.append((7, "20,000-word Markdown answer: whole fragment (median)",
-                             "%s ms" % fmt(fragment["median"], 2), "≤ 50 ms", fragment["median"] <= 50))
+        for name, key in (("render", "render"), ("whole fragment", "fragment")):
+            cpu = r.get(key + "_cpu_ms", r[key + "_ms"])
+            self.targets.append((7, "20,000-word Markdown answer: %s, CPU (median)" % name,
+                                 "%s ms" % fmt(cpu["median"], 2), "≤ 50 ms", cpu["median"] <= 50))
 
     def summary(self):
         self.w("## Targets")

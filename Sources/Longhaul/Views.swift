@@ -94,8 +94,8 @@ public struct Views: Sendable {
     /// While the task runs it shows the question, the time elapsed since it was accepted (server-rendered, and
     /// kept ticking by static/app.js from `data-created-at` and `data-server-time`), the text streamed so far and
     /// a Cancel button. A finished task shows the result (Markdown rendered for the kinds in ``markdownKinds``, text
-    /// with its line breaks for others), or the reason it failed with a "Try again" button that submits the same question again, or that it was cancelled. Every button is a
-    /// real form, so it also works without JavaScript.
+    /// with its line breaks for others), or the reason it failed with a "Try again" button that submits the same
+    /// question again, or that it was cancelled. Every button is a real form, so it also works without JavaScript.
     /// - Parameter record: the task.
     /// - Returns: the fragment; it polls `check` every second until the task has finished.
     public func taskFragment(_ record: TaskRecord) -> HTML {

@@ -43,7 +43,9 @@ enum Autolinker {
             // The domain is checked before the rest of the address is scanned, so that a refused start costs only
             // its domain; the scan then resumes after it (a later start inside it would see the same bytes again).
             var checkedEnd = domainEnd
-            while checkedEnd > domainStart, text[checkedEnd - 1] == UInt8(ascii: ".") || text[checkedEnd - 1] == UInt8(ascii: "_") {
+            while checkedEnd > domainStart,
+                text[checkedEnd - 1] == UInt8(ascii: ".") || text[checkedEnd - 1] == UInt8(ascii: "_")
+            {
                 checkedEnd -= 1
             }
             guard isValidDomain(text[domainStart..<checkedEnd]) else {

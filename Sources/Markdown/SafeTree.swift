@@ -56,7 +56,7 @@ enum SafeTree {
             var source = literal(of: node)
             while source.last == "\n" { source.removeLast() }
             guard let paragraph = cmark_node_new(CMARK_NODE_PARAGRAPH) else { continue }
-            if let text = newText(source) { _ = cmark_node_append_child(paragraph, text) }
+            if let text = newText(source), cmark_node_append_child(paragraph, text) == 0 { cmark_node_free(text) }
             replace(node, with: paragraph)
         }
         // Images first: one inside a link is unwrapped before the link moves its children.
@@ -70,7 +70,7 @@ enum SafeTree {
             guard let anchor = anchor(href: url, title: string(cmark_node_get_title(image)), className: "image-link")
             else { continue }
             moveChildren(of: image, into: anchor)
-            if !hasLabel, let label = newText(url) { _ = cmark_node_append_child(anchor, label) }
+            if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 { cmark_node_free(label) }
             replace(image, with: anchor)
         }
         for link in links {
@@ -100,18 +100,20 @@ enum SafeTree {
             if match.range.lowerBound > position,
                 let before = newText(String(decoding: bytes[position..<match.range.lowerBound], as: UTF8.self))
             {
-                _ = cmark_node_insert_before(node, before)
+                insert(before, before: node)
             }
-            if let anchor = anchor(href: match.url, title: "", className: nil),
-                let label = newText(String(decoding: bytes[match.range], as: UTF8.self))
-            {
-                _ = cmark_node_append_child(anchor, label)
-                _ = cmark_node_insert_before(node, anchor)
+            if let anchor = anchor(href: match.url, title: "", className: nil) {
+                if let label = newText(String(decoding: bytes[match.range], as: UTF8.self)),
+                    cmark_node_append_child(anchor, label) == 0
+                {
+                    cmark_node_free(label)
+                }
+                insert(anchor, before: node)
             }
             position = match.range.upperBound
         }
         if position < bytes.count, let after = newText(String(decoding: bytes[position...], as: UTF8.self)) {
-            _ = cmark_node_insert_before(node, after)
+            insert(after, before: node)
         }
         cmark_node_free(node)
     }
@@ -134,10 +136,16 @@ enum SafeTree {
         return node
     }
 
-    /// Puts `replacement` where `node` was, and frees `node` (and whatever children it still has).
+    /// Puts `replacement` where `node` was, and frees `node` (and whatever children it still has). Should cmark
+    /// refuse the replacement there, both go: nothing leaks and nothing unchecked stays.
     private static func replace(_ node: OpaquePointer, with replacement: OpaquePointer) {
-        _ = cmark_node_insert_before(node, replacement)
+        insert(replacement, before: node)
         cmark_node_free(node)
+    }
+
+    /// Inserts a new node before another, or frees it if cmark refuses it there.
+    private static func insert(_ newNode: OpaquePointer, before node: OpaquePointer) {
+        if cmark_node_insert_before(node, newNode) == 0 { cmark_node_free(newNode) }
     }
 
     /// Removes a node but keeps its children in its place (a link whose target was refused keeps its text).

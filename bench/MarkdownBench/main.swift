@@ -6,8 +6,10 @@
 // code, tables), renders it RUNS times with MarkdownRenderer and with the whole finished-task fragment
 // (Views.taskFragment: the rendered answer plus its escaped source for Copy answer), and prints one JSON line:
 // {"kind":"markdown","words":…,"bytes":…,"html_bytes":…,"runs":…,"render_ms":{"median","p90","max"},
-//  "fragment_ms":{"median","p90","max"}}. It reports; it asserts nothing.
+//  "fragment_ms":{…},"render_cpu_ms":{…},"fragment_cpu_ms":{…}}: wall-clock and this thread's CPU time (the latter
+// does not count time the thread waited for a core on a busy machine). It reports; it asserts nothing.
 import Foundation
+import Glibc
 import HTML
 import Longhaul
 import Markdown
@@ -65,6 +67,20 @@ func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
 
+/// This thread's CPU time so far, in milliseconds.
+func threadCPUMilliseconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return Double(now.tv_sec) * 1000 + Double(now.tv_nsec) / 1e6
+}
+
+/// Runs `body` once; its wall-clock and CPU time in milliseconds.
+func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+    let cpuStart = threadCPUMilliseconds()
+    let wall = milliseconds(ContinuousClock().measure(body))
+    return (wall, threadCPUMilliseconds() - cpuStart)
+}
+
 func summary(_ samples: [Double]) -> String {
     let sorted = samples.sorted()
     let median = sorted[sorted.count / 2]
@@ -82,18 +98,18 @@ record.status = .succeeded
 record.output = markdown
 record.finishedAt = Date()
 
-let clock = ContinuousClock()
 var htmlBytes = 0
 _ = renderer.render(markdown)  // warm-up: registration of cmark-gfm's extensions, page faults
-var renderSamples: [Double] = []
-var fragmentSamples: [Double] = []
+var render: [(wall: Double, cpu: Double)] = []
+var fragment: [(wall: Double, cpu: Double)] = []
 for _ in 0..<runs {
     var html = ""
-    renderSamples.append(milliseconds(clock.measure { html = renderer.render(markdown).rendered }))
+    render.append(measure { html = renderer.render(markdown).rendered })
     htmlBytes = html.utf8.count
-    fragmentSamples.append(milliseconds(clock.measure { _ = views.taskFragment(record) }))
+    fragment.append(measure { _ = views.taskFragment(record) })
 }
 let actualWords = markdown.split(whereSeparator: \.isWhitespace).count
 print(
     #"{"kind":"markdown","words":\#(actualWords),"bytes":\#(markdown.utf8.count),"html_bytes":\#(htmlBytes),"#
-        + #""runs":\#(runs),"render_ms":\#(summary(renderSamples)),"fragment_ms":\#(summary(fragmentSamples))}"#)
+        + #""runs":\#(runs),"render_ms":\#(summary(render.map(\.wall))),"fragment_ms":\#(summary(fragment.map(\.wall))),"#
+        + #""render_cpu_ms":\#(summary(render.map(\.cpu))),"fragment_cpu_ms":\#(summary(fragment.map(\.cpu)))}"#)
