@@ -95,7 +95,9 @@ let package = Package(
         // The fuzz targets' invariant checks, shared by the libFuzzer binaries and FuzzRegressionTests (Fuzz/).
         .target(
             name: "LonghaulFuzzing",
-            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Longhaul", "FastCGI", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Fuzz/LonghaulFuzzing",
             swiftSettings: strictSettings
         ),
@@ -119,7 +121,7 @@ let package = Package(
 if Context.environment["LONGHAUL_FUZZ"] == "1" {
     for (binary, target) in [
         ("fuzz-form", "FuzzForm"), ("fuzz-json-request", "FuzzJSONRequest"), ("fuzz-sse", "FuzzSSE"),
-        ("fuzz-fastcgi-request", "FuzzFastCGIRequest"),
+        ("fuzz-fastcgi-request", "FuzzFastCGIRequest"), ("fuzz-markdown", "FuzzMarkdown"),
     ] {
         package.targets.append(
             .executableTarget(
