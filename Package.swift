@@ -28,6 +28,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects; the header path is standard.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // No pkgConfig: libcmark-gfm.pc exists but the headers sit in /usr/include; the modulemap links both libraries.
+        .systemLibrary(
+            name: "CCmarkGFM", providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
 
         // A value shared between threads behind a pthread mutex (which ThreadSanitizer understands).
         .target(name: "Locking", swiftSettings: strictSettings),
@@ -65,11 +68,13 @@ let package = Package(
         ),
         // Escaping HTML builder.
         .target(name: "HTML", swiftSettings: strictSettings),
+        // Markdown to safe HTML over cmark-gfm (GitHub-flavoured: tables, strikethrough, autolinks, task lists).
+        .target(name: "Markdown", dependencies: ["CCmarkGFM", "HTML", "Locking"], swiftSettings: strictSettings),
         // The web app: routes, views, JSON API, LLM job. Embeddable library.
         .target(
             name: "Longhaul",
             dependencies: [
-                "FastCGI", "Locking", "Tasks", "LLM", "HTML", .product(name: "Logging", package: "swift-log"),
+                "FastCGI", "Locking", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -90,13 +95,21 @@ let package = Package(
         // The fuzz targets' invariant checks, shared by the libFuzzer binaries and FuzzRegressionTests (Fuzz/).
         .target(
             name: "LonghaulFuzzing",
-            dependencies: ["Longhaul", "FastCGI", "Tasks", "LLM", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Longhaul", "FastCGI", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Fuzz/LonghaulFuzzing",
             swiftSettings: strictSettings
         ),
+        // scripts/bench part 7: the render time of a long Markdown answer (prints one JSON line).
+        .executableTarget(
+            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "Markdown", "Tasks"], path: "bench/MarkdownBench",
+            swiftSettings: strictSettings),
         .testTarget(
             name: "LonghaulTests",
-            dependencies: ["Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "RedisStore", "LonghaulFuzzing"],
+            dependencies: [
+                "Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore", "LonghaulFuzzing",
+            ],
             swiftSettings: strictSettings
         ),
     ]
@@ -108,7 +121,7 @@ let package = Package(
 if Context.environment["LONGHAUL_FUZZ"] == "1" {
     for (binary, target) in [
         ("fuzz-form", "FuzzForm"), ("fuzz-json-request", "FuzzJSONRequest"), ("fuzz-sse", "FuzzSSE"),
-        ("fuzz-fastcgi-request", "FuzzFastCGIRequest"),
+        ("fuzz-fastcgi-request", "FuzzFastCGIRequest"), ("fuzz-markdown", "FuzzMarkdown"),
     ] {
         package.targets.append(
             .executableTarget(

@@ -6,7 +6,7 @@ Standard library only (asyncio). One coroutine per connection, no threads.
 Command line
     python3 mock/anthropic_mock.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
                                    [--latency SECONDS] [--api-key KEY]
-                                   [--idle-timeout SECONDS] [--delta-log FILE] [--verbose]
+                                   [--idle-timeout SECONDS] [--delta-log FILE] [--markdown] [--verbose]
 
     --port 0 picks a free port. Once listening, the port number is written to --port-file
     (tmp file + rename) and "mock LLM listening on http://HOST:PORT" is printed to stderr.
@@ -15,6 +15,9 @@ Command line
     SIGTERM / SIGINT exit with code 0.
     --delta-log FILE (off by default; for benchmarks) appends one JSON line {"p": PROMPT, "i": INDEX,
     "t": time.time()} just before each streamed delta is written to the socket. It changes nothing on the wire.
+    --markdown (off by default; scripts/run sets it for the offline demo) answers a prompt that has no [mock:...]
+    marker with MARKDOWN_REPLY (a heading, lists, a code block, a table, paragraphs) streamed over at least
+    MARKDOWN_LATENCY seconds. Without it every reply is the "Mock reply to: PROMPT" below, which tests rely on.
 
 Endpoints
     POST /v1/messages          Anthropic Messages API. Needs x-api-key (any non-empty value, or exactly
@@ -25,7 +28,8 @@ Endpoints
     GET  /mock/health          200 "ok".
 
     PROMPT = text of the last user message (text blocks joined with "\\n").
-    Reply  = "Mock reply to: " + PROMPT [+ html addition] [+ " word1 word2 ... wordN"].
+    Reply  = "Mock reply to: " + PROMPT [+ html addition] [+ " word1 word2 ... wordN"]; MARKDOWN_REPLY instead
+             for [mock:markdown], or with --markdown when PROMPT has no marker.
     Deltas = one word plus its following whitespace each (their concatenation is the reply).
     input_tokens / prompt_tokens = len(PROMPT.split()); output_tokens / completion_tokens = number of deltas.
     The request's max_tokens is validated but does not truncate the reply.
@@ -60,6 +64,9 @@ Fault markers (anywhere in PROMPT, several may combine; any marker may take an "
                                    '<a href="javascript:alert(2)">link</a>' to the reply.
     [mock:max-tokens]              stop_reason max_tokens (OpenAI finish_reason length).
     [mock:long=N]                  append N extra words " word1 word2 ... wordN" (after the html addition).
+    [mock:markdown]                reply MARKDOWN_REPLY (the demo's Markdown answer), spread over the latency
+                                   ([mock:latency=S], else at least MARKDOWN_LATENCY seconds); html and long
+                                   additions still apply after it.
     The attempt number used by xN counts the requests with that prompt that passed authentication and
     validation; POST /mock/reset zeroes it.
 
@@ -94,6 +101,52 @@ MAX_HEADER_LINES = 200
 MAX_BODY_BYTES = 32 * 1024 * 1024
 READ_HIGH_WATER = 64 * 1024
 MAX_LONG_WORDS = 200_000
+
+# The offline demo's answer (--markdown, [mock:markdown]): what a model's answer to an ordinary question looks like
+# (models write a paragraph on one line; a line break inside a paragraph is shown as one).
+MARKDOWN_REPLY = """## A mock answer, in Markdown
+
+This answer comes from the **mock LLM** that `scripts/run` starts when no `ANTHROPIC_API_KEY` is set. It streams in word by word, like a real model's, and is rendered once it is complete: headings, lists, `inline code`, code blocks, tables and [links](https://commonmark.org/help/).
+
+### Steps
+
+1. Put your key in `.env` as `ANTHROPIC_API_KEY=...`.
+2. Run `scripts/run` again.
+3. Ask a question: the answer comes from the real API.
+
+### An example in Python
+
+```python
+import json
+import urllib.request
+
+def ask(question: str) -> str:
+    \"\"\"Start a task and return its id.\"\"\"
+    body = json.dumps({"query": question}).encode()
+    request = urllib.request.Request("https://localhost:8443/api/tasks", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)["id"]
+```
+
+### What the page shows
+
+| Part | While streaming | When done |
+|:-----|:----------------|:---------:|
+| Text | plain, escaped | rendered Markdown |
+| Code | as typed | a block with a **Copy** button |
+| Links | as typed | links that open no window on this page |
+
+- [x] Raw HTML is shown as text, never run.
+- [x] ~~Images are loaded~~ Images become links.
+- [ ] Your question is answered: that needs a real model.
+
+> Results are kept for an hour; the JSON API (`/api/tasks/ID`) returns this text as Markdown, unchanged.
+
+That is all: every answer on this page is rendered the same way."""
+
+# At least this long (seconds) to stream MARKDOWN_REPLY when no [mock:latency=S] is given, so streaming shows.
+MARKDOWN_LATENCY = 4.0
 
 HTML_ADDITION = ' <script>alert("xss")</script><img src=x onerror="alert(1)"><a href="javascript:alert(2)">link</a>'
 
@@ -201,7 +254,7 @@ def _float(v, default=None):
 class Faults:
     __slots__ = ("status", "retry_after", "retry_after_ms", "should_retry", "disconnect", "malformed",
                  "error_event", "error_event_early", "slow_headers", "stall", "latency", "html",
-                 "max_tokens", "long")
+                 "max_tokens", "long", "markdown")
 
     def __init__(self):
         self.status = None
@@ -218,6 +271,7 @@ class Faults:
         self.html = False
         self.max_tokens = False
         self.long = 0
+        self.markdown = False
 
 
 def has_markers(prompt):
@@ -268,6 +322,8 @@ def parse_faults(prompt, attempt):
             f.html = True
         elif name == "max-tokens":
             f.max_tokens = True
+        elif name == "markdown":
+            f.markdown = True
         elif name == "long":
             try:
                 f.long = max(0, min(MAX_LONG_WORDS, int(value)))
@@ -276,8 +332,13 @@ def parse_faults(prompt, attempt):
     return f
 
 
-def build_reply(prompt, faults):
-    text = "Mock reply to: " + prompt
+def wants_markdown(prompt, faults, markdown_default=False):
+    """[mock:markdown], or --markdown for a prompt without any marker (tests' prompts keep their exact reply)."""
+    return faults.markdown or (markdown_default and not has_markers(prompt))
+
+
+def build_reply(prompt, faults, markdown_default=False):
+    text = MARKDOWN_REPLY if wants_markdown(prompt, faults, markdown_default) else "Mock reply to: " + prompt
     if faults.html:
         text += HTML_ADDITION
     if faults.long:
@@ -1024,7 +1085,10 @@ class MockServer:
             extra = self.ratelimit_headers(kind, input_tokens, faults.status)
             return self.error_response(c, kind, faults.status, None, rid, keep, faults, extra)
 
-        reply = build_reply(prompt, faults)
+        markdown_default = getattr(self.args, "markdown", False)
+        reply = build_reply(prompt, faults, markdown_default)
+        if faults.latency is None and wants_markdown(prompt, faults, markdown_default):
+            latency = max(latency, MARKDOWN_LATENCY)
         deltas = split_deltas(reply)
         rl = self.ratelimit_headers(kind, input_tokens + len(deltas), 200)
         if kind == "anthropic":
@@ -1303,6 +1367,8 @@ def parse_args(argv=None):
                    help="close a keep-alive connection idle for this many seconds (default 300)")
     p.add_argument("--delta-log", default=None, metavar="FILE",
                    help="append a JSON line (prompt, delta index, time) per streamed delta (default: off)")
+    p.add_argument("--markdown", action="store_true",
+                   help="answer prompts without a [mock:...] marker with a Markdown demo answer (default: off)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = p.parse_args(argv)
     if args.latency < 0:

@@ -152,6 +152,8 @@ def recv_until_eof(sock, timeout=10.0):
 class MockTestCase(unittest.TestCase):
     """Starts one mock process per test class."""
 
+    EXTRA_ARGS = []
+
     @classmethod
     def setUpClass(cls):
         cls.tmpdir = tempfile.mkdtemp(prefix="mocktest-")
@@ -159,7 +161,8 @@ class MockTestCase(unittest.TestCase):
         cls.stderr_path = os.path.join(cls.tmpdir, "stderr")
         cls.stderr_file = open(cls.stderr_path, "wb")
         cls.proc = subprocess.Popen(
-            [sys.executable, MOCK, "--port", "0", "--port-file", cls.port_file, "--latency", LATENCY],
+            [sys.executable, MOCK, "--port", "0", "--port-file", cls.port_file, "--latency", LATENCY]
+            + cls.EXTRA_ARGS,
             stdout=subprocess.DEVNULL, stderr=cls.stderr_file)
         deadline = time.monotonic() + 20
         while not os.path.exists(cls.port_file):
@@ -526,6 +529,39 @@ class FaultTests(MockTestCase):
         events = self.stream_events(prompt)
         streamed = "".join(json.loads(d)["delta"]["text"] for e, d in events if e == "content_block_delta")
         self.assertEqual(streamed, text)
+
+
+class MarkdownTests(MockTestCase):
+    """The demo's Markdown answer: on request with [mock:markdown]; with --markdown for prompts without markers."""
+
+    EXTRA_ARGS = ["--markdown"]
+
+    def streamed_text(self, prompt):
+        events = self.stream_events(prompt)
+        return "".join(json.loads(d)["delta"]["text"] for e, d in events if e == "content_block_delta")
+
+    def test_markdown_marker_streams_the_markdown_answer_over_the_latency(self):
+        prompt = unique("show me [mock:markdown] [mock:latency=0.3]")
+        started = time.monotonic()
+        text = self.streamed_text(prompt)
+        self.assertGreaterEqual(time.monotonic() - started, 0.25)
+        self.assertTrue(text.startswith("## A mock answer, in Markdown"), text[:80])
+        for part in ("```python\n", "| Part |", "1. Put your key", "- [x] ", "**mock LLM**"):
+            self.assertIn(part, text)
+
+    def test_with_the_flag_an_ordinary_prompt_gets_markdown_slowly(self):
+        prompt = unique("Why is the sky blue?")
+        started = time.monotonic()
+        status, _, data = self.anthropic(prompt)
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(time.monotonic() - started, 3.9)
+        self.assertTrue(json.loads(data)["content"][0]["text"].startswith("## A mock answer"))
+
+    def test_with_the_flag_a_prompt_with_a_marker_keeps_the_exact_reply(self):
+        prompt = unique("exact please [mock:latency=0]")
+        status, _, data = self.anthropic(prompt)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(data)["content"][0]["text"], expected_reply(prompt))
 
 
 class OpenAITests(MockTestCase):

@@ -41,6 +41,7 @@ readonly HTMX_SSE_SHA256="98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c2618
 # Debian packages the project needs at build, run and test time (nginx and pip are handled apart).
 readonly LONGHAUL_APT_PACKAGES=(
     spawn-fcgi libfcgi-dev libcurl4-openssl-dev libhiredis-dev redis-server
+    libcmark-gfm-dev libcmark-gfm-extensions-dev
     openssl curl python3 pkg-config ca-certificates shellcheck
 )
 
@@ -366,14 +367,18 @@ stop_process() {
 # Starts the mock LLM server (mock/anthropic_mock.py) on a free port, or on a given one (a restart), and exports
 # MOCK_PORT.
 # $1 (path): run directory. $2 (int, optional): the port, default 0 (a free one). Env: MOCK_LATENCY (seconds,
-# default 1).
+# default 1); MOCK_MARKDOWN=1 to answer prompts without a [mock:...] marker with the demo's Markdown answer
+# (scripts/run; the tests keep the exact "Mock reply to: …").
 start_mock() {
-    local dir="$1" port="${2:-0}" pid
+    local dir="$1" port="${2:-0}" pid extra=()
     LONGHAUL_RUN_DIR="${dir}"
     mkdir -p "${dir}"
     rm -f "${dir}/mock.port"
+    if [[ "${MOCK_MARKDOWN:-0}" == 1 ]]; then
+        extra+=(--markdown)
+    fi
     python3 "${LONGHAUL_ROOT}/mock/anthropic_mock.py" --host 127.0.0.1 --port "${port}" --port-file "${dir}/mock.port" \
-        --latency "${MOCK_LATENCY:-1}" >>"${dir}/mock.log" 2>&1 &
+        --latency "${MOCK_LATENCY:-1}" "${extra[@]}" >>"${dir}/mock.log" 2>&1 &
     pid=$!
     _save_pid "${dir}" mock "${pid}"
     if ! wait_until_alive "${pid}" 30 test -s "${dir}/mock.port"; then

@@ -152,3 +152,132 @@ function tickElapsed() {
 document.body.addEventListener('htmx:load', tickElapsed);
 setInterval(tickElapsed, 250);
 tickElapsed();
+
+// Copy buttons for a finished answer: one on each code block, one for the whole answer (its Markdown source, from
+// the <template class="answer-source"> the server sends with it). They are added here, so there are none without
+// JavaScript; htmx:load fires for every element htmx inserts (and once for the body), so each answer is handled
+// once, when it arrives, however many answers the page holds.
+let copyStatus = null;
+
+function announce(text) {
+    if (!copyStatus) {
+        copyStatus = document.createElement('span');
+        copyStatus.className = 'visually-hidden';
+        copyStatus.setAttribute('role', 'status');
+        document.body.appendChild(copyStatus);
+    }
+    copyStatus.textContent = '';
+    copyStatus.textContent = text;
+}
+
+function copyButton(label, accessibleName) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'copy';
+    button.textContent = label;
+    button.dataset.label = label;
+    button.setAttribute('aria-label', accessibleName);
+    return button;
+}
+
+function enhanceAnswer(answer) {
+    if (answer.dataset.enhanced) {
+        return;
+    }
+    answer.dataset.enhanced = 'true';
+    for (const pre of answer.querySelectorAll('pre')) {
+        const code = pre.querySelector('code');
+        const language = code && /(?:^|\s)language-(\S+)/.exec(code.className);
+        const wrapper = document.createElement('div');
+        wrapper.className = 'code-block';
+        pre.replaceWith(wrapper);
+        wrapper.append(pre, copyButton('Copy', language ? `Copy ${language[1]} code` : 'Copy code'));
+    }
+    // A block that scrolls sideways must be reachable by keyboard to be scrolled.
+    for (const block of answer.querySelectorAll('pre, table')) {
+        if (block.scrollWidth > block.clientWidth) {
+            block.tabIndex = 0;
+        }
+    }
+    if (answer.parentElement && answer.parentElement.querySelector('template.answer-source')) {
+        const actions = document.createElement('p');
+        actions.className = 'answer-actions';
+        actions.append(copyButton('Copy answer', 'Copy the whole answer'));
+        answer.after(actions);
+    }
+}
+
+function enhanceAnswers(root) {
+    if (!root || !root.querySelectorAll) {
+        return;
+    }
+    if (root.matches && root.matches('.result-text.markdown')) {
+        enhanceAnswer(root);
+    }
+    for (const answer of root.querySelectorAll('.result-text.markdown')) {
+        enhanceAnswer(answer);
+    }
+}
+
+// Copies text with the Clipboard API, or with a selected textarea and execCommand where that API is missing (an
+// older browser, or a page not served over HTTPS).
+async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+        try {
+            await navigator.clipboard.writeText(text);
+            return true;
+        } catch (err) {
+            // Denied or unavailable: try the fallback.
+        }
+    }
+    const buffer = document.createElement('textarea');
+    buffer.className = 'copy-buffer';
+    buffer.value = text;
+    buffer.setAttribute('readonly', '');
+    buffer.setAttribute('aria-hidden', 'true');
+    const focused = document.activeElement;
+    document.body.appendChild(buffer);
+    buffer.select();
+    let copied = false;
+    try {
+        copied = document.execCommand('copy');
+    } catch (err) {
+        copied = false;
+    }
+    buffer.remove();
+    if (focused && focused.focus) {
+        focused.focus();
+    }
+    return copied;
+}
+
+function textToCopy(button) {
+    const block = button.closest('.code-block');
+    if (block) {
+        const code = block.querySelector('pre code') || block.querySelector('pre');
+        // The block's text as written in the answer: cmark ends every code block with a line break.
+        return code.textContent.replace(/\n$/, '');
+    }
+    const task = button.closest('.task');
+    const source = task && task.querySelector('template.answer-source');
+    return source ? source.content.textContent : '';
+}
+
+document.body.addEventListener('click', async (e) => {
+    const button = e.target.closest ? e.target.closest('button.copy') : null;
+    if (!button) {
+        return;
+    }
+    const copied = await copyText(textToCopy(button));
+    button.textContent = copied ? 'Copied' : 'Copy failed';
+    button.classList.toggle('copied', copied);
+    announce(copied ? 'Copied to the clipboard' : 'Could not copy');
+    clearTimeout(Number(button.dataset.timer));
+    button.dataset.timer = String(setTimeout(() => {
+        button.textContent = button.dataset.label;
+        button.classList.remove('copied');
+    }, 2000));
+});
+
+document.body.addEventListener('htmx:load', (e) => enhanceAnswers(e.detail && e.detail.elt));
+enhanceAnswers(document.body);

@@ -12,6 +12,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case sse
     /// FastCGI parameters to a `FastCGIRequest`, its derived properties, `Request`'s decoders and the app's router.
     case fastCGIRequest = "fastcgi-request"
+    /// `MarkdownRenderer`: a model's Markdown to the HTML of a finished answer.
+    case markdown
 
     /// The target's name: its binary is `fuzz-<name>`, its corpus folders are named after it.
     package var name: String { rawValue }
@@ -25,6 +27,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .jsonRequest: try JSONRequestChecks.run(input)
         case .sse: try SSEChecks.run(input)
         case .fastCGIRequest: try FastCGIRequestChecks.run(input)
+        case .markdown: try MarkdownChecks.run(input)
         }
     }
 

@@ -87,16 +87,21 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
             out += text
             return
         }
-        out.reserveCapacity(out.utf8.count + text.utf8.count + 16)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(scalar)
+        // Byte by byte: the five characters are ASCII, so every other byte (UTF-8 sequences included) is copied as is;
+        // appending bytes to an array is several times faster than appending scalars to a String (a 128 KB answer's
+        // Markdown source is escaped into every finished fragment).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + text.utf8.count / 8 + 16)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x26: bytes.append(contentsOf: "&amp;".utf8)
+            case 0x3C: bytes.append(contentsOf: "&lt;".utf8)
+            case 0x3E: bytes.append(contentsOf: "&gt;".utf8)
+            case 0x22: bytes.append(contentsOf: "&quot;".utf8)
+            case 0x27: bytes.append(contentsOf: "&#39;".utf8)
+            default: bytes.append(byte)
             }
         }
+        out += String(decoding: bytes, as: UTF8.self)
     }
 }

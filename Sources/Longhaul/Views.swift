@@ -1,5 +1,6 @@
 import Foundation
 public import HTML
+public import Markdown
 public import Tasks
 
 /// The app's HTML: the page, the task fragments htmx swaps in, and the no-JavaScript pages.
@@ -9,10 +10,20 @@ public import Tasks
 public struct Views: Sendable {
     /// The prefix the app is mounted under (`""` at the root); every link starts with it.
     public let basePath: String
+    /// The task kinds whose finished result is Markdown, shown rendered (the LLM job's, by default); other kinds'
+    /// results are shown as text with their line breaks.
+    public let markdownKinds: Set<String>
+    /// Renders those results.
+    public let markdown: MarkdownRenderer
 
-    /// - Parameter basePath: the prefix the app is mounted under.
-    public init(basePath: String) {
+    /// - Parameters:
+    ///   - basePath: the prefix the app is mounted under.
+    ///   - markdownKinds: the task kinds whose result is Markdown.
+    ///   - markdown: the renderer for those results.
+    public init(basePath: String, markdownKinds: Set<String> = [LLMJob.kind], markdown: MarkdownRenderer = .init()) {
         self.basePath = basePath
+        self.markdownKinds = markdownKinds
+        self.markdown = markdown
     }
 
     /// htmx settings: swap 4xx and 503 fragments too (they carry readable messages), keep other errors unswapped so
@@ -82,9 +93,9 @@ public struct Views: Sendable {
     ///
     /// While the task runs it shows the question, the time elapsed since it was accepted (server-rendered, and
     /// kept ticking by static/app.js from `data-created-at` and `data-server-time`), the text streamed so far and
-    /// a Cancel button. A finished task shows the result with its line breaks, or the reason it failed with a
-    /// "Try again" button that submits the same question again, or that it was cancelled. Every button is a
-    /// real form, so it also works without JavaScript.
+    /// a Cancel button. A finished task shows the result (Markdown rendered for the kinds in ``markdownKinds``, text
+    /// with its line breaks for others), or the reason it failed with a "Try again" button that submits the same
+    /// question again, or that it was cancelled. Every button is a real form, so it also works without JavaScript.
     /// - Parameter record: the task.
     /// - Returns: the fragment; it polls `check` every second until the task has finished.
     public func taskFragment(_ record: TaskRecord) -> HTML {
@@ -124,7 +135,7 @@ public struct Views: Sendable {
                 <div id="task-\(id)" class="task task-succeeded">
                 \(question)
                 <h2>Result</h2>
-                <div class="result-text">\(record.output)</div>
+                \(result(record))
                 \(truncated)\(took(record))</div>
                 """
         case .failed:
@@ -162,6 +173,19 @@ public struct Views: Sendable {
                 </div>
                 """
         }
+    }
+
+    /// A finished task's result: Markdown rendered (with its source in a `<template>`, which static/app.js's "Copy
+    /// answer" button puts on the clipboard), or text with its line breaks kept.
+    private func result(_ record: TaskRecord) -> HTML {
+        guard markdownKinds.contains(record.kind) else {
+            return "<div class=\"result-text\">\(record.output)</div>"
+        }
+        return """
+            <div class="result-text markdown">
+            \(markdown.render(record.output))</div>
+            <template class="answer-source">\(record.output)</template>
+            """
     }
 
     /// A form that submits a task's question again. htmx puts the new task in place of the old one; without

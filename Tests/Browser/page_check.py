@@ -9,12 +9,14 @@ each state it goes through to SCREENSHOT_DIR (when given). Exits 2 when the brow
 Every wait is bounded (a deadline, then the observation records what was seen); nothing depends on how fast the
 stack is. The page's CSP forbids eval, so conditions are polled from here rather than with wait_for_function.
 """
+import importlib.util
 import json
 import os
 import re
 import secrets
 import sys
 import time
+from urllib.parse import urlsplit
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -33,6 +35,29 @@ CONTRAST_SELECTORS = [
     ".task-failed .summary", ".task-failed .reason", ".task-cancelled h2", ".task-cancelled p", "form.cancel button",
     "form.retry button", ".task-unknown p",
 ]
+
+# The rendered answer's text styles, in a task whose id replaces ID.
+MARKDOWN_CONTRAST_SELECTORS = [
+    "#ID .markdown pre code", "#ID .markdown p code", "#ID .markdown h4", "#ID .markdown th", "#ID .markdown td",
+    "#ID .markdown blockquote p", "#ID .markdown a", "#ID .markdown li", "#ID .code-block button.copy",
+    "#ID .answer-actions button.copy",
+]
+
+
+def mock_markdown_reply():
+    """The demo answer [mock:markdown] streams, from the mock's own source."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "mock", "anthropic_mock.py")
+    spec = importlib.util.spec_from_file_location("anthropic_mock", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MARKDOWN_REPLY
+
+
+def first_code_block(markdown):
+    """The text of the first fenced code block of some Markdown, as a Copy button should put it on the clipboard."""
+    match = re.search(r"^```[^\n]*\n(.*?)\n```$", markdown, re.S | re.M)
+    return match.group(1) if match else None
+
 
 # Runs in the page (through the DevTools protocol, which the CSP does not govern): the text colour and the
 # effective background (the first opaque one up the tree) of the first element matching each selector.
@@ -66,9 +91,9 @@ def contrast(fg, bg):
     return (a + 0.05) / (b + 0.05)
 
 
-def worst_contrast(page):
+def worst_contrast(page, selectors=None):
     """The lowest WCAG contrast ratio among the page's text styles, and which one it is."""
-    pairs = page.evaluate(COLOURS_JS, CONTRAST_SELECTORS)
+    pairs = page.evaluate(COLOURS_JS, selectors or CONTRAST_SELECTORS)
     if not pairs:
         return 0.0, "nothing measured"
     ratios = sorted((contrast(p["fg"], p["bg"]), p["sel"]) for p in pairs)
@@ -333,6 +358,147 @@ def dark_and_mobile_checks(browser, base, obs, shots, log):
     context.close()
 
 
+def markdown_counts(page, task):
+    """How many of each rendered construct the answer of a task holds."""
+    return page.evaluate("""(id) => {
+        const answer = document.querySelector('#' + id + ' .markdown');
+        const count = (s) => answer ? answer.querySelectorAll(s).length : -1;
+        return {h4: count('h4'), ol_li: count('ol > li'), strong: count('strong'), inline_code: count('p code'),
+            python: count('pre code.language-python'), th: count('table th'), td: count('table td'),
+            checkbox: count('input[type=checkbox][disabled]'), del: count('del'), blockquote: count('blockquote'),
+            rel_links: count('a[rel="noopener noreferrer nofollow"]')};
+    }""", task)
+
+
+def missing_constructs(page, task):
+    """The constructs of the demo answer that its rendering lacks ("" when every one is there)."""
+    return ",".join(name for name, count in sorted(markdown_counts(page, task).items()) if count < 1)
+
+
+def clipboard(page):
+    try:
+        return page.evaluate("navigator.clipboard.readText()")
+    except PlaywrightError as error:
+        return f"(clipboard unreadable: {error})"
+
+
+def markdown_checks(browser, base, obs, shots, log, scheme):
+    """A Markdown answer in one theme: plain text while it streams, then rendered; Copy buttons by keyboard (light
+    theme); contrast of every rendered style; hostile Markdown runs nothing and loads nothing (light theme)."""
+    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP, color_scheme=scheme)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = log.watch(context.new_page())
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    prefix = "md" if scheme == "light" else "md_dark"
+    expected = mock_markdown_reply()
+    page.goto(base + "/")
+
+    md = ask(page, f"browser {scheme} markdown [mock:markdown] [mock:latency=3]")
+    streamed_plain = poll(lambda: "## A mock answer" in text_of(page, f"#{md}.task-pending .partial"), 10)
+    obs[f"{prefix}_streams_as_text"] = bool(streamed_plain) and page.locator(f"#{md} .partial h4").count() == 0
+    poll(lambda: page.query_selector(f"#{md}.task-succeeded .answer-actions"), 30)
+    obs[f"{prefix}_missing"] = missing_constructs(page, md)
+    obs[f"{prefix}_contrast"], obs[f"{prefix}_contrast_worst"] = worst_contrast(
+        page, [s.replace("ID", md) for s in MARKDOWN_CONTRAST_SELECTORS])
+    obs[f"{prefix}_code_copy_buttons"] = page.locator(f"#{md} .code-block button.copy").count()
+    obs[f"{prefix}_answer_copy_buttons"] = page.locator(f"#{md} .answer-actions button.copy").count()
+    if scheme == "dark":
+        page.locator(f"#{md}").scroll_into_view_if_needed()
+        shots.take(page, "dark-markdown", full_page=True)
+        context.close()
+        return
+
+    # Long code lines scroll inside their block; the page itself never scrolls sideways, even on a phone.
+    obs["md_code_overflows_its_block"] = page.evaluate(
+        "(id) => { const p = document.querySelector('#' + id + ' pre'); return p.scrollWidth > p.clientWidth; }", md)
+    obs["md_code_overflow_x"] = page.evaluate(
+        "(id) => getComputedStyle(document.querySelector('#' + id + ' pre')).overflowX", md)
+    obs["md_page_overflow_px"] = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.set_viewport_size(MOBILE)
+    obs["md_mobile_overflow_px"] = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.set_viewport_size(DESKTOP)
+
+    # Copy, by keyboard alone: the code block's exact text, then the whole answer's Markdown.
+    page.focus("#query")
+    obs["md_copy_code_by_keyboard"] = tab_to(page, f"#{md} .code-block button.copy", presses=80)
+    page.keyboard.press("Enter")
+    obs["md_copy_code_label"] = poll(lambda: text_of(page, f"#{md} .code-block button.copy") == "Copied" and "Copied", 5)
+    obs["md_copy_code_visible"] = page.locator(f"#{md} .code-block button.copy").is_visible()
+    obs["md_copy_code_exact"] = clipboard(page) == first_code_block(expected)
+    obs["md_copy_status_announced"] = page.evaluate(
+        "!!document.querySelector('[role=status]') && document.querySelector('[role=status]').textContent")
+    shots.take(page, "markdown-copied")
+    obs["md_copy_answer_by_keyboard"] = tab_to(page, f"#{md} .answer-actions button.copy", presses=20)
+    page.keyboard.press("Enter")
+    obs["md_copy_answer_label"] = poll(
+        lambda: text_of(page, f"#{md} .answer-actions button.copy") == "Copied" and "Copied", 5)
+    obs["md_copy_answer_exact"] = clipboard(page) == expected
+    obs["md_copy_label_returns"] = bool(poll(
+        lambda: text_of(page, f"#{md} .answer-actions button.copy") == "Copy answer", 5))
+
+    # The README's picture: a rendered answer above one that is streaming in.
+    streaming = ask(page, "browser overview: what is still streaming? [mock:latency=30] [mock:long=120]")
+    poll(lambda: len(text_of(page, f"#{streaming}.task-pending .partial")) > 200, 15)
+    page.set_viewport_size({"width": DESKTOP["width"], "height": 1640})
+    page.evaluate("window.scrollTo(0, 0)")
+    shots.take(page, "overview-markdown")
+    page.set_viewport_size(DESKTOP)
+    page.click(f"#{streaming} form.cancel button")
+    poll(lambda: page.query_selector(f"#{streaming}.task-cancelled"), 15)
+
+    # Hostile Markdown (the mock repeats the question): nothing runs, nothing loads from outside, no CSP refusal.
+    csp_before = len(log.csp)
+    hostile = ask(page, "browser hostile [a](javascript:alert(1)) [b](data:text/html,<script>alert(2)</script>) "
+                        "<img src=x onerror=alert(3)> ![p](https://evil.example/p.png) &lt;script&gt;alert(4)&lt;/script&gt; "
+                        "<javascript:alert(5)> [c](&#x6A;avascript:alert(6)) <svg onload=alert(7)> https://evil.example/auto")
+    poll(lambda: page.query_selector(f"#{hostile}.task-succeeded"), 30)
+    obs["hostile_rendered"] = "Mock reply to: browser hostile" in text_of(page, f"#{hostile} .markdown")
+    obs["hostile_live_elements"] = page.evaluate("""(id) => document.querySelectorAll(
+        '#' + id + ' .markdown :is(script, img, svg, iframe, style), '
+        + '#' + id + ' .markdown a:is([href^="javascript" i], [href^="data" i], [href^="vbscript" i])').length""", hostile)
+    obs["hostile_image_is_link"] = page.locator(f'#{hostile} a.image-link[href="https://evil.example/p.png"]').count()
+    time.sleep(1)  # anything the answer could make the browser fetch would have been asked for by now
+    host = urlsplit(base).netloc
+    obs["hostile_outside_requests"] = len([u for u in requests if urlsplit(u).netloc not in (host, "")])
+    obs["hostile_dialogs"] = len(dialogs)
+    obs["hostile_csp_violations"] = len(log.csp) - csp_before
+    shots.take(page, "markdown-hostile")
+
+    # 50 answers on one page: each gets its buttons when it arrives, and the page still answers at once.
+    ids = []
+    for n in range(50):
+        answer = context.request.post(base + "/api/tasks", headers={"Content-Type": "application/json"},
+                                      data=json.dumps({"query": f"browser fifty {n} [mock:markdown] [mock:latency=0]"}))
+        if answer.ok:
+            ids.append(answer.json().get("id", ""))
+        time.sleep(0.12)  # under nginx's per-address limit on starting tasks (10/s)
+    for task in ids:
+        poll(lambda: context.request.get(f"{base}/api/tasks/{task}").json().get("status") == "succeeded", 10)
+    started = time.monotonic()
+    # One after the other, as answers arrive on a page (htmx drops a request on an element that has one in flight).
+    page.evaluate("""async (ids) => { for (const id of ids) {
+        await htmx.ajax('GET', '/check?task_id=' + id, {target: '#result', swap: 'beforeend'});
+    } }""", ids)
+    poll(lambda: page.locator("#result .task-succeeded .answer-actions").count() >= len(ids) + 2, 30)
+    obs["fifty_answers"] = page.locator("#result .task-succeeded .markdown").count() - 2
+    obs["fifty_code_copy_buttons"] = page.locator("#result .code-block button.copy").count() - 1
+    obs["fifty_seconds_to_render"] = round(time.monotonic() - started, 2)
+    last = page.locator("#result .code-block button.copy").last
+    last.scroll_into_view_if_needed()
+    clicked = time.monotonic()
+    last.click()
+    obs["fifty_last_copy_works"] = bool(poll(lambda: last.text_content() == "Copied", 5))
+    obs["fifty_copy_feedback_ms"] = round((time.monotonic() - clicked) * 1000)
+    obs["fifty_page_overflow_px"] = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    context.close()
+
+
 def wait_for_task_page(page, selector, timeout):
     """Waits on the self-refreshing no-JavaScript task page until selector shows."""
     return bool(poll(lambda: page.query_selector(selector), timeout, interval=0.2))
@@ -393,6 +559,16 @@ def no_js_checks(browser, base, obs, shots, log):
     obs["nojs_cancelled"] = text_of(page, ".task-cancelled h2")
     shots.take(page, "nojs-cancelled")
 
+    # A Markdown answer is rendered without JavaScript too, and has no Copy buttons.
+    answer = context.request.post(base + "/api/tasks", headers={"Content-Type": "application/json"},
+                                  data=json.dumps({"query": "browser nojs markdown [mock:markdown] [mock:latency=0]"}))
+    task = answer.json().get("id", "") if answer.ok else ""
+    page.goto(f"{base}/task?task_id={task}")
+    wait_for_task_page(page, ".task-succeeded", 30)
+    obs["nojs_md_missing"] = missing_constructs(page, f"task-{task}") if task else "no task"
+    obs["nojs_md_copy_buttons"] = page.locator("button.copy").count()
+    shots.take(page, "nojs-markdown", full_page=True)
+
     # Line breaks in an answer are kept: a question with one (through the JSON API; the mock echoes it).
     answer = context.request.post(base + "/api/tasks", data=json.dumps({"query": "line one\nline two"}),
                                   headers={"Content-Type": "application/json"})
@@ -427,6 +603,8 @@ def main(base, _ca, shot_dir, obs):
         try:
             js_page_checks(browser, base, obs, shots, log)
             dark_and_mobile_checks(browser, base, obs, shots, log)
+            markdown_checks(browser, base, obs, shots, log, "light")
+            markdown_checks(browser, base, obs, shots, log, "dark")
             no_js_checks(browser, base, obs, shots, log)
             obs["errors"] = len(log.errors)
             obs["error_text"] = " | ".join(log.errors)[:400]

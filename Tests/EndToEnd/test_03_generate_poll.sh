@@ -22,12 +22,13 @@ else
     fail "check: the result arrives by polling" "$(last_response)"
 fi
 assert_status "check: 200 when done" 200
-assert_body_contains "check: the mock's exact reply" "<div class=\"result-text\">${t03_reply}</div>"
+assert_body_contains "check: the mock's exact reply, rendered as Markdown" "<p>${t03_reply}</p>"
+assert_body_contains "check: in the rendered answer's block" '<div class="result-text markdown">'
 assert_body_lacks "check: polling stops once done (no hx-trigger)" 'hx-trigger'
 
 http GET "/check?task_id=${t03_id}" -H 'HX-Request: true'
 assert_status "check: reload after the result is 200" 200
-assert_body_contains "check: reload after the result shows it again" "<div class=\"result-text\">${t03_reply}</div>"
+assert_body_contains "check: reload after the result shows it again" "<p>${t03_reply}</p>"
 
 http GET "/api/tasks/${t03_id}"
 assert_eq "check: the API sees the htmx task as succeeded" "succeeded" "$(json status)"

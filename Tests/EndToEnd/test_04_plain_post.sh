@@ -23,6 +23,6 @@ if poll_body 30 '<h2>Result</h2>' GET "/task?task_id=${t04_id}"; then
 else
     fail "task page: shows the result once done" "$(last_response)"
 fi
-assert_body_contains "task page: the mock's exact reply" "<div class=\"result-text\">Mock reply to: ${t04_query}</div>"
+assert_body_contains "task page: the mock's exact reply, rendered" "<p>Mock reply to: ${t04_query}</p>"
 assert_body_lacks "task page: stops refreshing once done" 'http-equiv="refresh"'
 true

@@ -4,7 +4,9 @@
 # use, the empty-query message, text streaming in over server-sent events with the elapsed time ticking and no
 # polling while the stream is open, a second question below the first, model markup shown as text, Cancel, a
 # failure and Try again, the dark theme, contrast, a phone-sized screen, the no-JavaScript flow (ask, Try again,
-# Cancel, line breaks), and no console or CSP errors. Sourced by run.sh.
+# Cancel, line breaks), a Markdown answer (plain while it streams, then rendered, in both themes; Copy buttons by
+# keyboard with the exact text on the clipboard; hostile Markdown; 50 answers on one page; without JavaScript), and
+# no console or CSP errors. Sourced by run.sh.
 #
 # Screenshots of each state go to E2E_SCREENSHOT_DIR, or else to a new folder under TMPDIR that outlives the run
 # (the run directory is removed at the end); the folder is printed.
@@ -52,7 +54,8 @@ t40_at_least "browser: the text arrives in pieces (several partial texts seen)" 
 t40_at_least "browser: the elapsed time ticks while waiting" 2 "$(t40 elapsed_values_seen)"
 assert_eq "browser: the elapsed time reads like '7 s'" "True" "$(t40 elapsed_format)"
 assert_eq "browser: the final result" "$(t40_reply 'browser stream [mock:latency=5] [mock:long=40]' 40)" "$(t40 result)"
-assert_eq "browser: the result keeps line breaks (pre-wrap)" "pre-wrap" "$(t40 result_white_space)"
+assert_eq "browser: the finished result is rendered HTML (white-space normal; line breaks are <br>)" "normal" \
+    "$(t40 result_white_space)"
 assert_eq "browser: one stream for the task" "1" "$(t40 stream_requests)"
 assert_eq "browser: no polling while the stream is open (one check, after done)" "1" "$(t40 check_requests)"
 
@@ -104,6 +107,43 @@ assert_eq "browser, no JavaScript: with the same query, which succeeds" \
     "$(t40_reply "$(t40 nojs_retry_prompt)")" "$(t40 nojs_retry_result)"
 assert_eq "browser, no JavaScript: Cancel works" "Cancelled" "$(t40 nojs_cancelled)"
 assert_eq "browser: an answer's line breaks are kept" "True" "$(t40 line_breaks_kept)"
+
+assert_eq "browser, Markdown: streams as plain text first" "True" "$(t40 md_streams_as_text)"
+assert_eq "browser, Markdown: then every construct is rendered (light)" "" "$(t40 md_missing)"
+assert_eq "browser, Markdown: and in the dark theme" "" "$(t40 md_dark_missing)"
+t40_at_least "browser, Markdown: light theme contrast (code included) is at least 4.5:1" 4.5 "$(t40 md_contrast)" \
+    "(worst: $(t40 md_contrast_worst))"
+t40_at_least "browser, Markdown: dark theme contrast (code included) is at least 4.5:1" 4.5 "$(t40 md_dark_contrast)" \
+    "(worst: $(t40 md_dark_contrast_worst))"
+assert_eq "browser, Markdown: a Copy button on the code block" "1" "$(t40 md_code_copy_buttons)"
+assert_eq "browser, Markdown: and one for the whole answer" "1" "$(t40 md_answer_copy_buttons)"
+assert_eq "browser, Markdown: a long code line scrolls inside its block" "True" "$(t40 md_code_overflows_its_block)"
+assert_eq "browser, Markdown: the block scrolls sideways" "auto" "$(t40 md_code_overflow_x)"
+assert_eq "browser, Markdown: the page does not" "0" "$(t40 md_page_overflow_px)"
+assert_eq "browser, Markdown: not even on a phone-sized screen" "0" "$(t40 md_mobile_overflow_px)"
+assert_eq "browser, Markdown: Copy (code) is reached by keyboard" "True" "$(t40 md_copy_code_by_keyboard)"
+assert_eq "browser, Markdown: it confirms with a visible 'Copied'" "Copied" "$(t40 md_copy_code_label)"
+assert_eq "browser, Markdown: which is visible" "True" "$(t40 md_copy_code_visible)"
+assert_eq "browser, Markdown: the exact code is on the clipboard" "True" "$(t40 md_copy_code_exact)"
+assert_eq "browser, Markdown: and screen readers hear it" "Copied to the clipboard" "$(t40 md_copy_status_announced)"
+assert_eq "browser, Markdown: Copy answer is reached by keyboard" "True" "$(t40 md_copy_answer_by_keyboard)"
+assert_eq "browser, Markdown: it confirms too" "Copied" "$(t40 md_copy_answer_label)"
+assert_eq "browser, Markdown: the answer's Markdown is on the clipboard" "True" "$(t40 md_copy_answer_exact)"
+assert_eq "browser, Markdown: the label comes back" "True" "$(t40 md_copy_label_returns)"
+assert_eq "browser, hostile Markdown: rendered" "True" "$(t40 hostile_rendered)"
+assert_eq "browser, hostile Markdown: no script, image, svg or dangerous link" "0" "$(t40 hostile_live_elements)"
+assert_eq "browser, hostile Markdown: the image is only a link" "1" "$(t40 hostile_image_is_link)"
+assert_eq "browser, hostile Markdown: no request to an outside host" "0" "$(t40 hostile_outside_requests)"
+assert_eq "browser, hostile Markdown: no dialog" "0" "$(t40 hostile_dialogs)"
+assert_eq "browser, hostile Markdown: no CSP violation" "0" "$(t40 hostile_csp_violations)"
+assert_eq "browser, 50 answers: all rendered on one page" "50" "$(t40 fifty_answers)"
+assert_eq "browser, 50 answers: each code block has its Copy button" "50" "$(t40 fifty_code_copy_buttons)"
+assert_eq "browser, 50 answers: the last Copy still works" "True" "$(t40 fifty_last_copy_works)"
+assert_eq "browser, 50 answers: nothing sticks out sideways" "0" "$(t40 fifty_page_overflow_px)"
+printf 'browser, 50 answers: rendered in %s s, Copy feedback in %s ms (reported, not asserted)\n' \
+    "$(t40 fifty_seconds_to_render)" "$(t40 fifty_copy_feedback_ms)"
+assert_eq "browser, no JavaScript: a Markdown answer is rendered" "" "$(t40 nojs_md_missing)"
+assert_eq "browser, no JavaScript: and has no Copy buttons" "0" "$(t40 nojs_md_copy_buttons)"
 
 if [[ "$(t40 errors)" == "0" ]]; then
     pass "browser: no console errors"

@@ -1,0 +1,173 @@
+private import CCmarkGFM
+import HTML
+
+/// Rewrites a parsed cmark-gfm tree so that its HTML is safe to show: raw HTML becomes text, links are checked and
+/// get `rel`, images become links, headings move down, bare web addresses become links.
+///
+/// The walk uses cmark's iterator (no recursion, so 10,000 nested emphases are no risk) and only collects nodes;
+/// the tree is changed after the walk, which cmark's iterator requires.
+enum SafeTree {
+    static func apply(to document: OpaquePointer, headingOffset: Int) {
+        var htmlBlocks: [OpaquePointer] = []
+        var htmlInlines: [OpaquePointer] = []
+        var links: [OpaquePointer] = []
+        var images: [(node: OpaquePointer, insideLink: Bool)] = []
+        var texts: [OpaquePointer] = []
+        var headings: [OpaquePointer] = []
+
+        guard let iterator = cmark_iter_new(document) else { return }
+        var linkDepth = 0
+        while true {
+            let event = cmark_iter_next(iterator)
+            if event == CMARK_EVENT_DONE { break }
+            guard let node = cmark_iter_get_node(iterator) else { continue }
+            let type = cmark_node_get_type(node)
+            let entering = event == CMARK_EVENT_ENTER
+            switch type {
+            case CMARK_NODE_LINK, CMARK_NODE_IMAGE:
+                if entering {
+                    if type == CMARK_NODE_LINK { links.append(node) } else { images.append((node, linkDepth > 0)) }
+                    linkDepth += 1
+                } else {
+                    linkDepth -= 1
+                }
+            case CMARK_NODE_TEXT where linkDepth == 0:
+                texts.append(node)
+            case CMARK_NODE_HTML_INLINE:
+                htmlInlines.append(node)
+            case CMARK_NODE_HTML_BLOCK:
+                htmlBlocks.append(node)
+            case CMARK_NODE_HEADING where entering:
+                headings.append(node)
+            default:
+                break
+            }
+        }
+        cmark_iter_free(iterator)
+
+        for heading in headings {
+            let level = Int(cmark_node_get_heading_level(heading))
+            _ = cmark_node_set_heading_level(heading, Int32(min(6, max(1, level + headingOffset))))
+        }
+        for node in htmlInlines {
+            if let text = newText(literal(of: node)) { replace(node, with: text) }
+        }
+        for node in htmlBlocks {
+            var source = literal(of: node)
+            while source.last == "\n" { source.removeLast() }
+            guard let paragraph = cmark_node_new(CMARK_NODE_PARAGRAPH) else { continue }
+            if let text = newText(source), cmark_node_append_child(paragraph, text) == 0 { cmark_node_free(text) }
+            replace(node, with: paragraph)
+        }
+        // Images first: one inside a link is unwrapped before the link moves its children.
+        for (image, insideLink) in images {
+            let url = LinkPolicy.allowedDestination(string(cmark_node_get_url(image)))
+            guard !insideLink, let url else {
+                unwrap(image)
+                continue
+            }
+            let hasLabel = cmark_node_first_child(image) != nil
+            guard let anchor = anchor(href: url, title: string(cmark_node_get_title(image)), className: "image-link")
+            else { continue }
+            moveChildren(of: image, into: anchor)
+            if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 { cmark_node_free(label) }
+            replace(image, with: anchor)
+        }
+        for link in links {
+            guard let url = LinkPolicy.allowedDestination(string(cmark_node_get_url(link))) else {
+                unwrap(link)
+                continue
+            }
+            guard let anchor = anchor(href: url, title: string(cmark_node_get_title(link)), className: nil) else {
+                continue
+            }
+            moveChildren(of: link, into: anchor)
+            replace(link, with: anchor)
+        }
+        for text in texts {
+            autolink(text)
+        }
+    }
+
+    /// Turns the web addresses in a text node into links (GFM's extended autolinks: `www.`, `http://`, `https://`).
+    private static func autolink(_ node: OpaquePointer) {
+        guard let pointer = cmark_node_get_literal(node) else { return }
+        let bytes = Array(String(cString: pointer).utf8)
+        let matches = Autolinker.matches(in: bytes)
+        guard !matches.isEmpty else { return }
+        var position = 0
+        for match in matches {
+            if match.range.lowerBound > position,
+                let before = newText(String(decoding: bytes[position..<match.range.lowerBound], as: UTF8.self))
+            {
+                insert(before, before: node)
+            }
+            if let anchor = anchor(href: match.url, title: "", className: nil) {
+                if let label = newText(String(decoding: bytes[match.range], as: UTF8.self)),
+                    cmark_node_append_child(anchor, label) == 0
+                {
+                    cmark_node_free(label)
+                }
+                insert(anchor, before: node)
+            }
+            position = match.range.upperBound
+        }
+        if position < bytes.count, let after = newText(String(decoding: bytes[position...], as: UTF8.self)) {
+            insert(after, before: node)
+        }
+        cmark_node_free(node)
+    }
+
+    /// A custom inline node that renders as `<a href=… rel=…>` around its children.
+    private static func anchor(href: String, title: String, className: String?) -> OpaquePointer? {
+        guard let node = cmark_node_new(CMARK_NODE_CUSTOM_INLINE) else { return nil }
+        var open = "<a href=\"\(LinkPolicy.escapeHref(href))\" rel=\"\(MarkdownRenderer.linkRel)\""
+        if !title.isEmpty { open += " title=\"\(HTML.escape(title))\"" }
+        if let className { open += " class=\"\(className)\"" }
+        open += ">"
+        _ = cmark_node_set_on_enter(node, open)
+        _ = cmark_node_set_on_exit(node, "</a>")
+        return node
+    }
+
+    private static func newText(_ literal: String) -> OpaquePointer? {
+        guard let node = cmark_node_new(CMARK_NODE_TEXT) else { return nil }
+        _ = cmark_node_set_literal(node, literal)
+        return node
+    }
+
+    /// Puts `replacement` where `node` was, and frees `node` (and whatever children it still has). Should cmark
+    /// refuse the replacement there, both go: nothing leaks and nothing unchecked stays.
+    private static func replace(_ node: OpaquePointer, with replacement: OpaquePointer) {
+        insert(replacement, before: node)
+        cmark_node_free(node)
+    }
+
+    /// Inserts a new node before another, or frees it if cmark refuses it there.
+    private static func insert(_ newNode: OpaquePointer, before node: OpaquePointer) {
+        if cmark_node_insert_before(node, newNode) == 0 { cmark_node_free(newNode) }
+    }
+
+    /// Removes a node but keeps its children in its place (a link whose target was refused keeps its text).
+    private static func unwrap(_ node: OpaquePointer) {
+        while let child = cmark_node_first_child(node) {
+            // Children of an inline node are inlines, which fit wherever it was; stop rather than loop if not.
+            guard cmark_node_insert_before(node, child) != 0 else { break }
+        }
+        cmark_node_free(node)
+    }
+
+    private static func moveChildren(of node: OpaquePointer, into target: OpaquePointer) {
+        while let child = cmark_node_first_child(node) {
+            guard cmark_node_append_child(target, child) != 0 else { break }
+        }
+    }
+
+    private static func literal(of node: OpaquePointer) -> String {
+        string(cmark_node_get_literal(node))
+    }
+
+    private static func string(_ pointer: UnsafePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+}
