@@ -265,6 +265,7 @@ boot_root() {
         --bind="${CACHE}/apt-archives:/var/cache/apt/archives" --console=read-only \
         >"${WORK}/nspawn.log" 2>&1 </dev/null &
     NSPAWN_PID=$!
+    MODE=boot
     local tries=600 state=""
     while ((tries-- > 0)); do
         pid_alive "${NSPAWN_PID}" || break
@@ -278,6 +279,7 @@ boot_root() {
     BOOT_FAILURE="systemd-nspawn --boot did not reach a running system within 60 s (state '${state}'): $(
         grep -v '^$' "${WORK}/nspawn.log" | tail -n 3 | tr '\n' ' ')"
     stop_container
+    MODE=""
     return 1
 }
 
@@ -341,7 +343,7 @@ check "install: the binary runs with no Swift run time" "longhaul --help failed"
 check "install: htmx is in /usr/share/longhaul/static/vendor" "missing" \
     test -s "${ROOT}/usr/share/longhaul/static/vendor/htmx-2.min.js"
 # shellcheck disable=SC2016 # expanded by the root's shell
-assert_eq "install: user longhaul, primary group www-data, system uid" "longhaul www-data nologin" \
+assert_eq "install: user longhaul, primary group www-data, no login shell" "longhaul www-data nologin" \
     "$(in_root sh -c 'printf "%s %s %s" "$(id -un longhaul)" "$(id -gn longhaul)" \
         "$(getent passwd longhaul | cut -d: -f7 | xargs basename)"' 2>/dev/null)"
 assert_eq "install: /etc/longhaul/longhaul.env is 0600 root:root" "600 root:root" \
@@ -434,7 +436,7 @@ backend_log() {
 if [[ "${MODE}" == boot ]]; then
     in_root systemctl daemon-reload
     if in_root systemctl enable --now longhaul.service >"${WORK}/start.log" 2>&1 &&
-        wait_until 20 test -S "${ROOT}/run/longhaul/longhaul.sock"; then
+        wait_until 20 in_root test -S /run/longhaul/longhaul.sock; then
         pass "start: systemctl enable --now longhaul"
     else
         fail "start: systemctl enable --now longhaul" "$(in_root systemctl status --no-pager longhaul 2>&1 |
@@ -534,13 +536,14 @@ if [[ "${MODE}" == boot ]]; then
     assert_eq "unit: the process runs as longhaul, group www-data" "longhaul www-data" \
         "$(in_root stat -c '%U %G' "/proc/${pkg_pid}" 2>/dev/null)"
     assert_eq "unit: NoNewPrivs and no capabilities" "NoNewPrivs:1 CapEff:0000000000000000 CapBnd:0000000000000000" \
-        "$(in_root sh -c "grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/${pkg_pid}/status" 2>/dev/null | tr -d '\t' | tr '\n' ' ' | sed 's/ $//')"
+        "$(in_root sh -c "grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/${pkg_pid}/status" 2>/dev/null |
+            tr -d '\t' | sort -r | tr '\n' ' ' | sed 's/ $//')"
     # The service's own view of the file system: its mount namespace.
     check "unit: ProtectSystem=strict (/usr and /etc are read-only for the service)" "writable" \
         in_root nsenter -t "${pkg_pid}" -m -- sh -c '! test -w /usr/bin && ! test -w /etc'
     check "unit: ProtectHome (the service does not see /root)" "/root is visible" \
         in_root nsenter -t "${pkg_pid}" -m -- sh -c "! test -e '${deb_in_root}'"
-    touch "${ROOT}/tmp/package-test-probe"
+    in_root touch /tmp/package-test-probe
     check "unit: PrivateTmp (the service has its own /tmp)" "it sees the root's /tmp" \
         in_root nsenter -t "${pkg_pid}" -m -- sh -c '! test -e /tmp/package-test-probe'
     assert_eq "unit: seccomp filter on (SystemCallFilter)" "Seccomp:2" \
@@ -554,7 +557,7 @@ if [[ "${MODE}" == boot ]]; then
     fi
 
     # Restart=on-failure: a killed process comes back (RestartSec=1) and serves again.
-    in_root kill -KILL "${pkg_pid}"
+    in_root sh -c "kill -KILL ${pkg_pid}"
     pkg_new=""
     for _ in $(seq 1 100); do
         pkg_new="$(backend_pid)"
@@ -598,7 +601,7 @@ if [[ "${MODE}" == boot ]]; then
         "${WORK}/journal.txt"
     assert_eq "stop: the service exited cleanly" "success 0" \
         "$(in_root systemctl show -P Result longhaul.service) $(in_root systemctl show -P ExecMainStatus longhaul.service)"
-    check "stop: the socket is gone" "still there" bash -c "! test -e '${ROOT}/run/longhaul/longhaul.sock'"
+    refute "stop: the socket is gone" "still there" in_root test -e /run/longhaul/longhaul.sock
     http GET /
     assert_status "stop: nginx says the service is unavailable (503) while it is stopped" 503
     check "journal: the key never shows in the service's log" "the key is in the journal" \
@@ -607,6 +610,8 @@ if [[ "${MODE}" == boot ]]; then
 else
     printf 'NOTE: socket permissions, hardening, restart and drain through systemd need the booted root: not run.\n'
     stop_chroot_processes
+    # What systemd does when the unit stops (RuntimeDirectory=).
+    rm -rf "${ROOT}/run/longhaul"
 fi
 
 # --- Purge --------------------------------------------------------------------------------------------------------
@@ -622,8 +627,11 @@ fi
 pkg_left=()
 while IFS= read -r path; do
     [[ -n "${path}" && "${path}" != /. ]] || continue
-    # Directories other packages own (/etc/nginx, /usr/bin…) stay.
-    if [[ -d "${ROOT}${path}" && ! -L "${ROOT}${path}" ]] && in_root dpkg-query -S "${path}" >/dev/null 2>&1; then
+    # Directories other packages own (/etc/nginx, /usr/bin…) stay, and so do usrmerge's links (/lib).
+    if [[ -L "${ROOT}${path}" && -d "${ROOT}${path}" ]]; then
+        continue
+    fi
+    if [[ -d "${ROOT}${path}" ]] && in_root dpkg-query -S "${path}" >/dev/null 2>&1; then
         continue
     fi
     if [[ -e "${ROOT}${path}" || -L "${ROOT}${path}" ]]; then
@@ -631,7 +639,8 @@ while IFS= read -r path; do
     fi
 done <"${WORK}/files.txt"
 for path in /etc/longhaul /etc/nginx/sites-enabled/longhaul.conf /run/longhaul /var/log/nginx/longhaul.access.log; do
-    if [[ -e "${ROOT}${path}" || -L "${ROOT}${path}" ]]; then
+    # Seen from inside: /run is the container's own tmpfs.
+    if in_root test -e "${path}" || in_root test -L "${path}"; then
         pkg_left+=("${path}")
     fi
 done
