@@ -174,6 +174,7 @@ finish() {
 missing=()
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
+command -v lintian >/dev/null 2>&1 || missing+=(lintian)
 if [[ ${#missing[@]} -gt 0 ]]; then
     log "installing ${missing[*]}"
     apt-get update -qq
@@ -190,6 +191,16 @@ if [[ -z "${deb}" ]]; then
 fi
 [[ -f "${deb}" ]] || fatal "no such package: ${deb}"
 timing "build the package"
+
+# lintian: no errors (its default --fail-on); warnings are listed, and overridden only with a reason
+# (deploy/debian/lintian-overrides).
+if lintian "${deb}" >"${WORK}/lintian.txt" 2>&1; then
+    pass "lintian: no errors ($(grep -c '^W: ' "${WORK}/lintian.txt" || true) warnings)"
+else
+    fail "lintian: no errors" "$(grep -E '^[EW]: ' "${WORK}/lintian.txt" | head -n 5 | tr '\n' ' ')"
+fi
+grep -E '^[EW]: ' "${WORK}/lintian.txt" || true
+timing "lintian"
 
 # --- The root -----------------------------------------------------------------------------------------------------
 
@@ -575,6 +586,30 @@ if [[ "${MODE}" == boot ]]; then
         pass "unit: it serves again after the restart"
     else
         fail "unit: it serves again after the restart" "$(last_response)"
+    fi
+
+    # An upgrade (here the same version again): postinst restarts the running service, the administrator's
+    # settings and site link stay.
+    pkg_before="$(backend_pid)"
+    if in_root apt-get install -y -q --reinstall "${deb_in_root}" >"${WORK}/reinstall.log" 2>&1; then
+        pass "upgrade: apt-get install --reinstall"
+    else
+        fail "upgrade: apt-get install --reinstall" "$(tail -n 5 "${WORK}/reinstall.log" | tr '\n' ' ')"
+    fi
+    pkg_after="$(backend_pid)"
+    if [[ -n "${pkg_after}" && "${pkg_after}" != "${pkg_before}" ]] && backend_alive; then
+        pass "upgrade: postinst restarted the running service"
+    else
+        fail "upgrade: postinst restarted the running service" "MainPID ${pkg_before} -> '${pkg_after}'"
+    fi
+    check "upgrade: the key in /etc/longhaul/longhaul.env is kept (conffile)" "the key is gone" \
+        grep -qF "ANTHROPIC_API_KEY=${PKG_KEY}" "${ROOT}/etc/longhaul/longhaul.env"
+    check "upgrade: the edited site is kept, still enabled" "the edit or the link is gone" \
+        grep -q "listen ${E2E_PORT} ssl" "${ROOT}/etc/nginx/sites-enabled/longhaul.conf"
+    if poll_status 20 200 GET /; then
+        pass "upgrade: it serves after the upgrade"
+    else
+        fail "upgrade: it serves after the upgrade" "$(last_response)"
     fi
 
     # systemctl stop drains: a task that ends within the grace (3 s here) succeeds, a longer one ends
