@@ -588,6 +588,16 @@ if [[ "${MODE}" == boot ]]; then
         fail "unit: it serves again after the restart" "$(last_response)"
     fi
 
+    # longhaul@.service: an instance gets its own socket in the same directory.
+    if in_root systemctl start longhaul@1.service >/dev/null 2>&1 &&
+        wait_until 10 in_root test -S /run/longhaul/longhaul-1.sock; then
+        pass "unit: longhaul@1 starts with its own socket, /run/longhaul/longhaul-1.sock"
+    else
+        fail "unit: longhaul@1 starts with its own socket" "$(in_root systemctl status --no-pager longhaul@1 2>&1 |
+            tail -n 5 | tr '\n' ' ')"
+    fi
+    in_root systemctl stop longhaul@1.service >/dev/null 2>&1 || true
+
     # An upgrade (here the same version again): postinst restarts the running service, the administrator's
     # settings and site link stay.
     pkg_before="$(backend_pid)"
@@ -681,6 +691,9 @@ for path in /etc/longhaul /etc/nginx/sites-enabled/longhaul.conf /run/longhaul /
 done
 assert_eq "purge: none of the package's files, its site link, /etc/longhaul or its logs are left" "" \
     "${pkg_left[*]}"
+# shellcheck disable=SC2016 # expanded by the root's shell
+check "purge: no longhaul process is left (prerm stopped it)" "one still runs" \
+    in_root sh -c '! cat /proc/[0-9]*/comm 2>/dev/null | grep -qx longhaul'
 check "purge: nginx -t still passes" "$(in_root nginx -t 2>&1 | tail -n 2)" in_root nginx -t
 if [[ "${MODE}" == boot ]]; then
     refute "purge: systemd no longer knows longhaul.service" "it does" \
