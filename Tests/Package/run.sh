@@ -660,11 +660,26 @@ else
     rm -rf "${ROOT}/run/longhaul"
 fi
 
-# --- Purge --------------------------------------------------------------------------------------------------------
+# --- Remove, then purge -------------------------------------------------------------------------------------------
 
+# remove: the running service stops (prerm), the program goes, the configuration stays.
 if [[ "${MODE}" == boot ]]; then
     in_root systemctl start longhaul.service >/dev/null 2>&1 || true
 fi
+if in_root apt-get remove -y -q longhaul >"${WORK}/remove.log" 2>&1; then
+    pass "remove: apt-get remove longhaul"
+else
+    fail "remove: apt-get remove longhaul" "$(tail -n 5 "${WORK}/remove.log" | tr '\n' ' ')"
+fi
+if [[ "${MODE}" == boot ]]; then
+    refute "remove: the service was stopped (prerm)" "still active" in_root systemctl is-active --quiet longhaul.service
+fi
+refute "remove: /usr/bin/longhaul is gone" "still there" test -e "${ROOT}/usr/bin/longhaul"
+check "remove: the settings (with the key) and the site's link stay" "gone" \
+    grep -qF "ANTHROPIC_API_KEY=${PKG_KEY}" "${ROOT}/etc/longhaul/longhaul.env"
+check "remove: the site stays enabled and nginx -t passes" "$(in_root nginx -t 2>&1 | tail -n 2)" \
+    bash -c "test -L '${ROOT}/etc/nginx/sites-enabled/longhaul.conf' && chroot '${ROOT}' nginx -t -q"
+
 if in_root apt-get purge -y -q longhaul >"${WORK}/purge.log" 2>&1; then
     pass "purge: apt-get purge longhaul"
 else
