@@ -124,8 +124,8 @@ restart_backend "ops: backend back to defaults"
 # The systemd units pass systemd-analyze verify (with ExecStart pointing at the binary under test).
 t50_units="${E2E_DIR}/units"
 mkdir -p "${t50_units}"
-sed "s#/usr/local/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul.service" >"${t50_units}/longhaul.service"
-sed "s#/usr/local/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul@.service" >"${t50_units}/longhaul@1.service"
+sed "s#/usr/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul.service" >"${t50_units}/longhaul.service"
+sed "s#/usr/bin/longhaul#${E2E_BIN}#" "${LONGHAUL_ROOT}/deploy/systemd/longhaul@.service" >"${t50_units}/longhaul@1.service"
 for t50_unit in longhaul.service longhaul@1.service; do
     if t50_verify="$(systemd-analyze verify "${t50_units}/${t50_unit}" 2>&1)"; then
         pass "systemd: ${t50_unit} passes systemd-analyze verify"
