@@ -239,8 +239,7 @@ enum OpenAPIDocument {
             "content": {
               "text/event-stream": {
                 "schema": {
-                  "type": "string",
-                  "description": "Server-sent events `delta`, `error`, `reset` and `done` (see the operation)."
+                  "$ref": "#/components/schemas/StreamEvent"
                 },
                 "example": "retry: 2000\n\nid: 1-15\nevent: delta\ndata: {\"text\":\"Mock reply to: \"}\n\nid: 1-15\nevent: done\ndata: {\"id\":\"M4Lq0Ssf3TpeZpQmVw5dCg\",\"status\":\"succeeded\",\"kind\":\"llm\",\"query\":\"hi\",\"created_at\":\"2026-01-01T00:00:00.000Z\",\"finished_at\":\"2026-01-01T00:00:01.000Z\",\"result\":\"Mock reply to: \"}\n"
               }
@@ -638,6 +637,95 @@ enum OpenAPIDocument {
         "type": "string",
         "pattern": "^([0-9]+-)?[0-9]+$",
         "description": "`RUN-BYTES` (`2-153`) or a plain byte offset into the current run (`153`)."
+      },
+      "StreamEvent": {
+        "type": "object",
+        "description": "One server-sent event of the stream (as OpenAPI 3.2's `itemSchema` would put it): its name, its `RUN-BYTES`\nid and its data, JSON text whose schema depends on the name (`reset`'s data is the word `reset`).\n",
+        "required": [
+          "event",
+          "data",
+          "id"
+        ],
+        "properties": {
+          "event": {
+            "type": "string",
+            "enum": [
+              "delta",
+              "error",
+              "reset",
+              "done"
+            ]
+          },
+          "id": {
+            "type": "string",
+            "pattern": "^[0-9]+-[0-9]+$"
+          },
+          "data": {
+            "type": "string"
+          },
+          "retry": {
+            "type": "integer"
+          }
+        },
+        "allOf": [
+          {
+            "if": {
+              "properties": {
+                "event": {
+                  "const": "delta"
+                }
+              }
+            },
+            "then": {
+              "properties": {
+                "data": {
+                  "contentMediaType": "application/json",
+                  "contentSchema": {
+                    "$ref": "#/components/schemas/StreamDelta"
+                  }
+                }
+              }
+            }
+          },
+          {
+            "if": {
+              "properties": {
+                "event": {
+                  "const": "error"
+                }
+              }
+            },
+            "then": {
+              "properties": {
+                "data": {
+                  "contentMediaType": "application/json",
+                  "contentSchema": {
+                    "$ref": "#/components/schemas/StreamError"
+                  }
+                }
+              }
+            }
+          },
+          {
+            "if": {
+              "properties": {
+                "event": {
+                  "const": "done"
+                }
+              }
+            },
+            "then": {
+              "properties": {
+                "data": {
+                  "contentMediaType": "application/json",
+                  "contentSchema": {
+                    "$ref": "#/components/schemas/Task"
+                  }
+                }
+              }
+            }
+          }
+        ]
       },
       "StreamDelta": {
         "type": "object",

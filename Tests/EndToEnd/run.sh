@@ -150,4 +150,8 @@ for test_file in "${HERE}"/test_[0-9][0-9]_*.sh; do
     source "${test_file}" || true
 done
 
+# Every answer under /api/ the tests saw, checked against openapi.yaml.
+printf '\n== openapi conformance\n'
+check_api_answers
+
 finish
