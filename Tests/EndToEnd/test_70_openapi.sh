@@ -5,8 +5,8 @@
 # type, body and header as documented), bounded in time. Sourced by run.sh.
 #
 # For the schemathesis run, nginx's per-address rate limit on task creation is raised (it would answer most of the
-# generated requests 429, which the document allows but which tests nothing else) and the backend runs without a
-# per-client limit; both are put back afterwards. Its tasks use the mock LLM.
+# generated requests 429, which the document allows but which tests nothing else), and put back afterwards; the
+# backend runs with the suite's flags (no --max-tasks-per-client). Its tasks use the mock LLM.
 
 backend_alive || restart_backend "openapi: backend running"
 
