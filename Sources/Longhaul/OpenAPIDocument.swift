@@ -95,7 +95,7 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "The body is not a JSON object (`invalid_request`), has fields other than `query`, `query` is not a\nstring, the query is blank (`missing_query`), or the `Idempotency-Key` is not 1 to 200 visible ASCII\ncharacters.\n",
+            "description": "The body is not a JSON object (`invalid_request`), has fields other than `query`, `query` is not a\nstring, the query is blank (`missing_query`), the `Idempotency-Key` is not 1 to 200 visible ASCII\ncharacters, or the request is malformed (see `MalformedRequest`).\n",
             "content": {
               "application/json": {
                 "schema": {
@@ -116,6 +116,9 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "414": {
+            "$ref": "#/components/responses/UriTooLong"
           },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
@@ -155,8 +158,14 @@ enum OpenAPIDocument {
               }
             }
           },
+          "400": {
+            "$ref": "#/components/responses/MalformedRequest"
+          },
           "404": {
             "$ref": "#/components/responses/UnknownTask"
+          },
+          "414": {
+            "$ref": "#/components/responses/UriTooLong"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -186,8 +195,14 @@ enum OpenAPIDocument {
               }
             }
           },
+          "400": {
+            "$ref": "#/components/responses/MalformedRequest"
+          },
           "404": {
             "$ref": "#/components/responses/UnknownTask"
+          },
+          "414": {
+            "$ref": "#/components/responses/UriTooLong"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -246,7 +261,7 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "The stream position (`Last-Event-ID` or `from`) is not `RUN-BYTES` or a whole number.",
+            "description": "The stream position (`Last-Event-ID` or `from`) is not `RUN-BYTES` or a whole number, or the request\nis malformed (see `MalformedRequest`).\n",
             "content": {
               "application/json": {
                 "schema": {
@@ -257,6 +272,9 @@ enum OpenAPIDocument {
           },
           "404": {
             "$ref": "#/components/responses/UnknownTask"
+          },
+          "414": {
+            "$ref": "#/components/responses/UriTooLong"
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
@@ -331,6 +349,26 @@ enum OpenAPIDocument {
       }
     },
     "responses": {
+      "MalformedRequest": {
+        "description": "nginx refused the request before the backend saw it: a bad %-escape in the address, or headers over its\nlimits (`invalid_request`).\n",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "UriTooLong": {
+        "description": "The address (with its query string) is over nginx's limit (`uri_too_long`).",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
       "UnknownTask": {
         "description": "No such task: the id is malformed, was never issued, or its task has expired (`unknown_task`). Also the\nanswer (`not_found`) for any other address under `/api/`.\n",
         "content": {
@@ -623,7 +661,7 @@ enum OpenAPIDocument {
             "properties": {
               "type": {
                 "type": "string",
-                "description": "`invalid_request`, `missing_query`, `unknown_task`, `not_found`, `method_not_allowed`,\n`content_too_large`, `unsupported_media_type`, `too_many_tasks`, `rate_limited`, `queue_full`,\n`store_unavailable`, `backend_unavailable`.\n"
+                "description": "`invalid_request`, `missing_query`, `unknown_task`, `not_found`, `method_not_allowed`,\n`content_too_large`, `uri_too_long`, `unsupported_media_type`, `too_many_tasks`, `rate_limited`,\n`queue_full`,\n`store_unavailable`, `backend_unavailable`.\n"
               },
               "message": {
                 "type": "string",

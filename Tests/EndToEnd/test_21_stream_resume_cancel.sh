@@ -14,7 +14,7 @@ t21_stream() {
     status="$(curl -sS -N --max-time 60 --cacert "${E2E_DIR}/cert.pem" "$@" -o "${out}" -D "${out}.headers" \
         -w '%{http_code}' "https://localhost:${E2E_PORT}${path}" 2>>"${E2E_DIR}/e2e.log")" || true
     cat "${out}" >>"${E2E_DIR}/responses.log"
-    record_api_answer GET "${path}" "${status:-000}" "${out}.headers" "${out}"
+    record_api_answer GET "${path}" "${status:-000}" "$(tr -d '\r' <"${out}.headers")" "$(cat "${out}")"
 }
 
 # Parses an event stream file into JSON: {"events": [[name, id, data]...], "text": concatenated delta text}.
