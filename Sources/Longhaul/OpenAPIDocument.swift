@@ -350,11 +350,16 @@ enum OpenAPIDocument {
     },
     "responses": {
       "MalformedRequest": {
-        "description": "nginx refused the request before the backend saw it: a bad %-escape in the address, or headers over its\nlimits (`invalid_request`).\n",
+        "description": "nginx refused the request before the backend saw it: a bad %-escape in the address, or headers over its\nlimits (`invalid_request`). Over HTTP/2 a malformed address is refused before nginx has a request, with\nits own HTML page.\n",
         "content": {
           "application/json": {
             "schema": {
               "$ref": "#/components/schemas/Error"
+            }
+          },
+          "text/html": {
+            "schema": {
+              "type": "string"
             }
           }
         }
