@@ -47,14 +47,18 @@ check "openapi: nginx reloads with a high task-creation rate for schemathesis" "
 t70_report="${E2E_DIR}/schemathesis"
 mkdir -p "${t70_report}"
 t70_rc=0
-# Bounded: at most 40 examples per operation and phase, 90 s of fuzzing and stateful testing, each request 20 s,
-# the whole run 240 s (timeout). --tls-verify: the suite's own certificate.
+# Bounded: at most 40 examples per operation and phase, E2E_SCHEMATHESIS_TIME (default 90) seconds in all (fuzzing and
+# stateful testing repeat until it is spent), each request 20 s, the whole run that plus 150 s (timeout).
+# --tls-verify: the suite's own certificate.
+t70_time="${E2E_SCHEMATHESIS_TIME:-90}"
+t70_checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+t70_checks+=",response_headers_conformance"
 (
     cd "${t70_report}" &&
-        timeout 240 "$(dirname "${t70_python}")/st" run "${LONGHAUL_ROOT}/openapi.yaml" \
+        timeout $((t70_time + 150)) "$(dirname "${t70_python}")/st" run "${LONGHAUL_ROOT}/openapi.yaml" \
             --url "https://localhost:${E2E_PORT}" --tls-verify "${E2E_DIR}/cert.pem" \
-            --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-            --phases examples,coverage,fuzzing,stateful --max-examples 40 --max-time 90 \
+            --checks "${t70_checks}" \
+            --phases examples,coverage,fuzzing,stateful --max-examples 40 --max-time "${t70_time}" \
             --request-timeout 20 --max-response-time 10 --workers 2 --seed 17 \
             --suppress-health-check too_slow,filter_too_much \
             --report junit --report-dir "${t70_report}" --no-color
