@@ -67,6 +67,21 @@ Fault markers (anywhere in PROMPT, several may combine; any marker may take an "
     [mock:markdown]                reply MARKDOWN_REPLY (the demo's Markdown answer), spread over the latency
                                    ([mock:latency=S], else at least MARKDOWN_LATENCY seconds); html and long
                                    additions still apply after it.
+
+    Gateway modes (what LLM routers, caching proxies and company gateways in front of a provider really send; the
+    reply's text is unchanged, so a client that accepts the mode ends with exactly the usual reply):
+    [mock:gateway-json]            a streaming request gets the whole non-streaming answer at once (a Message, a
+                                   chat completion) with content-type: application/json.
+    [mock:no-event-lines]          stream: no "event:" lines, only "data:" (Anthropic; OpenAI streams never have them).
+    [mock:unknown-events]          stream: events of unknown types ("event: gateway_metadata", an unnamed one with an
+                                   unknown "type", one whose data is not JSON; OpenAI: named events "gateway.heartbeat"
+                                   and "gateway.note"), a ": comment", and an unknown field "x_gateway" added to every
+                                   JSON event.
+    [mock:done-anthropic]          Anthropic stream: "data: [DONE]" instead of the message_stop event.
+    [mock:crlf]                    stream: every line ends with CRLF.
+    [mock:cr]                      stream: every line ends with a lone CR.
+    [mock:usage-empty-choices]     OpenAI stream: a chunk with "choices": null, then the usage chunk with "choices": []
+                                   (sent even without stream_options.include_usage).
     The attempt number used by xN counts the requests with that prompt that passed authentication and
     validation; POST /mock/reset zeroes it.
 
@@ -254,7 +269,8 @@ def _float(v, default=None):
 class Faults:
     __slots__ = ("status", "retry_after", "retry_after_ms", "should_retry", "disconnect", "malformed",
                  "error_event", "error_event_early", "slow_headers", "stall", "latency", "html",
-                 "max_tokens", "long", "markdown")
+                 "max_tokens", "long", "markdown", "gateway_json", "no_event_lines", "unknown_events",
+                 "done_anthropic", "line_end", "usage_empty_choices")
 
     def __init__(self):
         self.status = None
@@ -272,6 +288,12 @@ class Faults:
         self.max_tokens = False
         self.long = 0
         self.markdown = False
+        self.gateway_json = False
+        self.no_event_lines = False
+        self.unknown_events = False
+        self.done_anthropic = False
+        self.line_end = b"\n"
+        self.usage_empty_choices = False
 
 
 def has_markers(prompt):
@@ -324,6 +346,20 @@ def parse_faults(prompt, attempt):
             f.max_tokens = True
         elif name == "markdown":
             f.markdown = True
+        elif name == "gateway-json":
+            f.gateway_json = True
+        elif name == "no-event-lines":
+            f.no_event_lines = True
+        elif name == "unknown-events":
+            f.unknown_events = True
+        elif name == "done-anthropic":
+            f.done_anthropic = True
+        elif name == "crlf":
+            f.line_end = b"\r\n"
+        elif name == "cr":
+            f.line_end = b"\r"
+        elif name == "usage-empty-choices":
+            f.usage_empty_choices = True
         elif name == "long":
             try:
                 f.long = max(0, min(MAX_LONG_WORDS, int(value)))
@@ -766,6 +802,40 @@ def chunk(payload):
 CHUNK_END = b"0\r\n\r\n"
 
 
+def gateway_shape(faults):
+    """How a gateway mode rewrites each SSE event (bytes ending in a blank line): an extra unknown field in its JSON,
+    no event: lines, other line endings. The identity when no mode is on."""
+    if not (faults.unknown_events or faults.no_event_lines or faults.line_end != b"\n"):
+        return None
+
+    def shape(ev):
+        if faults.unknown_events:
+            ev = ev.replace(b"data: {", b'data: {"x_gateway":{"cache":"miss","route":[1,2]},', 1)
+        if faults.no_event_lines:
+            ev = b"".join(line for line in ev.splitlines(keepends=True) if not line.startswith(b"event:"))
+        if faults.line_end != b"\n":
+            ev = ev.replace(b"\n", faults.line_end)
+        return ev
+
+    return shape
+
+
+def unknown_events(kind, faults):
+    """The extra events of [mock:unknown-events]: unknown types, a comment, and (when event: lines are kept) an event
+    whose data is not JSON."""
+    if kind == "anthropic":
+        events = [b'event: gateway_metadata\ndata: {"type":"gateway_metadata","cache":"miss"}\n\n',
+                  b'data: {"type":"content_block_annotation","index":0,"note":{"source":"gateway"}}\n\n']
+        note = b"event: gateway_note\ndata: routed by the mock gateway\n\n"
+    else:
+        events = [b'event: gateway.heartbeat\ndata: {"type":"heartbeat","at":1}\n\n']
+        note = b"event: gateway.note\ndata: routed by the mock gateway\n\n"
+    events.append(b": a comment from the mock gateway\n\n")
+    if not faults.no_event_lines:
+        events.append(note)
+    return events
+
+
 class Stats:
     def __init__(self):
         self.started = time.time()
@@ -1091,6 +1161,8 @@ class MockServer:
             latency = max(latency, MARKDOWN_LATENCY)
         deltas = split_deltas(reply)
         rl = self.ratelimit_headers(kind, input_tokens + len(deltas), 200)
+        if faults.gateway_json:
+            stream = False  # a gateway that answers a stream request with the whole answer
         if kind == "anthropic":
             if stream:
                 return await self.anthropic_stream(c, req, rid, rl, model, input_tokens, deltas, latency, faults,
@@ -1155,7 +1227,9 @@ class MockServer:
         chunked = req.version == (1, 1)
         if not chunked:
             keep = False
-        frame = chunk if chunked else (lambda b: b)
+        raw_frame = chunk if chunked else (lambda b: b)
+        shape = gateway_shape(faults)
+        frame = raw_frame if shape is None else (lambda b: raw_frame(shape(b)))
         ctx = StreamCtx(self.stats)
         try:
             if not c.write(head):
@@ -1234,6 +1308,8 @@ class MockServer:
             b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
             b'"content_block":{"type":"text","text":""}}\n\n',
         ]
+        if faults.unknown_events:
+            preamble += unknown_events("anthropic", faults)
         stop_reason = "max_tokens" if faults.max_tokens else "end_turn"
         epilogue = [
             b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
@@ -1241,6 +1317,10 @@ class MockServer:
             + b'","stop_sequence":null},"usage":{"output_tokens":' + str(len(deltas)).encode() + b'}}\n\n',
             b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
         ]
+        if faults.unknown_events:
+            epilogue[1:1] = unknown_events("anthropic", faults)
+        if faults.done_anthropic:
+            epilogue[-1] = b"data: [DONE]\n\n"
 
         def make_delta(i):
             return (('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
@@ -1271,11 +1351,18 @@ class MockServer:
         finish = "length" if faults.max_tokens else "stop"
         preamble = [('data: %s{"index":0,"delta":{"role":"assistant"},"logprobs":null,"finish_reason":null}]%s}\n\n'
                      % (prefix, usage_null)).encode("utf-8")]
+        if faults.unknown_events:
+            preamble += unknown_events("openai", faults)
         epilogue = []
         if n == 0:
             epilogue.append(('data: %s{"index":0,"delta":{},"logprobs":null,"finish_reason":"%s"}]%s}\n\n'
                              % (prefix, finish, usage_null)).encode("utf-8"))
-        if include_usage:
+        if faults.unknown_events:
+            epilogue += unknown_events("openai", faults)
+        if faults.usage_empty_choices:
+            epilogue.append(('data: {"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
+                             '"choices":null}\n\n' % (cid, created, jstr(model))).encode("utf-8"))
+        if include_usage or faults.usage_empty_choices:
             epilogue.append(('data: %s],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}\n\n'
                              % (prefix, input_tokens, n, input_tokens + n)).encode("utf-8"))
         epilogue.append(b"data: [DONE]\n\n")

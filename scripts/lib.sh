@@ -588,6 +588,49 @@ ensure_browser() {
     fi
 }
 
+# The OpenAPI tools (jsonschema for the end-to-end suite's answer checks, schemathesis for test_70), every package
+# pinned in Tests/EndToEnd/openapi-requirements.txt, live in a virtual environment outside the repository:
+# LONGHAUL_CACHE_DIR (default ~/.cache/longhaul)/openapi-venv-CHECKSUM, named after the requirements' checksum so that
+# a changed pin gets a fresh one.
+readonly LONGHAUL_OPENAPI_REQUIREMENTS="${LONGHAUL_ROOT}/Tests/EndToEnd/openapi-requirements.txt"
+
+# Prints the directory of the OpenAPI tools' virtual environment.
+openapi_venv() {
+    local cache="${LONGHAUL_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/longhaul}" sum
+    sum="$(sha256_of "${LONGHAUL_OPENAPI_REQUIREMENTS}")"
+    printf '%s/openapi-venv-%s\n' "${cache}" "${sum:0:12}"
+}
+
+# Prints the Python of the OpenAPI tools' virtual environment (it may not exist yet: see ensure_openapi_tools).
+openapi_python() {
+    printf '%s/bin/python\n' "$(openapi_venv)"
+}
+
+# Installs the pinned OpenAPI tools into their virtual environment; does nothing when it is complete. Debian's
+# python3 needs python3-venv for `python3 -m venv`: installed when missing.
+ensure_openapi_tools() {
+    local venv
+    venv="$(openapi_venv)"
+    [[ -f "${venv}/.complete" && -x "${venv}/bin/st" ]] && return 0
+    log "installing the OpenAPI tools (${LONGHAUL_OPENAPI_REQUIREMENTS##*/}) into ${venv}"
+    rm -rf "${venv}"
+    mkdir -p "${venv%/*}"
+    if ! python3 -m venv "${venv}" >/dev/null 2>&1; then
+        rm -rf "${venv}"
+        log "installing python3-venv (for the OpenAPI tools)"
+        run_as_root apt-get update -qq || return 1
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv ||
+            return 1
+        python3 -m venv "${venv}" || return 1
+    fi
+    "${venv}/bin/python" -m pip install -q --disable-pip-version-check -r "${LONGHAUL_OPENAPI_REQUIREMENTS}" || {
+        error "pip could not install ${LONGHAUL_OPENAPI_REQUIREMENTS}"
+        rm -rf "${venv}"
+        return 1
+    }
+    touch "${venv}/.complete"
+}
+
 # Stops everything started in the run directory, in reverse order; safe to call again, and from traps.
 # $1 (path, optional): run directory, default LONGHAUL_RUN_DIR (does nothing when neither is set).
 stop_all() {

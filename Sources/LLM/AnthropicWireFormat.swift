@@ -54,25 +54,50 @@ struct AnthropicWireFormat: WireFormat {
             connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
     }
 
+    /// A whole Message, as the API answers without `"stream": true` (some gateways answer so even when asked to
+    /// stream).
+    private struct Message: Decodable {
+        struct Block: Decodable {
+            var type: String?
+            var text: String?
+        }
+        var id: String?
+        var type: String?
+        var model: String?
+        var content: [Block]?
+        var stop_reason: String?
+        var usage: Event.Usage?
+        var error: ErrorBody.Detail?
+    }
+
     func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
-        switch event.name {
+        // Gateways end Anthropic streams with OpenAI's sentinel too.
+        if isDoneSentinel(event) { return [.done] }
+        var decoded: Event? = nil
+        var type = event.name
+        if type == "message" {
+            // No `event:` line (a gateway dropped them): the JSON's `type` names the event, as it always does.
+            decoded = try decodeJSON(Event.self, from: event.data)
+            type = decoded?.type ?? ""
+        }
+        switch type {
         case "ping":
             return []
         case "message_start":
-            let decoded = try decodeJSON(Event.self, from: event.data)
+            let decoded = try parsed(event, already: decoded)
             if info.requestID == nil { info.requestID = decoded.message?.id }
             info.model = decoded.message?.model ?? info.model
             info.inputTokens = decoded.message?.usage?.input_tokens ?? info.inputTokens
             info.outputTokens = decoded.message?.usage?.output_tokens ?? info.outputTokens
             return []
         case "content_block_delta":
-            let decoded = try decodeJSON(Event.self, from: event.data)
+            let decoded = try parsed(event, already: decoded)
             if decoded.delta?.type == "text_delta", let text = decoded.delta?.text, !text.isEmpty {
                 return [.text(text)]
             }
             return []
         case "message_delta":
-            let decoded = try decodeJSON(Event.self, from: event.data)
+            let decoded = try parsed(event, already: decoded)
             info.stopReason = decoded.delta?.stop_reason ?? info.stopReason
             info.outputTokens = decoded.usage?.output_tokens ?? info.outputTokens
             info.inputTokens = decoded.usage?.input_tokens ?? info.inputTokens
@@ -80,16 +105,46 @@ struct AnthropicWireFormat: WireFormat {
         case "message_stop":
             return [.done]
         case "error":
-            let decoded = try decodeJSON(Event.self, from: event.data)
+            let decoded = try parsed(event, already: decoded)
             let type = decoded.error?.type ?? "api_error"
             throw LLMError(
                 type: type, message: decoded.error?.message ?? "The model's server reported an error mid-stream.",
                 requestID: info.requestID, isRetryable: type == "overloaded_error")
+        case "content_block_start", "content_block_stop":
+            // Nothing we need, but a known event: its JSON is still checked.
+            if decoded == nil { _ = try decodeJSON(Event.self, from: event.data) }
+            return []
         default:
-            // content_block_start/stop and future event types carry nothing we need; their JSON is still checked.
-            _ = try decodeJSON(Event.self, from: event.data)
+            // Unknown event types must be ignored (the API's versioning policy; gateways add their own).
             return []
         }
+    }
+
+    /// The event's JSON: the one already decoded (to read its `type`), or decoded now.
+    private func parsed(_ event: SSEEvent, already decoded: Event?) throws(LLMError) -> Event {
+        if let decoded { return decoded }
+        return try decodeJSON(Event.self, from: event.data)
+    }
+
+    func decodeDocument(_ body: [UInt8], info: inout LLMCompletionInfo) throws(LLMError) -> String {
+        let message = try decodeJSON(Message.self, from: body)
+        if message.type == "error" || (message.error != nil && message.content == nil) {
+            let type = message.error?.type ?? "api_error"
+            throw LLMError(
+                type: type, message: message.error?.message ?? "The model's server reported an error.",
+                requestID: info.requestID, isRetryable: type == "overloaded_error")
+        }
+        guard let content = message.content else {
+            throw LLMError(
+                type: "invalid_response", message: "The model's server sent a JSON answer that is not a Message.",
+                requestID: info.requestID)
+        }
+        if info.requestID == nil { info.requestID = message.id }
+        info.model = message.model ?? info.model
+        info.stopReason = message.stop_reason ?? info.stopReason
+        info.inputTokens = message.usage?.input_tokens ?? info.inputTokens
+        info.outputTokens = message.usage?.output_tokens ?? info.outputTokens
+        return content.filter { $0.type == "text" }.compactMap(\.text).joined()
     }
 
     func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {

@@ -108,6 +108,14 @@ public final class HTTPLLMClient: LLMClient {
         var parser = SSEParser()
         var head: HTTPResponseHead?
         var errorBody: [UInt8] = []
+        var answer = AnswerBody()
+
+        func deliver(_ text: String) {
+            if !delivered { LLMMetrics.timeToFirstToken.recordInterval(since: started) }
+            delivered = true
+            continuation.yield(.textDelta(text))
+        }
+
         do {
             for try await part in http.stream(request) {
                 switch part {
@@ -120,23 +128,31 @@ public final class HTTPLLMClient: LLMClient {
                         if errorBody.count < 65_536 { errorBody += bytes }
                         continue
                     }
-                    for event in parser.feed(bytes) {
-                        for signal in try wire.decode(event, info: &info) {
-                            switch signal {
-                            case .text(let text):
-                                if !delivered { LLMMetrics.timeToFirstToken.recordInterval(since: started) }
-                                delivered = true
-                                continuation.yield(.textDelta(text))
-                            case .done:
-                                return info
+                    switch answer.take(bytes, contentType: head.header("content-type")) {
+                    case .pending:
+                        continue
+                    case .document:
+                        guard answer.document.count <= AnswerBody.maxDocumentBytes else {
+                            throw LLMError(
+                                type: "invalid_response",
+                                message: "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
+                                requestID: info.requestID)
+                        }
+                    case .events(let events):
+                        for event in parser.feed(events) {
+                            for signal in try wire.decode(event, info: &info) {
+                                switch signal {
+                                case .text(let text): deliver(text)
+                                case .done: return info
+                                }
                             }
                         }
-                    }
-                    if parser.isOverflowed {
-                        throw LLMError(
-                            type: "invalid_response",
-                            message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
-                            requestID: info.requestID)
+                        if parser.isOverflowed {
+                            throw LLMError(
+                                type: "invalid_response",
+                                message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
+                                requestID: info.requestID)
+                        }
                     }
                 }
             }
@@ -160,6 +176,12 @@ public final class HTTPLLMClient: LLMClient {
             error.retryAfter = RetryPolicy.serverDelay(
                 retryAfterMilliseconds: head.header("retry-after-ms"), retryAfterSeconds: head.header("retry-after"))
             throw error
+        }
+        if answer.isDocument {
+            // A gateway answered the stream request with the whole answer at once: complete now that it has ended.
+            let text = try wire.decodeDocument(answer.document, info: &info)
+            if !text.isEmpty { deliver(text) }
+            return info
         }
         throw LLMError(
             type: "incomplete_response", message: "The model's stream ended before the answer was complete.",

@@ -55,14 +55,37 @@ struct OpenAIWireFormat: WireFormat {
             connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
     }
 
+    /// A whole chat completion, as the API answers without `"stream": true` (some gateways answer so even when
+    /// asked to stream).
+    private struct Completion: Decodable {
+        struct Choice: Decodable {
+            struct Message: Decodable {
+                var content: String?
+            }
+            var index: Int?
+            var message: Message?
+            var finish_reason: String?
+        }
+        var id: String?
+        var model: String?
+        var choices: [Choice]?
+        var usage: Chunk.Usage?
+        var error: ErrorBody.Detail?
+    }
+
     func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
-        if event.data.trimmingCharacters(in: .whitespaces) == "[DONE]" { return [.done] }
-        let chunk = try decodeJSON(Chunk.self, from: event.data)
+        if isDoneSentinel(event) { return [.done] }
+        let chunk: Chunk
+        if event.name == "message" || event.name == "error" {
+            chunk = try decodeJSON(Chunk.self, from: event.data)
+        } else {
+            // A named event is not part of this wire format (a gateway's keep-alive or metadata): read it as a chunk
+            // when it is one, ignore it otherwise.
+            guard let named = try? decodeJSON(Chunk.self, from: event.data) else { return [] }
+            chunk = named
+        }
         if let error = chunk.error {
-            let type = error.type ?? error.code?.value ?? "api_error"
-            throw LLMError(
-                type: type, message: error.message ?? "The model's server reported an error mid-stream.",
-                requestID: info.requestID, isRetryable: type == "overloaded_error" || type == "server_error")
+            throw Self.error(error, requestID: info.requestID)
         }
         if info.requestID == nil { info.requestID = chunk.id }
         info.model = chunk.model ?? info.model
@@ -71,11 +94,42 @@ struct OpenAIWireFormat: WireFormat {
             info.outputTokens = usage.completion_tokens ?? info.outputTokens
         }
         var signals: [StreamSignal] = []
+        // The usage chunk has `choices: []` (OpenAI) or `choices: null` (vLLM).
         for choice in chunk.choices ?? [] {
             if let text = choice.delta?.content, !text.isEmpty { signals.append(.text(text)) }
             if let reason = choice.finish_reason { info.stopReason = reason }
         }
         return signals
+    }
+
+    func decodeDocument(_ body: [UInt8], info: inout LLMCompletionInfo) throws(LLMError) -> String {
+        let completion = try decodeJSON(Completion.self, from: body)
+        if let error = completion.error {
+            throw Self.error(error, requestID: info.requestID)
+        }
+        guard let choices = completion.choices else {
+            throw LLMError(
+                type: "invalid_response",
+                message: "The model's server sent a JSON answer that is not a chat completion.",
+                requestID: info.requestID)
+        }
+        if info.requestID == nil { info.requestID = completion.id }
+        info.model = completion.model ?? info.model
+        if let usage = completion.usage {
+            info.inputTokens = usage.prompt_tokens ?? info.inputTokens
+            info.outputTokens = usage.completion_tokens ?? info.outputTokens
+        }
+        // The answer is the first choice (one is asked for).
+        let choice = choices.first { $0.index == 0 } ?? choices.first
+        info.stopReason = choice?.finish_reason ?? info.stopReason
+        return choice?.message?.content ?? ""
+    }
+
+    private static func error(_ error: ErrorBody.Detail, requestID: String?) -> LLMError {
+        let type = error.type ?? error.code?.value ?? "api_error"
+        return LLMError(
+            type: type, message: error.message ?? "The model's server reported an error mid-stream.",
+            requestID: requestID, isRetryable: type == "overloaded_error" || type == "server_error")
     }
 
     func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {

@@ -13,8 +13,12 @@ enum StreamSignal: Equatable {
 protocol WireFormat: Sendable {
     /// The request for a prompt.
     func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest
-    /// Decodes one event into signals, updating `info`; throws for an in-stream error or bad data.
+    /// Decodes one event into signals, updating `info`; throws for an in-stream error or bad data. Events of unknown
+    /// types, and unknown fields, are ignored (gateways add their own).
     func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal]
+    /// Decodes a whole answer sent as one JSON document (a Message, a chat completion) by a gateway that ignored
+    /// `"stream": true`, updating `info`; returns the answer's text. Throws for an error document or bad data.
+    func decodeDocument(_ body: [UInt8], info: inout LLMCompletionInfo) throws(LLMError) -> String
     /// The error for an HTTP error status, from its body.
     func error(status: Int, body: [UInt8], requestID: String?) -> LLMError
     /// The header carrying the request id.
@@ -57,6 +61,22 @@ extension WireFormat {
             throw LLMError(
                 type: "invalid_response", message: "The model's server sent malformed JSON in its stream.")
         }
+    }
+
+    /// Decodes a whole JSON answer, or fails with `invalid_response`.
+    func decodeJSON<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws(LLMError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(body))
+        } catch {
+            throw LLMError(
+                type: "invalid_response", message: "The model's server sent a malformed JSON answer.")
+        }
+    }
+
+    /// Whether an event's data is the `[DONE]` sentinel that OpenAI-style streams (and some gateways in front of
+    /// Anthropic) end with.
+    func isDoneSentinel(_ event: SSEEvent) -> Bool {
+        event.data.trimmingCharacters(in: .whitespaces) == "[DONE]"
     }
 
     /// The error for a non-2xx status: the provider's type and message when the body is JSON, otherwise one

@@ -171,7 +171,8 @@ public final class LonghaulApp: Sendable {
     }
 
     /// The LLM demo's own routes: the page with its form, `POST /generate` (a form) and `POST /api/tasks` (JSON), each
-    /// starting an ``LLMJob``.
+    /// starting an ``LLMJob``, and `GET /api/openapi.json`, the OpenAPI 3.1 description of this JSON API (generated
+    /// from the repository's `openapi.yaml`).
     /// - Parameters:
     ///   - router: the router to add them to.
     ///   - context: what routes need: the table, the views, submission with the app's limits.
@@ -185,6 +186,9 @@ public final class LonghaulApp: Sendable {
             let record = try context.submit(kind: LLMJob.kind, input: query, for: request, idempotencyKey: key)
             return context.taskCreated(record, for: request)
         }
+
+        let openAPI = OpenAPIDocument.text(basePath: context.basePath)
+        router.add("GET", "/api/openapi.json") { _ in OpenAPIDocument.response(openAPI) }
 
         router.add("POST", "/api/tasks") { request throws(HTTPError) in
             let query = try TaskRequest.decode(request, configuration: context.configuration)

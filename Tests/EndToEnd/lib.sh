@@ -130,6 +130,50 @@ http() {
         cat "${E2E_DIR}/last.body"
         printf '\n'
     } >>"${E2E_DIR}/responses.log"
+    record_api_answer "${method}" "${path}" "${HTTP_STATUS}" "${HTTP_HEADERS}" "${HTTP_BODY}"
+}
+
+# --- The OpenAPI document -------------------------------------------------------------------------------------------
+# Every answer under /api/ that the suite sees (http, raw_http, and streams read with record_api_answer) is kept in
+# E2E_DIR/api-answers/; at the end run.sh checks them all against openapi.yaml (check_api_answers).
+
+E2E_API_ANSWERS=0
+
+# Keeps one answer for the OpenAPI check when its path is under /api/. Builtins only (no fork): http() calls it
+# for every request, and some tests depend on how fast requests follow each other (test_50's rate limit).
+# $1: method. $2: path with query string. $3: status. $4: the header block. $5: the body.
+record_api_answer() {
+    [[ "$2" == /api/* ]] || return 0
+    local dir="${E2E_DIR}/api-answers" stem
+    [[ -d "${dir}" ]] || mkdir -p "${dir}"
+    E2E_API_ANSWERS=$((E2E_API_ANSWERS + 1))
+    printf -v stem '%s/%06d' "${dir}" "${E2E_API_ANSWERS}"
+    printf '%s\n%s\n%s\n' "$1" "$2" "$3" >"${stem}.meta"
+    printf '%s\n' "$4" >"${stem}.headers"
+    printf '%s' "$5" >"${stem}.body"
+}
+
+# Checks every recorded API answer against openapi.yaml (Tests/EndToEnd/openapi_check.py, with the pinned OpenAPI
+# tools). One check: passed when all conform; otherwise one failure per problem (the first 20).
+check_api_answers() {
+    local name="openapi: every API answer the suite saw conforms to openapi.yaml" out rc=0 line count=0
+    [[ -d "${E2E_DIR}/api-answers" ]] || return 0
+    if ! ensure_openapi_tools >>"${E2E_DIR}/e2e.log" 2>&1; then
+        fail "${name}" "the OpenAPI tools could not be installed (scripts/lib.sh ensure_openapi_tools)"
+        return
+    fi
+    out="$("$(openapi_python)" "${LONGHAUL_ROOT}/Tests/EndToEnd/openapi_check.py" "${LONGHAUL_ROOT}/openapi.yaml" \
+        "${E2E_DIR}/api-answers" 2>&1)" || rc=$?
+    if [[ ${rc} -eq 0 ]]; then
+        pass "${name} (${out##*$'\n'})"
+        return
+    fi
+    while IFS= read -r line; do
+        [[ "${line}" == "checked "* ]] && continue
+        count=$((count + 1))
+        ((count <= 20)) && fail "${name}" "${line}"
+    done <<<"${out}"
+    ((count > 0)) || fail "${name}" "openapi_check.py exited ${rc}: ${out:0:300}"
 }
 
 # Prints the value of a header of the last response (case-insensitive name; the first one if repeated).
@@ -407,4 +451,5 @@ PY
         cat "${E2E_DIR}/last.body"
         printf '\n'
     } >>"${E2E_DIR}/responses.log"
+    record_api_answer "${method}" "${path}" "${HTTP_STATUS}" "${HTTP_HEADERS}" "${HTTP_BODY}"
 }

@@ -2,7 +2,8 @@
 #
 # Tests/EndToEnd/run.sh: Longhaul's end-to-end suite. One stack in a temporary directory (the mock LLM, the
 # backend under spawn-fcgi on a unix socket, nginx over TLS on a free port), then every test_NN_*.sh in order,
-# each sourced into this shell. Prints `PASS name` / `FAIL name: reason` lines and ends with `N passed, N failed`.
+# each sourced into this shell, then one check that every /api/ answer the tests saw conforms to openapi.yaml.
+# Prints `PASS name` / `FAIL name: reason` lines and ends with `N passed, N failed`.
 set -euo pipefail
 
 usage() {
@@ -14,8 +15,8 @@ Usage: Tests/EndToEnd/run.sh [-b BINARY] [-f REGEX] [-k] [-h]
   -k         keep the temporary directory (logs, configs) and print where it is
   -h         this help
 
-Needs nginx, spawn-fcgi, curl, openssl and python3 (scripts/lib.sh ensure_packages installs them) and
-static/vendor/ (ensure_htmx). Exits non-zero when a check failed.
+Needs nginx, spawn-fcgi, curl, openssl and python3 (scripts/lib.sh ensure_packages installs them),
+static/vendor/ (ensure_htmx) and the pinned OpenAPI tools (ensure_openapi_tools; installed when missing). Exits non-zero when a check failed.
 EOF
 }
 
@@ -149,5 +150,9 @@ for test_file in "${HERE}"/test_[0-9][0-9]_*.sh; do
     # shellcheck disable=SC1090
     source "${test_file}" || true
 done
+
+# Every answer under /api/ the tests saw, checked against openapi.yaml.
+printf '\n== openapi conformance\n'
+check_api_answers
 
 finish

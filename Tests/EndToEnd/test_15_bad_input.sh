@@ -482,11 +482,11 @@ t15_row "check, a 6 KB header reaches the backend" htmx 200 "task-${t15_D}" GET 
     -H "X-Padding: ${t15_6k}"
 t15_row "check, a 20 KB URL (HTTP/1.1): nginx's 414" nginx 414 'Request-URI Too Large' \
     GET "/check?task_id=${t15_D}&pad=${t15_20k}" --http1.1
-t15_row "api get, a 20 KB task id (HTTP/1.1): nginx's 414" nginx 414 'Request-URI Too Large' \
+t15_row "api get, a 20 KB task id (HTTP/1.1): nginx's 414, as JSON" json 414 'too long' \
     GET "/api/tasks/${t15_20k}" --http1.1
 t15_row "check, a 20 KB header (HTTP/1.1): nginx's 400" nginx 400 'Header Or Cookie Too Large' \
     GET "/check?task_id=${t15_D}" -H "X-Padding: ${t15_20k}" --http1.1
-t15_row "api create, a 20 KB header (HTTP/1.1): nginx's 400" nginx 400 'Header Or Cookie Too Large' \
+t15_row "api create, a 20 KB header (HTTP/1.1): nginx's 400, as JSON" json 400 'headers that are too large' \
     POST /api/tasks "${t15_json[@]}" -H "Idempotency-Key: ${t15_20k}" --data-binary '{"query":"x"}' --http1.1
 t15_row "check, a 20 KB URL (HTTP/2): nginx refuses" refused '000|4[0-9][0-9]' '' \
     GET "/check?task_id=${t15_D}&pad=${t15_20k}"

@@ -10,9 +10,11 @@ backend_alive || restart_backend "streams: backend running"
 t21_stream() {
     local path="$1" out="$2"
     shift 2
-    curl -sS -N --max-time 60 --cacert "${E2E_DIR}/cert.pem" "$@" -o "${out}" \
-        "https://localhost:${E2E_PORT}${path}" 2>>"${E2E_DIR}/e2e.log" || true
+    local status
+    status="$(curl -sS -N --max-time 60 --cacert "${E2E_DIR}/cert.pem" "$@" -o "${out}" -D "${out}.headers" \
+        -w '%{http_code}' "https://localhost:${E2E_PORT}${path}" 2>>"${E2E_DIR}/e2e.log")" || true
     cat "${out}" >>"${E2E_DIR}/responses.log"
+    record_api_answer GET "${path}" "${status:-000}" "$(tr -d '\r' <"${out}.headers")" "$(cat "${out}")"
 }
 
 # Parses an event stream file into JSON: {"events": [[name, id, data]...], "text": concatenated delta text}.
