@@ -6,7 +6,8 @@ Standard library only (asyncio). One coroutine per connection, no threads.
 Command line
     python3 mock/anthropic_mock.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
                                    [--latency SECONDS] [--api-key KEY]
-                                   [--idle-timeout SECONDS] [--delta-log FILE] [--verbose]
+                                   [--idle-timeout SECONDS] [--delta-log FILE] [--call-log FILE]
+                                   [--verbose]
 
     --port 0 picks a free port. Once listening, the port number is written to --port-file
     (tmp file + rename) and "mock LLM listening on http://HOST:PORT" is printed to stderr.
@@ -15,6 +16,18 @@ Command line
     SIGTERM / SIGINT exit with code 0.
     --delta-log FILE (off by default; for benchmarks) appends one JSON line {"p": PROMPT, "i": INDEX,
     "t": time.time()} just before each streamed delta is written to the socket. It changes nothing on the wire.
+    --call-log FILE (off by default; for the cluster suite) appends one JSON line per upstream call to
+    /v1/messages or /v1/chat/completions (POST), written when the call ends (line-buffered, one write per line):
+        {"prompt": PROMPT or null (no readable body), "peer": the client's IP address,
+         "start": time.time() when the request (headers and body) had been read,
+         "end": time.time() when the call ended,
+         "outcome": "completed" | "aborted" | "disconnected" | "error", "status": HTTP status or null}
+    outcome: "completed" the whole reply was sent; "aborted" the client closed (or half-closed) first, or the
+    mock stopped, before the reply was complete; "disconnected" ended by [mock:disconnect]; "error" an error
+    response (status >= 400, e.g. a [mock:STATUS] marker, bad auth or body) or a stream that ended with an error
+    event ([mock:error-event], status 200). status is null when no status line was sent (a client that left during
+    [mock:slow-headers]). A task id is never sent to the provider, so a test maps tasks to calls through unique
+    prompts; the attempt is the order of the calls with the same prompt (order by "start").
 
 Endpoints
     POST /v1/messages          Anthropic Messages API. Needs x-api-key (any non-empty value, or exactly
@@ -421,7 +434,7 @@ class Conn(asyncio.Protocol):
     """Small per-connection state; the handler coroutine reads from buf and writes to transport."""
 
     __slots__ = ("srv", "transport", "buf", "eof", "lost", "paused_r", "paused_w", "data_waiter",
-                 "sleep_waiter", "drain_waiter", "task", "__weakref__")
+                 "sleep_waiter", "drain_waiter", "task", "call_status", "call_outcome", "__weakref__")
 
     def __init__(self, srv):
         self.srv = srv
@@ -435,6 +448,9 @@ class Conn(asyncio.Protocol):
         self.sleep_waiter = None
         self.drain_waiter = None
         self.task = None
+        # For --call-log: the status line and the outcome of the LLM call being answered.
+        self.call_status = None
+        self.call_outcome = None
 
     # protocol callbacks
     def connection_made(self, transport):
@@ -741,11 +757,12 @@ class Stats:
 class StreamCtx:
     """Bookkeeping for one streamed response: counts it active, then completed/aborted/disconnected."""
 
-    __slots__ = ("stats", "done")
+    __slots__ = ("stats", "done", "conn")
 
-    def __init__(self, stats):
+    def __init__(self, stats, conn=None):
         self.stats = stats
         self.done = False
+        self.conn = conn
         stats.streams_active += 1
         if stats.streams_active > stats.max_concurrent_streams:
             stats.max_concurrent_streams = stats.streams_active
@@ -754,6 +771,8 @@ class StreamCtx:
         if self.done:
             return
         self.done = True
+        if self.conn is not None and self.conn.call_outcome is None:
+            self.conn.call_outcome = outcome
         st = self.stats
         st.streams_active -= 1
         if outcome == "completed":
@@ -778,6 +797,7 @@ class MockServer:
         self._rl_tokens = 0
         # Line-buffered: a reader sees each delta's line as soon as the delta is on the wire.
         self.delta_log = open(args.delta_log, "a", buffering=1) if getattr(args, "delta_log", None) else None
+        self.call_log = open(args.call_log, "a", buffering=1) if getattr(args, "call_log", None) else None
 
     # connection bookkeeping
     def conn_opened(self, c):
@@ -816,6 +836,7 @@ class MockServer:
 
     def send(self, c, status, headers, body, keep, head_only=False):
         """A complete response. head_only (HEAD requests): the same headers, content-length of the body, no body."""
+        c.call_status = status
         c.write(self.head(status, headers, keep, body_len=len(body)) + (b"" if head_only else body))
 
     def ratelimit_headers(self, kind, tokens, status):
@@ -959,6 +980,44 @@ class MockServer:
                                    keep, head_only=ho)
 
     async def llm(self, c, req, kind):
+        """One upstream call; with --call-log, its line is written when it ends (whatever way it ends)."""
+        c.call_status = None
+        c.call_outcome = None
+        start = time.time()
+        keep = False
+        try:
+            keep = await self._llm(c, req, kind)
+            return keep
+        finally:
+            if self.call_log is not None:
+                self.write_call_log(c, req, start)
+
+    def write_call_log(self, c, req, start):
+        status = c.call_status
+        outcome = c.call_outcome
+        if status is not None and status >= 400:
+            outcome = "error"
+        elif outcome is None:
+            outcome = "aborted" if (status is None or c.lost) else "completed"
+        prompt = None
+        try:
+            prompt = extract_prompt(json.loads(req.body.decode("utf-8"))) if req.body.strip() else None
+        except Exception:
+            prompt = None
+        peer = None
+        try:
+            info = c.transport.get_extra_info("peername") if c.transport is not None else None
+            peer = info[0] if info else None
+        except Exception:
+            peer = None
+        line = json.dumps({"prompt": prompt, "peer": peer, "start": start, "end": time.time(),
+                           "outcome": outcome, "status": status}, ensure_ascii=False)
+        try:
+            self.call_log.write(line + "\n")
+        except UnicodeEncodeError:
+            self.call_log.write(json.dumps(json.loads(line), ensure_ascii=True) + "\n")
+
+    async def _llm(self, c, req, kind):
         st = self.stats
         st.requests_total += 1
         rid = new_id("req_mock_")
@@ -1042,6 +1101,7 @@ class MockServer:
     async def _nonstream(self, c, req, kind, rid, rl, obj, latency, faults):
         keep = req.keep_alive
         if not await c.sleep(latency + faults.stall):
+            c.call_outcome = "aborted"
             return False
         if faults.error_event or faults.error_event_early:
             return self.error_response(c, kind, 529 if kind == "anthropic" else 503, "Overloaded", rid, keep,
@@ -1054,6 +1114,8 @@ class MockServer:
             self.send(c, 200, headers, body, keep)
             return keep
         if faults.disconnect:
+            c.call_status = 200
+            c.call_outcome = "disconnected"
             c.write(self.head(200, headers, False, body_len=len(body)) + body[:len(body) // 2])
             c.transport.close()
             return False
@@ -1092,7 +1154,8 @@ class MockServer:
         if not chunked:
             keep = False
         frame = chunk if chunked else (lambda b: b)
-        ctx = StreamCtx(self.stats)
+        ctx = StreamCtx(self.stats, c)
+        c.call_status = 200
         try:
             if not c.write(head):
                 ctx.finish("aborted")
@@ -1117,6 +1180,7 @@ class MockServer:
                     ctx.finish("aborted")
                     return False
                 if (early and i == 0) or i == err_at:
+                    c.call_outcome = "error"
                     c.write(frame(make_error()))
                     if chunked:
                         c.write(CHUNK_END)
@@ -1303,6 +1367,9 @@ def parse_args(argv=None):
                    help="close a keep-alive connection idle for this many seconds (default 300)")
     p.add_argument("--delta-log", default=None, metavar="FILE",
                    help="append a JSON line (prompt, delta index, time) per streamed delta (default: off)")
+    p.add_argument("--call-log", default=None, metavar="FILE",
+                   help="append a JSON line (prompt, peer, start, end, outcome, status) per LLM call when it "
+                        "ends (default: off)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = p.parse_args(argv)
     if args.latency < 0:
