@@ -6,7 +6,11 @@ reach the suite's own hosts (the front ends given with --fronts). Every loop is 
 
 Client commands
     submit   POST /api/tasks for COUNT unique prompts, round robin over the front ends; one JSON line per task:
-             {"k", "prompt", "front", "http", "id", "t", "may_lose"}. A task is accepted when it got a 202.
+             {"k", "prompt", "front", "http", "id", "t", "may_lose", "tried"}. A task is accepted when it got a 202.
+             Like a careful client, it tries again on 429, 502 and 503 (which create nothing) through the next
+             front end, at most 3 more times 0.5 s apart, each time with a new prompt ("... task K retry N ..."),
+             so that a task created in spite of a 503 could never be mistaken for the accepted one; never after a
+             timeout (the task may exist).
     wait     Polls every accepted task (GET /api/tasks/ID, any front end) until it is finished (succeeded, failed,
              cancelled), or answered 404 twice in a row, or the deadline passes; one JSON line per task with the
              last answer and every HTTP status seen.
@@ -90,13 +94,21 @@ def cmd_submit(args):
     with open(args.out, "a", encoding="utf-8") as out:
         for i in range(args.count):
             k = args.first + i
-            prompt = "cluster %s task %d [mock:latency=%s]" % (args.scenario, k, args.latency)
-            front = fronts.fronts[(k - 1) % len(fronts.fronts)]
             started = time.time()
-            status, obj, raw = fronts.request(front, "POST", "/api/tasks", json.dumps({"query": prompt}))
+            tried = []
+            for attempt in range(4):
+                retry = "" if attempt == 0 else " retry %d" % attempt
+                prompt = "cluster %s task %d%s [mock:latency=%s]" % (args.scenario, k, retry, args.latency)
+                front = fronts.fronts[(k - 1 + attempt) % len(fronts.fronts)]
+                tried.append(prompt)
+                t = time.time()
+                status, obj, raw = fronts.request(front, "POST", "/api/tasks", json.dumps({"query": prompt}))
+                if status not in (429, 502, 503):
+                    break
+                time.sleep(0.5)
             ident = obj.get("id") if isinstance(obj, dict) and status == 202 else None
             out.write(json.dumps({"k": k, "prompt": prompt, "front": front, "http": status, "id": ident,
-                                  "t": started, "may_lose": args.may_lose,
+                                  "t": t, "may_lose": args.may_lose, "tried": tried,
                                   "answer": None if status == 202 else raw[:200]}) + "\n")
             out.flush()
             if i + 1 < args.count:
@@ -308,7 +320,7 @@ def cmd_check(args):
 
     # --- Upstream calls: overlap per prompt, peak in flight
     calls = [c for c in read_lines(args.calls) if c.get("end", 0) >= args.since and c.get("start") is not None]
-    prompts = {t["prompt"] for t in tasks}
+    prompts = {p for t in tasks for p in t.get("tried", [t["prompt"]])}
     mine = [c for c in calls if c.get("prompt") in prompts]
     worst, pairs = overlaps(mine, args.tolerance)
     details = []
@@ -359,6 +371,11 @@ def cmd_check(args):
     notes = [n for n in args.note if n] + stream_notes
     if runs_extra:
         notes.append("%d re-run(s)" % runs_extra)
+    retried = sum(1 for t in tasks if len(t.get("tried", [])) > 1)
+    if retried:
+        notes.append("%d submission(s) retried after 503" % retried)
+    if refused:
+        notes.append("%d not accepted" % len(refused))
     if lost:
         notes.append("lost: " + ", ".join(lost))
     if r.failed:

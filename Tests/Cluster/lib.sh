@@ -404,7 +404,8 @@ except Exception: print(-1)' "$1"
 CL_STORE=""
 # shellcheck disable=SC2034
 CL_STORE_KIND=""
-CL_EXTRA_FLAGS=()
+# 1 when the binary offers --redis-wait-replicas (then given 1).
+CL_WAIT_REPLICAS=0
 
 # Chooses the store URL and optional flags from what the binary offers: Sentinel when its --help mentions
 # redis+sentinel (the suite's target), otherwise the fallback of a direct URL to redis-a, which cannot follow a
@@ -423,9 +424,9 @@ cl_choose_store() {
         CL_STORE="redis://$(cl_ip redis-a):6379/0"
         CL_STORE_KIND="direct"
     fi
-    CL_EXTRA_FLAGS=()
+    CL_WAIT_REPLICAS=0
     if [[ "${help}" == *"--redis-wait-replicas"* ]]; then
-        CL_EXTRA_FLAGS+=(--redis-wait-replicas 1)
+        CL_WAIT_REPLICAS=1
     fi
 }
 
@@ -443,21 +444,37 @@ cl_libfaketime() {
 
 # Starts longhaul on a backend host with --socket in CL_DIR/HOST/. $1: host. $2 (optional): a clock offset for
 # faketime ("+60s", "-60s"; the wall clock only: CLOCK_MONOTONIC is left alone, as on a machine whose clock is off).
+# The settings are given as flags; under libfaketime as the same settings' environment variables instead, because
+# the Swift binary loses its command-line arguments when libfaketime is preloaded (seen with Debian 12's
+# libfaketime 0.9.10: `longhaul --socket X` then fails with "no listen socket on fd 0").
 cl_start_backend() {
-    local host="$1" skew="${2:-}" dir="${CL_DIR}/${1}" envs
+    local host="$1" skew="${2:-}" dir="${CL_DIR}/${1}" envs setting flag var value flags=()
     mkdir -p "${dir}"
     rm -f "${dir}/longhaul.sock"
     envs=(env -i PATH="/usr/sbin:/usr/bin:/sbin:/bin" HOME="${dir}" ANTHROPIC_API_KEY="${CL_API_KEY}")
+    local settings=(
+        "--socket LONGHAUL_SOCKET ${dir}/longhaul.sock"
+        "--socket-mode LONGHAUL_SOCKET_MODE 0600"
+        "--store LONGHAUL_STORE ${CL_STORE}"
+        "--lease-timeout LONGHAUL_LEASE_TIMEOUT ${CL_LEASE}"
+        "--max-in-flight LONGHAUL_MAX_IN_FLIGHT ${CL_LIMIT}"
+        "--max-attempts LONGHAUL_MAX_ATTEMPTS 5"
+        "--base-url ANTHROPIC_BASE_URL http://$(cl_ip llm):${CL_MOCK_PORT}"
+        "--result-ttl LONGHAUL_RESULT_TTL 900"
+        "--log-level LONGHAUL_LOG_LEVEL debug"
+    )
+    [[ ${CL_WAIT_REPLICAS} -eq 0 ]] || settings+=("--redis-wait-replicas LONGHAUL_REDIS_WAIT_REPLICAS 1")
+    for setting in "${settings[@]}"; do
+        read -r flag var value <<<"${setting}"
+        if [[ -n "${skew}" ]]; then envs+=("${var}=${value}"); else flags+=("${flag}" "${value}"); fi
+    done
     if [[ -n "${skew}" ]]; then
         envs+=(LD_PRELOAD="$(cl_libfaketime)" FAKETIME="${skew}" FAKETIME_DONT_FAKE_MONOTONIC=1)
     fi
     printf '%s\n' "${skew}" >"${dir}/skew"
     (
         cd "${dir}" || exit 1
-        exec ip netns exec "$(cl_ns "${host}")" "${envs[@]}" "${CL_BIN}" --socket "${dir}/longhaul.sock" \
-            --socket-mode 0600 --store "${CL_STORE}" --lease-timeout "${CL_LEASE}" --max-in-flight "${CL_LIMIT}" \
-            --max-attempts 5 --base-url "http://$(cl_ip llm):${CL_MOCK_PORT}" --result-ttl 900 \
-            --log-level debug "${CL_EXTRA_FLAGS[@]}"
+        exec ip netns exec "$(cl_ns "${host}")" "${envs[@]}" "${CL_BIN}" "${flags[@]}"
     ) >>"${CL_DIR}/logs/longhaul-${host}.log" 2>&1 </dev/null &
     printf '%s\n' "$!" >"${CL_DIR}/pids/longhaul-${host}.pid"
     local pid="$!"

@@ -102,8 +102,9 @@ trap 'exit 143' TERM
 finish() {
     printf '\n== results\n'
     python3 "${HERE}/cluster.py" table --rows "${CL_DIR}/rows.jsonl" | tee "${CL_DIR}/results.md"
-    printf '\nstore: %s (%s); backend flags: --lease-timeout %s --max-in-flight %s --max-attempts 5 %s\n' \
-        "${CL_STORE}" "${CL_STORE_KIND}" "${CL_LEASE}" "${CL_LIMIT}" "${CL_EXTRA_FLAGS[*]}"
+    printf '\nstore: %s (%s); backend flags: --lease-timeout %s --max-in-flight %s --max-attempts 5%s\n' \
+        "${CL_STORE}" "${CL_STORE_KIND}" "${CL_LEASE}" "${CL_LIMIT}" \
+        "$([[ ${CL_WAIT_REPLICAS} -eq 0 ]] || printf ' --redis-wait-replicas 1')"
     printf 'wall time: %d s\n' "$((SECONDS - started_at))"
     if [[ ${CL_FAILED} -gt 0 ]]; then
         printf 'Failed checks:\n'
@@ -167,7 +168,7 @@ if [[ "${CL_STORE_KIND}" == direct ]]; then
 else
     cl_pass "setup: the backends use ${CL_STORE}"
 fi
-if [[ ${#CL_EXTRA_FLAGS[@]} -gt 0 ]]; then
+if [[ ${CL_WAIT_REPLICAS} -eq 1 ]]; then
     cl_pass "setup: the backends wait for one replica (--redis-wait-replicas 1)"
 else
     cl_fail "setup: the backend offers --redis-wait-replicas" \
