@@ -211,7 +211,7 @@ SC_NOTES=()
 # Starts a scenario: zeroes the mock's counters (its peak), notes the time. $1: name.
 sc_begin() {
     SC="$1"
-    printf '\n== %s\n' "${SC}"
+    printf '\n== %s (at %d s)\n' "${SC}" "$((SECONDS - started_at))"
     SC_TASKS="${CL_DIR}/sc-${SC}.tasks"
     : >"${SC_TASKS}"
     SC_STREAMS=""
