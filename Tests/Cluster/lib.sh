@@ -104,10 +104,14 @@ cl_check() {
 }
 
 # Runs an analyser (cluster.py) and counts its PASS/FAIL lines into the totals; the lines are printed as they are.
-# $@: cluster.py arguments.
+# An analyser that fails (a crash, bad arguments) is a failed check. $@: cluster.py arguments.
 cl_analyse() {
-    local out line
-    out="$(python3 "${CL_ROOT}/Tests/Cluster/cluster.py" "$@" 2>>"${CL_DIR}/logs/analysers.err")" || true
+    local out line rc=0
+    out="$(python3 "${CL_ROOT}/Tests/Cluster/cluster.py" "$@" 2>"${CL_DIR}/logs/analyser.err")" || rc=$?
+    cat "${CL_DIR}/logs/analyser.err" >>"${CL_DIR}/logs/analysers.err"
+    if [[ ${rc} -ne 0 ]]; then
+        cl_fail "analyser cluster.py $1${SC:+ (${SC})} runs" "exit ${rc}: $(tail -n 2 "${CL_DIR}/logs/analyser.err")"
+    fi
     while IFS= read -r line; do
         case "${line}" in
             "PASS "*)

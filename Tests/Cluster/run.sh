@@ -313,10 +313,10 @@ sc_finish() {
     local until mock_peak note notes=()
     until="$(now)"
     mock_peak="$(cl_mock_stat max_concurrent_streams)"
-    for note in "${SC_NOTES[@]}"; do notes+=(--note "${note}"); done
+    for note in "${SC_NOTES[@]}"; do notes+=("--note=${note}"); done
     cl_analyse check --scenario "${SC}" --tasks "${SC_TASKS}" --results "${CL_DIR}/sc-${SC}.results" \
         --calls "${CL_DIR}/calls.jsonl" --since "${SC_T0}" --until "${until}" --limit "${CL_LIMIT}" \
-        --mock-peak "${mock_peak}" --streams "${SC_STREAMS%,}" --hosts "$(cl_host_map)" \
+        --mock-peak "${mock_peak}" --streams="${SC_STREAMS%,}" --hosts "$(cl_host_map)" \
         --rows "${CL_DIR}/rows.jsonl" "${notes[@]}"
     sc_idle_check
 }
