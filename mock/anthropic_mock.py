@@ -81,7 +81,8 @@ STATS (GET /mock/stats)
     faulty or not; by prompt when the body had one), streams_active, streams_completed (sent to the end,
     including streams ended by an error event), streams_aborted (client closed first), streams_disconnected
     (ended by [mock:disconnect]), connections_open, connections_total, max_concurrent_streams,
-    responses_by_status, uptime_seconds. Reset zeroes counters; the gauges (streams_active,
+    streams_active_by_peer ({client IP: streams open now}, peers with none left out), responses_by_status,
+    uptime_seconds. Reset zeroes counters; the gauges (streams_active, streams_active_by_peer,
     connections_open) stay, and max_concurrent_streams restarts from streams_active.
 
 HTTP: HTTP/1.1 keep-alive and pipelining, Connection: close, HTTP/1.0, Content-Length and chunked request
@@ -725,6 +726,7 @@ class Stats:
     def __init__(self):
         self.started = time.time()
         self.streams_active = 0
+        self.streams_active_by_peer = {}
         self.connections_open = 0
         self.reset()
 
@@ -749,6 +751,7 @@ class Stats:
             "connections_open": self.connections_open,
             "connections_total": self.connections_total,
             "max_concurrent_streams": self.max_concurrent_streams,
+            "streams_active_by_peer": dict(self.streams_active_by_peer),
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
             "uptime_seconds": round(time.time() - self.started, 3),
         }
@@ -757,12 +760,20 @@ class Stats:
 class StreamCtx:
     """Bookkeeping for one streamed response: counts it active, then completed/aborted/disconnected."""
 
-    __slots__ = ("stats", "done", "conn")
+    __slots__ = ("stats", "done", "conn", "peer")
 
     def __init__(self, stats, conn=None):
         self.stats = stats
         self.done = False
         self.conn = conn
+        self.peer = None
+        try:
+            info = conn.transport.get_extra_info("peername") if conn is not None else None
+            self.peer = info[0] if info else None
+        except (AttributeError, IndexError, TypeError):
+            self.peer = None
+        if self.peer is not None:
+            stats.streams_active_by_peer[self.peer] = stats.streams_active_by_peer.get(self.peer, 0) + 1
         stats.streams_active += 1
         if stats.streams_active > stats.max_concurrent_streams:
             stats.max_concurrent_streams = stats.streams_active
@@ -775,6 +786,12 @@ class StreamCtx:
             self.conn.call_outcome = outcome
         st = self.stats
         st.streams_active -= 1
+        if self.peer is not None:
+            left = st.streams_active_by_peer.get(self.peer, 1) - 1
+            if left > 0:
+                st.streams_active_by_peer[self.peer] = left
+            else:
+                st.streams_active_by_peer.pop(self.peer, None)
         if outcome == "completed":
             st.streams_completed += 1
         elif outcome == "disconnected":

@@ -674,10 +674,15 @@ class CallLogTests(MockTestCase):
             s.sendall(raw_request("/v1/messages", anthropic_body(q, stream=True), ANTHROPIC_HEADERS))
             s.settimeout(5)
             self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+            # While it streams, /mock/stats counts it by client address.
+            status, _, data = self.request("GET", "/mock/stats")
+            self.assertEqual(json.loads(data)["streams_active_by_peer"].get("127.0.0.1"), 1)
         finally:
             s.close()
         calls = self.calls_for(q, 1)
         self.assertEqual(len(calls), 1, calls)
+        status, _, data = self.request("GET", "/mock/stats")
+        self.assertEqual(json.loads(data)["streams_active_by_peer"], {})
         self.assertEqual((calls[0]["outcome"], calls[0]["status"]), ("aborted", 200))
         self.assertLess(calls[0]["end"] - calls[0]["start"], 2.5)
 

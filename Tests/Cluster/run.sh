@@ -332,6 +332,19 @@ sc_idle_check() {
         --baseline "${CL_DIR}/baseline.json" --window 2 --max-cpu 0.3 --max-rss-growth-mb 40
 }
 
+# Succeeds when the mock streams at least one reply to a host now (/mock/stats streams_active_by_peer). $1: host.
+# shellcheck disable=SC2317 # called through wait_until
+host_has_call() {
+    cl_mock_get stats 2>/dev/null | python3 -c 'import json,sys
+sys.exit(0 if json.load(sys.stdin).get("streams_active_by_peer", {}).get(sys.argv[1], 0) > 0 else 1)' "$(cl_ip "$1")"
+}
+
+# Waits (4 s at most) until a host has an upstream call in flight, so that a fault hits a running task; notes when
+# it never had one. $1: host.
+wait_busy() {
+    wait_until 4 host_has_call "$1" || SC_NOTES+=("$1 had no call in flight when the fault came")
+}
+
 # Prints how many upstream calls from a host were in flight at a time (from the mock's call log). $1: host.
 # $2: time.
 calls_in_flight_at() {
@@ -400,7 +413,7 @@ if wanted sigstop; then
     # lease, and its own writes after it wakes up must be refused (fencing).
     sc_begin sigstop
     sc_load 8 1.5 b1 b3
-    sleep 1
+    wait_busy b2
     t_stop="$(now)"
     kill -STOP "$(cl_pid longhaul-b2)"
     sleep 4.5
@@ -415,7 +428,7 @@ if wanted partition; then
     # overlaps the takeover's.
     sc_begin partition
     sc_load 8 4 b2 b3
-    sleep 1
+    wait_busy b1
     t_cut="$(now)"
     cl_partition b1 || cl_fail "cluster partition: iptables rules in b1" "${CL_IPTABLES} failed"
     sleep 6
@@ -428,7 +441,7 @@ if wanted kill9; then
     # kill -9 b3 mid-load; it is started again 2 s later (as a supervisor would).
     sc_begin kill9
     sc_load 8 1.5 b1 b2
-    sleep 1
+    wait_busy b3
     t_kill="$(now)"
     cl_kill longhaul-b3 KILL
     sleep 2
