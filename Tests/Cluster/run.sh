@@ -438,9 +438,10 @@ if wanted partition; then
 fi
 
 if wanted kill9; then
-    # kill -9 b3 mid-load; it is started again 2 s later (as a supervisor would).
+    # kill -9 b3 mid-load; it is started again 2 s later (as a supervisor would). The calls take 3 s here, so that
+    # b3 is surely in the middle of one when it dies (a dead process's calls end with it: no overlap to fear).
     sc_begin kill9
-    sc_load 8 1.5 b1 b2
+    sc_load 8 3 b1 b2
     wait_busy b3
     t_kill="$(now)"
     cl_kill longhaul-b3 KILL
