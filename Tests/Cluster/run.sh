@@ -273,6 +273,21 @@ sc_load() {
     sc_submit_bg "$((count - 2))" 3 "${latency}" "$@"
 }
 
+# The start of a scenario with one victim backend: the load (COUNT tasks), then the victim is picked as the first
+# backend that has an upstream call in flight (the preferred one when it has; any process may claim any task, so
+# the front end a task came through says nothing), then tasks 1 and 2 get a stream each through the two other
+# front ends. Sets VICTIM. $1: COUNT. $2: latency. $3: the preferred victim.
+VICTIM=""
+sc_load_victim() {
+    local count="$1" latency="$2" preferred="$3" others=() host
+    sc_submit 2 1 "${latency}"
+    sc_submit_bg "$((count - 2))" 3 "${latency}"
+    VICTIM="$(pick_busy "${preferred}")"
+    for host in "${CL_BACKENDS[@]}"; do [[ "${host}" == "${VICTIM}" ]] || others+=("${host}"); done
+    sc_stream 1 "${others[0]}" "${others[1]}"
+    sc_stream 2 "${others[1]}" "${others[0]}"
+}
+
 # Samples the backends' CPU time and RSS. $1: output file. $@ (rest, optional): only these hosts.
 sc_sample() {
     local out="$1" host pairs=()
@@ -339,10 +354,26 @@ host_has_call() {
 sys.exit(0 if json.load(sys.stdin).get("streams_active_by_peer", {}).get(sys.argv[1], 0) > 0 else 1)' "$(cl_ip "$1")"
 }
 
-# Waits (4 s at most) until a host has an upstream call in flight, so that a fault hits a running task; notes when
-# it never had one. $1: host.
-wait_busy() {
-    wait_until 4 host_has_call "$1" || SC_NOTES+=("$1 had no call in flight when the fault came")
+# Prints the backend to hit: the preferred one as soon as it has an upstream call in flight, or after 1 s another
+# one that has, polled for 4 s at most (/mock/stats streams_active_by_peer); the preferred one when none had any.
+# $1: the preferred backend.
+pick_busy() {
+    local preferred="$1" tries=20 host
+    while ((tries-- > 0)); do
+        host_has_call "${preferred}" && break
+        ((tries < 15)) || {
+            sleep 0.2
+            continue
+        }
+        for host in "${CL_BACKENDS[@]}"; do
+            if host_has_call "${host}"; then
+                printf '%s' "${host}"
+                return 0
+            fi
+        done
+        sleep 0.2
+    done
+    printf '%s' "${preferred}"
 }
 
 # Prints how many upstream calls from a host were in flight at a time (from the mock's call log). $1: host.
@@ -409,47 +440,45 @@ fi
 [[ -s "${CL_DIR}/baseline.json" ]] || sc_baseline b1 b2 b3
 
 if wanted sigstop; then
-    # SIGSTOP b2 for 4.5 s (longer than the 3 s lease), then SIGCONT: its running tasks are taken over after the
-    # lease, and its own writes after it wakes up must be refused (fencing).
+    # SIGSTOP a backend with a call in flight (b2 when it has one) for 4.5 s (longer than the 3 s lease), then
+    # SIGCONT: its running tasks are taken over after the lease, and its writes after it wakes up must be refused.
     sc_begin sigstop
-    sc_load 8 1.5 b1 b3
-    wait_busy b2
+    sc_load_victim 8 1.5 b2
     t_stop="$(now)"
-    kill -STOP "$(cl_pid longhaul-b2)"
+    kill -STOP "$(cl_pid "longhaul-${VICTIM}")"
     sleep 4.5
-    kill -CONT "$(cl_pid longhaul-b2)"
-    SC_NOTES+=("b2 stopped 4.5 s with $(calls_in_flight_at b2 "${t_stop}") call(s) in flight")
+    kill -CONT "$(cl_pid "longhaul-${VICTIM}")"
+    SC_NOTES+=("${VICTIM} stopped 4.5 s with $(calls_in_flight_at "${VICTIM}" "${t_stop}") call(s) in flight")
     sc_finish 30
 fi
 
 if wanted partition; then
-    # Drop every packet between b1 and Redis (and the sentinels) for 6 s, then heal. These tasks take 4 s at the
-    # mock, longer than the lease: b1 must abort its runs before its lease ends (it cannot renew), or its call
-    # overlaps the takeover's.
+    # Drop every packet between a backend with a call in flight (b1 when it has one) and Redis (and the sentinels)
+    # for 6 s, then heal. These tasks take 4 s at the mock, longer than the lease: the backend must abort its runs
+    # before its lease ends (it cannot renew), or its call overlaps the takeover's.
     sc_begin partition
-    sc_load 8 4 b2 b3
-    wait_busy b1
+    sc_load_victim 8 4 b1
     t_cut="$(now)"
-    cl_partition b1 || cl_fail "cluster partition: iptables rules in b1" "${CL_IPTABLES} failed"
+    cl_partition "${VICTIM}" || cl_fail "cluster partition: iptables rules in ${VICTIM}" "${CL_IPTABLES} failed"
     sleep 6
-    cl_heal b1
-    SC_NOTES+=("b1 cut from Redis 6 s with $(calls_in_flight_at b1 "${t_cut}") call(s) in flight; 4 s calls")
+    cl_heal "${VICTIM}"
+    SC_NOTES+=("${VICTIM} cut from Redis 6 s with $(calls_in_flight_at "${VICTIM}" "${t_cut}") call(s) in flight; 4 s calls")
     sc_finish 40
 fi
 
 if wanted kill9; then
-    # kill -9 b3 mid-load; it is started again 2 s later (as a supervisor would). The calls take 3 s here, so that
-    # b3 is surely in the middle of one when it dies (a dead process's calls end with it: no overlap to fear).
+    # kill -9 a backend with a call in flight (b3 when it has one); it is started again 2 s later (as a supervisor
+    # would). The calls take 3 s here (a dead process's calls end with it: no overlap to fear).
     sc_begin kill9
-    sc_load 8 3 b1 b2
-    wait_busy b3
+    sc_load_victim 8 3 b3
     t_kill="$(now)"
-    cl_kill longhaul-b3 KILL
+    cl_kill "longhaul-${VICTIM}" KILL
     sleep 2
-    cl_start_backend b3 "$(cat "${CL_DIR}/b3/skew")" || cl_fail "cluster kill9: b3 starts again" "see its log"
-    SC_NOTES+=("b3 killed with $(calls_in_flight_at b3 "${t_kill}") call(s) in flight, restarted 2 s later")
+    cl_start_backend "${VICTIM}" "$(cat "${CL_DIR}/${VICTIM}/skew")" ||
+        cl_fail "cluster kill9: ${VICTIM} starts again" "see its log"
+    SC_NOTES+=("${VICTIM} killed with $(calls_in_flight_at "${VICTIM}" "${t_kill}") call(s) in flight, restarted 2 s later")
     sc_finish 30
-    sc_baseline b3
+    sc_baseline "${VICTIM}"
 fi
 
 if wanted redis-aof; then
