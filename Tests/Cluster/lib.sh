@@ -143,6 +143,8 @@ cl_spawn() {
     shift 2
     ip netns exec "$(cl_ns "${host}")" "$@" >>"${CL_DIR}/logs/${name}.log" 2>&1 </dev/null &
     printf '%s\n' "$!" >"${CL_DIR}/pids/${name}.pid"
+    # Out of the job table: bash then says nothing ("Killed ...") when the suite kills it on purpose.
+    disown "$!"
 }
 
 # Prints the recorded pid of a process (empty when none). $1: name.
@@ -483,8 +485,9 @@ cl_start_backend() {
         cd "${dir}" || exit 1
         exec ip netns exec "$(cl_ns "${host}")" "${envs[@]}" "${CL_BIN}" "${flags[@]}"
     ) >>"${CL_DIR}/logs/longhaul-${host}.log" 2>&1 </dev/null &
-    printf '%s\n' "$!" >"${CL_DIR}/pids/longhaul-${host}.pid"
     local pid="$!"
+    printf '%s\n' "${pid}" >"${CL_DIR}/pids/longhaul-${host}.pid"
+    disown "${pid}"
     wait_until_alive "${pid}" 30 test -S "${dir}/longhaul.sock"
 }
 
