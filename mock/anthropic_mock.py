@@ -6,7 +6,8 @@ Standard library only (asyncio). One coroutine per connection, no threads.
 Command line
     python3 mock/anthropic_mock.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
                                    [--latency SECONDS] [--api-key KEY]
-                                   [--idle-timeout SECONDS] [--delta-log FILE] [--markdown] [--verbose]
+                                   [--idle-timeout SECONDS] [--delta-log FILE] [--call-log FILE]
+                                   [--markdown] [--verbose]
 
     --port 0 picks a free port. Once listening, the port number is written to --port-file
     (tmp file + rename) and "mock LLM listening on http://HOST:PORT" is printed to stderr.
@@ -18,6 +19,18 @@ Command line
     --markdown (off by default; scripts/run sets it for the offline demo) answers a prompt that has no [mock:...]
     marker with MARKDOWN_REPLY (a heading, lists, a code block, a table, paragraphs) streamed over at least
     MARKDOWN_LATENCY seconds. Without it every reply is the "Mock reply to: PROMPT" below, which tests rely on.
+    --call-log FILE (off by default; for the cluster suite) appends one JSON line per upstream call to
+    /v1/messages or /v1/chat/completions (POST), written when the call ends (line-buffered, one write per line):
+        {"prompt": PROMPT or null (no readable body), "peer": the client's IP address,
+         "start": time.time() when the request (headers and body) had been read,
+         "end": time.time() when the call ended,
+         "outcome": "completed" | "aborted" | "disconnected" | "error", "status": HTTP status or null}
+    outcome: "completed" the whole reply was sent; "aborted" the client closed (or half-closed) first, or the
+    mock stopped, before the reply was complete; "disconnected" ended by [mock:disconnect]; "error" an error
+    response (status >= 400, e.g. a [mock:STATUS] marker, bad auth or body) or a stream that ended with an error
+    event ([mock:error-event], status 200). status is null when no status line was sent (a client that left during
+    [mock:slow-headers]). A task id is never sent to the provider, so a test maps tasks to calls through unique
+    prompts; the attempt is the order of the calls with the same prompt (order by "start").
 
 Endpoints
     POST /v1/messages          Anthropic Messages API. Needs x-api-key (any non-empty value, or exactly
@@ -90,7 +103,8 @@ STATS (GET /mock/stats)
     faulty or not; by prompt when the body had one), streams_active, streams_completed (sent to the end,
     including streams ended by an error event), streams_aborted (client closed first), streams_disconnected
     (ended by [mock:disconnect]), connections_open, connections_total, max_concurrent_streams,
-    responses_by_status, uptime_seconds. Reset zeroes counters; the gauges (streams_active,
+    streams_active_by_peer ({client IP: streams open now}, peers with none left out), responses_by_status,
+    uptime_seconds. Reset zeroes counters; the gauges (streams_active, streams_active_by_peer,
     connections_open) stay, and max_concurrent_streams restarts from streams_active.
 
 HTTP: HTTP/1.1 keep-alive and pipelining, Connection: close, HTTP/1.0, Content-Length and chunked request
@@ -518,7 +532,7 @@ class Conn(asyncio.Protocol):
     """Small per-connection state; the handler coroutine reads from buf and writes to transport."""
 
     __slots__ = ("srv", "transport", "buf", "eof", "lost", "paused_r", "paused_w", "data_waiter",
-                 "sleep_waiter", "drain_waiter", "task", "__weakref__")
+                 "sleep_waiter", "drain_waiter", "task", "call_status", "call_outcome", "__weakref__")
 
     def __init__(self, srv):
         self.srv = srv
@@ -532,6 +546,9 @@ class Conn(asyncio.Protocol):
         self.sleep_waiter = None
         self.drain_waiter = None
         self.task = None
+        # For --call-log: the status line and the outcome of the LLM call being answered.
+        self.call_status = None
+        self.call_outcome = None
 
     # protocol callbacks
     def connection_made(self, transport):
@@ -840,6 +857,7 @@ class Stats:
     def __init__(self):
         self.started = time.time()
         self.streams_active = 0
+        self.streams_active_by_peer = {}
         self.connections_open = 0
         self.reset()
 
@@ -864,6 +882,7 @@ class Stats:
             "connections_open": self.connections_open,
             "connections_total": self.connections_total,
             "max_concurrent_streams": self.max_concurrent_streams,
+            "streams_active_by_peer": dict(self.streams_active_by_peer),
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
             "uptime_seconds": round(time.time() - self.started, 3),
         }
@@ -872,11 +891,20 @@ class Stats:
 class StreamCtx:
     """Bookkeeping for one streamed response: counts it active, then completed/aborted/disconnected."""
 
-    __slots__ = ("stats", "done")
+    __slots__ = ("stats", "done", "conn", "peer")
 
-    def __init__(self, stats):
+    def __init__(self, stats, conn=None):
         self.stats = stats
         self.done = False
+        self.conn = conn
+        self.peer = None
+        try:
+            info = conn.transport.get_extra_info("peername") if conn is not None else None
+            self.peer = info[0] if info else None
+        except (AttributeError, IndexError, TypeError):
+            self.peer = None
+        if self.peer is not None:
+            stats.streams_active_by_peer[self.peer] = stats.streams_active_by_peer.get(self.peer, 0) + 1
         stats.streams_active += 1
         if stats.streams_active > stats.max_concurrent_streams:
             stats.max_concurrent_streams = stats.streams_active
@@ -885,8 +913,16 @@ class StreamCtx:
         if self.done:
             return
         self.done = True
+        if self.conn is not None and self.conn.call_outcome is None:
+            self.conn.call_outcome = outcome
         st = self.stats
         st.streams_active -= 1
+        if self.peer is not None:
+            left = st.streams_active_by_peer.get(self.peer, 1) - 1
+            if left > 0:
+                st.streams_active_by_peer[self.peer] = left
+            else:
+                st.streams_active_by_peer.pop(self.peer, None)
         if outcome == "completed":
             st.streams_completed += 1
         elif outcome == "disconnected":
@@ -909,6 +945,7 @@ class MockServer:
         self._rl_tokens = 0
         # Line-buffered: a reader sees each delta's line as soon as the delta is on the wire.
         self.delta_log = open(args.delta_log, "a", buffering=1) if getattr(args, "delta_log", None) else None
+        self.call_log = open(args.call_log, "a", buffering=1) if getattr(args, "call_log", None) else None
 
     # connection bookkeeping
     def conn_opened(self, c):
@@ -947,6 +984,7 @@ class MockServer:
 
     def send(self, c, status, headers, body, keep, head_only=False):
         """A complete response. head_only (HEAD requests): the same headers, content-length of the body, no body."""
+        c.call_status = status
         c.write(self.head(status, headers, keep, body_len=len(body)) + (b"" if head_only else body))
 
     def ratelimit_headers(self, kind, tokens, status):
@@ -1090,6 +1128,44 @@ class MockServer:
                                    keep, head_only=ho)
 
     async def llm(self, c, req, kind):
+        """One upstream call; with --call-log, its line is written when it ends (whatever way it ends)."""
+        c.call_status = None
+        c.call_outcome = None
+        start = time.time()
+        keep = False
+        try:
+            keep = await self._llm(c, req, kind)
+            return keep
+        finally:
+            if self.call_log is not None:
+                self.write_call_log(c, req, start)
+
+    def write_call_log(self, c, req, start):
+        status = c.call_status
+        outcome = c.call_outcome
+        if status is not None and status >= 400:
+            outcome = "error"
+        elif outcome is None:
+            outcome = "aborted" if (status is None or c.lost) else "completed"
+        prompt = None
+        try:
+            prompt = extract_prompt(json.loads(req.body.decode("utf-8"))) if req.body.strip() else None
+        except Exception:
+            prompt = None
+        peer = None
+        try:
+            info = c.transport.get_extra_info("peername") if c.transport is not None else None
+            peer = info[0] if info else None
+        except Exception:
+            peer = None
+        line = json.dumps({"prompt": prompt, "peer": peer, "start": start, "end": time.time(),
+                           "outcome": outcome, "status": status}, ensure_ascii=False)
+        try:
+            self.call_log.write(line + "\n")
+        except UnicodeEncodeError:
+            self.call_log.write(json.dumps(json.loads(line), ensure_ascii=True) + "\n")
+
+    async def _llm(self, c, req, kind):
         st = self.stats
         st.requests_total += 1
         rid = new_id("req_mock_")
@@ -1178,6 +1254,7 @@ class MockServer:
     async def _nonstream(self, c, req, kind, rid, rl, obj, latency, faults):
         keep = req.keep_alive
         if not await c.sleep(latency + faults.stall):
+            c.call_outcome = "aborted"
             return False
         if faults.error_event or faults.error_event_early:
             return self.error_response(c, kind, 529 if kind == "anthropic" else 503, "Overloaded", rid, keep,
@@ -1190,6 +1267,8 @@ class MockServer:
             self.send(c, 200, headers, body, keep)
             return keep
         if faults.disconnect:
+            c.call_status = 200
+            c.call_outcome = "disconnected"
             c.write(self.head(200, headers, False, body_len=len(body)) + body[:len(body) // 2])
             c.transport.close()
             return False
@@ -1230,7 +1309,8 @@ class MockServer:
         raw_frame = chunk if chunked else (lambda b: b)
         shape = gateway_shape(faults)
         frame = raw_frame if shape is None else (lambda b: raw_frame(shape(b)))
-        ctx = StreamCtx(self.stats)
+        ctx = StreamCtx(self.stats, c)
+        c.call_status = 200
         try:
             if not c.write(head):
                 ctx.finish("aborted")
@@ -1255,6 +1335,7 @@ class MockServer:
                     ctx.finish("aborted")
                     return False
                 if (early and i == 0) or i == err_at:
+                    c.call_outcome = "error"
                     c.write(frame(make_error()))
                     if chunked:
                         c.write(CHUNK_END)
@@ -1456,6 +1537,9 @@ def parse_args(argv=None):
                    help="append a JSON line (prompt, delta index, time) per streamed delta (default: off)")
     p.add_argument("--markdown", action="store_true",
                    help="answer prompts without a [mock:...] marker with a Markdown demo answer (default: off)")
+    p.add_argument("--call-log", default=None, metavar="FILE",
+                   help="append a JSON line (prompt, peer, start, end, outcome, status) per LLM call when it "
+                        "ends (default: off)")
     p.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = p.parse_args(argv)
     if args.latency < 0:

@@ -150,7 +150,11 @@ def recv_until_eof(sock, timeout=10.0):
 
 
 class MockTestCase(unittest.TestCase):
-    """Starts one mock process per test class."""
+    """Starts one mock process per test class. extra_args(tmpdir): more command-line arguments."""
+
+    @classmethod
+    def extra_args(cls, tmpdir):
+        return []
 
     EXTRA_ARGS = []
 
@@ -162,7 +166,7 @@ class MockTestCase(unittest.TestCase):
         cls.stderr_file = open(cls.stderr_path, "wb")
         cls.proc = subprocess.Popen(
             [sys.executable, MOCK, "--port", "0", "--port-file", cls.port_file, "--latency", LATENCY]
-            + cls.EXTRA_ARGS,
+            + cls.EXTRA_ARGS + cls.extra_args(cls.tmpdir),
             stdout=subprocess.DEVNULL, stderr=cls.stderr_file)
         deadline = time.monotonic() + 20
         while not os.path.exists(cls.port_file):
@@ -649,6 +653,84 @@ class StatsTests(MockTestCase):
         # reset also zeroes the attempt counters: [mock:500x1] fires again
         self.assertEqual(self.anthropic(p2)[0], 500)
         self.assertEqual(self.stats()["requests_total"], 1)
+
+
+class CallLogTests(MockTestCase):
+    """--call-log FILE: one JSON line per LLM call, written when the call ends."""
+
+    @classmethod
+    def extra_args(cls, tmpdir):
+        cls.call_log = os.path.join(tmpdir, "calls.jsonl")
+        return ["--call-log", cls.call_log]
+
+    def calls_for(self, prompt, want, timeout=5.0):
+        """The call-log lines with this prompt, once there are `want` of them (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = []
+            if os.path.exists(self.call_log):
+                with open(self.call_log, encoding="utf-8") as f:
+                    lines = [json.loads(line) for line in f if line.strip()]
+            mine = [c for c in lines if c["prompt"] == prompt]
+            if len(mine) >= want or time.monotonic() > deadline:
+                return mine
+            time.sleep(0.05)
+
+    def test_completed_stream_and_nonstream_calls(self):
+        p = unique("logged [mock:latency=0.3]")
+        before = time.time()
+        self.assertEqual(self.anthropic(p, stream=True)[0], 200)
+        self.assertEqual(self.openai(p)[0], 200)
+        after = time.time()
+        calls = self.calls_for(p, 2)
+        self.assertEqual(len(calls), 2, calls)
+        for call in calls:
+            self.assertEqual(set(call), {"prompt", "peer", "start", "end", "outcome", "status"})
+            self.assertEqual(call["peer"], "127.0.0.1")
+            self.assertEqual(call["outcome"], "completed")
+            self.assertEqual(call["status"], 200)
+            self.assertLessEqual(before, call["start"])
+            self.assertLessEqual(call["end"], after + 0.05)
+            # The latency marker: each call lasted about 0.3 s.
+            self.assertGreaterEqual(call["end"] - call["start"], 0.25)
+        # Written at the end of each call: the second started after the first ended.
+        self.assertLessEqual(calls[0]["end"], calls[1]["start"] + 0.01)
+
+    def test_error_and_aborted_calls(self):
+        p = unique("logged fail once [mock:500x1]")
+        self.assertEqual(self.anthropic(p)[0], 500)
+        self.assertEqual(self.anthropic(p)[0], 200)
+        calls = self.calls_for(p, 2)
+        self.assertEqual([(c["outcome"], c["status"]) for c in calls], [("error", 500), ("completed", 200)])
+
+        q = unique("logged aborted [mock:latency=3]")
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(raw_request("/v1/messages", anthropic_body(q, stream=True), ANTHROPIC_HEADERS))
+            s.settimeout(5)
+            self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+            # While it streams, /mock/stats counts it by client address.
+            status, _, data = self.request("GET", "/mock/stats")
+            self.assertEqual(json.loads(data)["streams_active_by_peer"].get("127.0.0.1"), 1)
+        finally:
+            s.close()
+        calls = self.calls_for(q, 1)
+        self.assertEqual(len(calls), 1, calls)
+        status, _, data = self.request("GET", "/mock/stats")
+        self.assertEqual(json.loads(data)["streams_active_by_peer"], {})
+        self.assertEqual((calls[0]["outcome"], calls[0]["status"]), ("aborted", 200))
+        self.assertLess(calls[0]["end"] - calls[0]["start"], 2.5)
+
+        r = unique("logged disconnect [mock:disconnect]")
+        with self.assertRaises(http.client.IncompleteRead):
+            self.anthropic(r, stream=True)
+        calls = self.calls_for(r, 1)
+        self.assertEqual(calls[0]["outcome"], "disconnected")
+
+        e = unique("logged error event [mock:error-event] [mock:long=10]")
+        self.assertEqual(self.anthropic(e, stream=True)[0], 200)
+        calls = self.calls_for(e, 1)
+        self.assertEqual((calls[0]["outcome"], calls[0]["status"]), ("error", 200))
 
 
 class ConcurrencyTests(MockTestCase):

@@ -232,6 +232,31 @@ ensure_packages() {
     python3 -m pip --version >/dev/null 2>&1 || fatal "python3 -m pip is still unavailable"
 }
 
+# The cluster suite's needs (Tests/Cluster/run.sh): iptables inside namespaces, libfaketime, Sentinel (Debian ships it
+# apart from redis-server), iproute2. Services the packages would start are kept from starting, as in
+# ensure_packages.
+readonly LONGHAUL_CLUSTER_APT_PACKAGES=(iproute2 iptables faketime redis-sentinel)
+ensure_cluster_packages() {
+    local missing=() pkg
+    for pkg in "${LONGHAUL_CLUSTER_APT_PACKAGES[@]}"; do
+        pkg_installed "${pkg}" || missing+=("${pkg}")
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    log "installing missing packages for the cluster suite: ${missing[*]}"
+    run_as_root apt-get update -qq || return 1
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [[ ! -e "${policy}" ]]; then
+        run_as_root sh -c "printf '#!/bin/sh\nexit 101\n' >'${policy}' && chmod 0755 '${policy}'" && own_policy=1
+    fi
+    run_as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    if [[ ${own_policy} -eq 1 ]]; then
+        run_as_root rm -f "${policy}"
+    fi
+    [[ ${rc} -eq 0 ]] || error "apt-get install failed (${rc}) for: ${missing[*]}"
+    return "${rc}"
+}
+
 # Puts htmx 2 and its SSE extension into static/vendor/, from the pinned django-htmx wheel on PyPI with every
 # checksum verified. Does nothing when both files are there with the right checksums.
 ensure_htmx() (

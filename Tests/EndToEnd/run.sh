@@ -8,10 +8,11 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: Tests/EndToEnd/run.sh [-b BINARY] [-f REGEX] [-k] [-h]
+Usage: Tests/EndToEnd/run.sh [-b BINARY] [-f REGEX] [-x REGEX] [-k] [-h]
 
   -b BINARY  the longhaul binary (default: $LONGHAUL_BIN, else .build/debug/longhaul)
   -f REGEX   run only the test files whose name matches REGEX (e.g. -f 'api|queue')
+  -x REGEX   skip the test files whose name matches REGEX
   -k         keep the temporary directory (logs, configs) and print where it is
   -h         this help
 
@@ -26,11 +27,13 @@ source "${HERE}/lib.sh"
 
 E2E_BIN="${LONGHAUL_BIN:-${LONGHAUL_ROOT}/.build/debug/longhaul}"
 filter=""
+exclude=""
 keep=0
-while getopts ":b:f:kh" opt; do
+while getopts ":b:f:x:kh" opt; do
     case "${opt}" in
         b) E2E_BIN="${OPTARG}" ;;
         f) filter="${OPTARG}" ;;
+        x) exclude="${OPTARG}" ;;
         k) keep=1 ;;
         h)
             usage
@@ -142,6 +145,9 @@ fi
 for test_file in "${HERE}"/test_[0-9][0-9]_*.sh; do
     test_name="$(basename "${test_file}" .sh)"
     if [[ -n "${filter}" ]] && ! [[ "${test_name}" =~ ${filter} ]]; then
+        continue
+    fi
+    if [[ -n "${exclude}" && "${test_name}" =~ ${exclude} ]]; then
         continue
     fi
     printf '\n== %s\n' "${test_name}"
