@@ -268,18 +268,25 @@ final class SentinelCluster: Sendable {
     private let directory: URL
     private let pids = LockedValue<[Int32]>([])
 
+    /// The password every server and the sentinel ask for.
+    let password: String
+
     init() throws {
         let base = Int.random(in: 50_000..<59_000)
         (masterPort, replicaPort, sentinelPort) = (base, base + 1, base + 2)
+        password = "s3cret-\(base)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-sentinel-\(base)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try launch(["--port", String(masterPort)])
-        try launch(["--port", String(replicaPort), "--replicaof", "127.0.0.1", String(masterPort)])
+        let auth = ["--requirepass", password, "--masterauth", password]
+        try launch(["--port", String(masterPort)] + auth)
+        try launch(["--port", String(replicaPort), "--replicaof", "127.0.0.1", String(masterPort)] + auth)
         let configuration = directory.appendingPathComponent("sentinel.conf")
         try """
             port \(sentinelPort)
             bind 127.0.0.1
+            requirepass \(password)
             sentinel monitor testmaster 127.0.0.1 \(masterPort) 1
+            sentinel auth-pass testmaster \(password)
             sentinel down-after-milliseconds testmaster 1000
             sentinel failover-timeout testmaster 4000
             """.write(to: configuration, atomically: true, encoding: .utf8)
@@ -294,12 +301,13 @@ final class SentinelCluster: Sendable {
         }
     }
 
-    var url: String { "redis+sentinel://127.0.0.1:\(sentinelPort)/testmaster/0" }
+    var url: String { "redis+sentinel://:\(password)@127.0.0.1:\(sentinelPort)/testmaster/0" }
 
     /// Whether the sentinel has found the replica (it learns of replicas from the master's INFO, every 10 s):
     /// before that, a dead master has no replica to be replaced by.
     func sentinelKnowsTheReplica() -> Bool {
-        let sentinel = RedisClient(url: RedisURL("redis://127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
+        let sentinel = RedisClient(
+            url: RedisURL("redis://:\(password)@127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
         guard let replicas = try? sentinel.command(["SENTINEL", "replicas", "testmaster"]) else { return false }
         return replicas.elements.contains { replica in
             let fields = replica.elements.compactMap(\.text)
@@ -336,6 +344,7 @@ final class SentinelCluster: Sendable {
         #expect(RedisURL("redis+sentinel://h1/m/x") == nil)
     }
 
+    /// Every server and the sentinel ask for a password (the URL's): it reaches all of them.
     @Test func anAcceptedTaskSurvivesAFailoverWhenWritesWaitForTheReplica() async throws {
         let cluster = try SentinelCluster()
         var configuration = RedisTaskStore.Configuration(url: try #require(RedisURL(cluster.url)))
