@@ -114,15 +114,20 @@ public final class MemoryTaskStore: TaskStore {
 
     public func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError) {
         try state.withLock { state throws(TaskStoreError) in
-            guard var record = state.records[claim.id], record.status == .running,
-                state.tokens[claim.id] == claim.token
-            else { throw .leaseLost }
-            let length = record.output.utf8.count
+            // No local copy of the record: the output is appended in place (a copy would make every append copy
+            // the whole output, quadratic in its length).
+            guard state.records[claim.id]?.status == .running, state.tokens[claim.id] == claim.token else {
+                throw .leaseLost
+            }
+            let length = state.records[claim.id]?.output.utf8.count ?? 0
             guard length >= offset else { throw .leaseLost }
             // A retry of a chunk already written (wholly or in part) adds only what is missing.
             guard length < offset + text.utf8.count else { return }
-            record.output += String(decoding: text.utf8.dropFirst(length - offset), as: UTF8.self)
-            state.records[claim.id] = record
+            if length == offset {
+                state.records[claim.id]?.output += text
+            } else {
+                state.records[claim.id]?.output += String(decoding: text.utf8.dropFirst(length - offset), as: UTF8.self)
+            }
         }
     }
 

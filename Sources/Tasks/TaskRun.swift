@@ -19,8 +19,20 @@ final class TaskRun: Sendable {
     }
 
     private enum Write: Sendable {
-        case output(String, offset: Int)
+        case output(PendingOutput)
         case update([String: String], progress: Double?)
+    }
+
+    /// Chunks waiting to be written as one, appended to in place (a new string per chunk would copy the backlog
+    /// each time). Only touched under the run's lock until it is taken for writing.
+    private final class PendingOutput: @unchecked Sendable {
+        var text: String
+        let offset: Int
+
+        init(_ text: String, offset: Int) {
+            self.text = text
+            self.offset = offset
+        }
     }
 
     private struct State {
@@ -100,10 +112,10 @@ final class TaskRun: Sendable {
             let offset = state.emittedBytes
             state.emittedBytes += text.utf8.count
             // Consecutive chunks not yet being written travel as one write.
-            if case .output(let earlier, let start)? = state.pending.last {
-                state.pending[state.pending.count - 1] = .output(earlier + text, offset: start)
+            if case .output(let pending)? = state.pending.last {
+                pending.text += text
             } else {
-                state.pending.append(.output(text, offset: offset))
+                state.pending.append(.output(PendingOutput(text, offset: offset)))
             }
         }
     }
@@ -152,7 +164,7 @@ final class TaskRun: Sendable {
             guard let write = next else { return resumeDrained() }
             do {
                 switch write {
-                case .output(let text, let offset): try store.appendOutput(claim, at: offset, text)
+                case .output(let pending): try store.appendOutput(claim, at: pending.offset, pending.text)
                 case .update(let metadata, let progress): try store.update(claim, metadata: metadata, progress: progress)
                 }
                 state.withLock { $0.retryDelay = .milliseconds(50) }
@@ -163,8 +175,9 @@ final class TaskRun: Sendable {
             } catch {
                 // Put it back first in line and try again later; later chunks may join it meanwhile.
                 let delay = state.withLock { state in
-                    if case .output(let text, let offset) = write, case .output(let later, _)? = state.pending.first {
-                        state.pending[0] = .output(text + later, offset: offset)
+                    if case .output(let failed) = write, case .output(let later)? = state.pending.first {
+                        failed.text += later.text
+                        state.pending[0] = write
                     } else {
                         state.pending.insert(write, at: 0)
                     }
