@@ -703,7 +703,8 @@ class _SSEProto(asyncio.Protocol):
                 elif line.startswith("event:"):
                     name = line[6:].strip()
             if eid is not None:
-                self.events.append((now, int(eid), name))
+                # RUN-BYTES (the offset in UTF-8 bytes of run RUN's text), or a plain offset.
+                self.events.append((now, int(eid.rsplit("-", 1)[-1]), name))
             if name == "done":
                 self._finish()
                 return
@@ -805,7 +806,7 @@ async def mode_streams_async(args):
         ends = []
         total = 0
         for d in deltas:
-            total += len(d)
+            total += len(d.encode("utf-8"))  # event ids count UTF-8 bytes
             ends.append(total)
         ev = [(t, eid) for (t, eid, name) in p.events if name == "delta"]
         if ev and ev[-1][1] == total:
