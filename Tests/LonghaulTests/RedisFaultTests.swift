@@ -149,7 +149,7 @@ func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throw
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct RedisOutageTests {
+@Suite(.timeLimit(.minutes(3))) struct RedisOutageTests {
     @Test func theChangeFeedReconnectsAfterARestartAndReportsNewOutput() async throws {
         let redis = try PrivateRedis()
         var configuration = RedisTaskStore.Configuration(url: redis.url)
@@ -182,33 +182,39 @@ func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throw
         let redis = try PrivateRedis()
         var configuration = RedisTaskStore.Configuration(url: redis.url)
         configuration.keyPrefix = "fence:"
-        configuration.leaseTimeout = .seconds(3)
+        configuration.leaseTimeout = .seconds(5)
         configuration.timeout = .milliseconds(250)
         let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "fence"))
-        let stoppedWhileRedisWasPaused = LockedValue<Bool?>(nil)
+        let stoppedWhileRedisWasPaused = LockedValue<[TaskID: Bool]>([:])
         let paused = LockedValue(false)
         let job = ClosureJob { _, context in
             try context.emit("started")
             do {
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(60))
             } catch {
-                stoppedWhileRedisWasPaused.withLock { $0 = paused.withLock { $0 } }
+                stoppedWhileRedisWasPaused.withLock { $0[context.taskID] = paused.withLock { $0 } }
                 throw error
             }
         }
         let table = TaskTable(store: store, jobs: ["x": job], logger: Logger(label: "fence"))
         let runner = Task { await table.run() }
         defer { runner.cancel() }
-        let id = try table.submit(kind: "x", input: "").id
-        #expect(try await eventually { try table.record(id)?.output == "started" })
-        paused.withLock { $0 = true }
-        redis.pause()
-        // Nobody can reach Redis, so nobody else can take the task over: the run must stop by itself.
-        let stopped = try await eventually(400) { stoppedWhileRedisWasPaused.withLock { $0 } != nil }
-        paused.withLock { $0 = false }
-        redis.resume()
-        #expect(stopped)
-        #expect(stoppedWhileRedisWasPaused.withLock { $0 } == true)
+        // On a machine loaded far past its cores a run may miss renewals and stop before the pause; that is the
+        // same safety at work, but not what this test shows: try again with a new task (at most three times).
+        var shown: TaskID?
+        for _ in 0..<3 where shown == nil {
+            let id = try table.submit(kind: "x", input: "").id
+            #expect(try await eventually { try table.record(id)?.output == "started" })
+            paused.withLock { $0 = true }
+            redis.pause()
+            // Nobody can reach Redis, so nobody else can take the task over: the run must stop by itself.
+            let stopped = try await eventually(600) { stoppedWhileRedisWasPaused.withLock { $0[id] } != nil }
+            paused.withLock { $0 = false }
+            redis.resume()
+            #expect(stopped)
+            if stoppedWhileRedisWasPaused.withLock({ $0[id] }) == true { shown = id }
+        }
+        let id = try #require(shown, "no run stopped itself while Redis was paused")
         // It wrote nothing on its way out: the task is not cancelled (nobody asked) and not finished by it.
         try await Task.sleep(for: .milliseconds(300))
         let record = try #require(try table.record(id))
@@ -316,6 +322,14 @@ final class SentinelCluster: Sendable {
         }
     }
 
+    /// Whether the sentinel names the replica as the master (the failover happened).
+    func sentinelNamesTheReplicaAsMaster() -> Bool {
+        let sentinel = RedisClient(
+            url: RedisURL("redis://:\(password)@127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
+        let reply = try? sentinel.command(["SENTINEL", "get-master-addr-by-name", "testmaster"])
+        return reply?.elements.last?.text == String(replicaPort)
+    }
+
     /// SIGKILL the first process started (the master).
     func killMaster() {
         if let master = pids.withLock({ $0.first }) { kill(master, SIGKILL) }
@@ -331,7 +345,7 @@ final class SentinelCluster: Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct RedisSentinelTests {
+@Suite(.timeLimit(.minutes(3))) struct RedisSentinelTests {
     @Test func urlsWithSentinelsAreParsed() throws {
         let url = try #require(RedisURL("redis+sentinel://:p%40ss@10.0.0.1,10.0.0.2:26380,[::1]:26381/mymaster/2"))
         #expect(url.sentinels.map(\.description) == ["10.0.0.1:26379", "10.0.0.2:26380", "[::1]:26381"])
@@ -361,10 +375,12 @@ final class SentinelCluster: Sendable {
             if !accepted { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(accepted)
-        #expect(try await eventually(1500) { cluster.sentinelKnowsTheReplica() })
+        #expect(try await eventually(2500) { cluster.sentinelKnowsTheReplica() })
         cluster.killMaster()
-        // The sentinel promotes the replica; the store finds it by itself and the task is there.
-        let survived = try await eventually(1000) { (try? store.record(for: record.id))?.input == "survive" }
+        // The sentinel promotes the replica (asked directly: cheap to poll); the store then finds it by itself and
+        // the task is there.
+        #expect(try await eventually(2500) { cluster.sentinelNamesTheReplicaAsMaster() })
+        let survived = try await eventually(100) { (try? store.record(for: record.id))?.input == "survive" }
         #expect(survived)
         let claimed = try #require(try store.claimNext(maxRunning: 5))
         #expect(claimed.id == record.id)
