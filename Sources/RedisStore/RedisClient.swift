@@ -2,6 +2,7 @@ internal import CHiredis
 import Foundation
 import Glibc
 import Locking
+import Tasks
 
 /// A Redis reply.
 public enum RedisValue: Sendable, Equatable {
@@ -295,7 +296,7 @@ public final class RedisClient: Sendable {
             } catch {
                 tries += 1
                 guard tries < attempts else { throw error }
-                Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+                Thread.sleep(forTimeInterval: delay.timeInterval)
                 delay *= 2
             }
         }

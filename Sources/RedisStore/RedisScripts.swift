@@ -156,7 +156,7 @@ enum RedisScripts {
         """
 
     /// The state and the output past a reader's offset (`run` -1: whichever run is current):
-    /// `{status, run, start, text, hash-if-finished}` or false.
+    /// `{status, run, start, text, {hash, whole output} once finished}` or false.
     static let output = """
         local id, run, offset = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
         local key = P..'task:'..id
@@ -169,7 +169,7 @@ enum RedisScripts {
         local text = ''
         if offset < length then text = redis.call('GETRANGE', P..'out:'..id, offset, -1) end
         local final = {}
-        if fields[1] ~= 'queued' and fields[1] ~= 'running' then final = redis.call('HGETALL', key) end
+        if fields[1] ~= 'queued' and fields[1] ~= 'running' then final = snapshot(id) end
         return {fields[1], current, offset, text, final}
         """
 

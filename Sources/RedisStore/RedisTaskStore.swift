@@ -148,12 +148,8 @@ public final class RedisTaskStore: TaskStore {
         let reply = try script(RedisScripts.output, [id.rawValue, String(attempt), String(max(offset, 0))])
         let parts = reply.elements
         guard parts.count == 5, let status = parts[0].text.flatMap(TaskStatus.init(rawValue:)) else { return nil }
-        var finalRecord: TaskRecord?
-        if status.isFinished, !parts[4].elements.isEmpty {
-            // The whole output once, for the final event.
-            let whole = try script(RedisScripts.read, [id.rawValue])
-            finalRecord = decode(id: id, whole)
-        }
+        // The whole record once the task has finished (for the final event), in the same round trip.
+        let finalRecord = status.isFinished ? decode(id: id, parts[4]) : nil
         return TaskOutput(
             status: status, attempt: parts[1].integer ?? 0, offset: parts[2].integer ?? 0,
             text: parts[3].text ?? "", finalRecord: finalRecord)

@@ -59,7 +59,7 @@ public final class MemoryTaskStore: TaskStore {
             if let client = record.client { state.inProgress[client, default: 0] += 1 }
             if let key = admission.idempotencyKey {
                 if state.idempotency.count > 100_000 { state.idempotency = state.idempotency.filter { $0.value.expiresAt > current } }
-                state.idempotency[key] = (record.id, current + Self.seconds(admission.idempotencyWindow))
+                state.idempotency[key] = (record.id, current + admission.idempotencyWindow.timeInterval)
             }
             return record.id
         }
@@ -223,19 +223,12 @@ public final class MemoryTaskStore: TaskStore {
         state.inProgress[client] = count > 1 ? count - 1 : nil
     }
 
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
-    }
-
     private func isExpired(_ record: TaskRecord, at current: Date) -> Bool {
         guard let finishedAt = record.finishedAt else { return false }
         return finishedAt + ttlSeconds <= current
     }
 
-    private var ttlSeconds: TimeInterval {
-        let parts = resultTTL.components
-        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
-    }
+    private var ttlSeconds: TimeInterval { resultTTL.timeInterval }
 
     /// Drops claimed ids from the front of the queue once they are the larger part, so it does not grow forever.
     private static func compactQueue(_ state: inout State) {
