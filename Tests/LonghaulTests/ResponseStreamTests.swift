@@ -99,7 +99,7 @@ import Testing
         #expect(answer.contains("hello from the fast stream"))
 
         for client in slowClients { client.close() }
-        for _ in 0..<1500 where server.statistics.activeStreams > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<3000 where server.statistics.activeStreams > 0 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(server.statistics.activeStreams == 0, "streams whose client went away are released")
         server.stopAccepting()
         await server.waitForThreads()
