@@ -109,6 +109,8 @@ let package = Package(
             name: "LonghaulTests",
             dependencies: [
                 "Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore", "LonghaulFuzzing",
+                // For SettingCatalogTests: --help and the README's table against the configuration defaults.
+                "LonghaulServer",
             ],
             swiftSettings: strictSettings
         ),
