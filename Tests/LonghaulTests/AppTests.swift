@@ -399,6 +399,14 @@ struct ClosureLLM: LLMClient {
         #expect(answer.text == expected, "\(body)")
     }
 
+    @Test func ofARepeatedQueryTheFirstCountsAsInForms() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let body = #"{"query":"first","query":"second"}"#
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 202)
+        #expect(answer.text.contains(#""query":"first""#), "\(answer.text)")
+    }
+
     @Test func listingCutsLongNames() {
         #expect(HTTPError.listing([]) == "")
         #expect(HTTPError.listing(["a"]) == "a")
