@@ -8,12 +8,24 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// The module graph (C modules in brackets; every Swift target also uses swift-log):
+//
+//   LonghaulServer ──► LonghaulLLM ──► LLM ──► Curl ──► [CCurl]
+//         │                 └────────► Longhaul ──► FastCGI ──► [CFastCGI]
+//         │                               ├───────► Tasks ──► Locking
+//         │                               ├───────► HTML
+//         │                               └───────► Markdown ──► [CCmarkGFM], HTML
+//         └──► RedisStore ──► Tasks, [CHiredis]
+//   Examples/ReportDemo ──► Longhaul (the product: no libcurl, no LLM)
 let package = Package(
     name: "Longhaul",
     platforms: [.macOS(.v15)],
     products: [
-        // The embeddable library: the app, its server, task table and HTML builder (see Examples/ReportDemo).
+        // The embeddable library: the app, its server, task table and HTML builder (see Examples/ReportDemo). It
+        // links neither libcurl nor the LLM code.
         .library(name: "Longhaul", targets: ["Longhaul", "FastCGI", "Tasks", "HTML"]),
+        // The LLM demo on top of it: the LLM job, its page, `generate`, `POST /api/tasks` and the OpenAPI document.
+        .library(name: "LonghaulLLM", targets: ["LonghaulLLM", "LLM"]),
         .executable(name: "longhaul", targets: ["LonghaulServer"]),
     ],
     dependencies: [
@@ -70,13 +82,20 @@ let package = Package(
         .target(name: "HTML", swiftSettings: strictSettings),
         // Markdown to safe HTML over cmark-gfm (GitHub-flavoured: tables, strikethrough, autolinks, task lists).
         .target(name: "Markdown", dependencies: ["CCmarkGFM", "HTML", "Locking"], swiftSettings: strictSettings),
-        // The web app: routes, views, JSON API, LLM job. Embeddable library.
+        // The web app core: the shared task routes, operations routes, views, validation, submission. Knows no job
+        // kind: an app adds its own routes (Examples/ReportDemo, LonghaulLLM). Embeddable library.
         .target(
             name: "Longhaul",
             dependencies: [
-                "FastCGI", "Locking", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
+                "FastCGI", "Locking", "Tasks", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The LLM demo's app: `LLMJob`, its routes (page, `generate`, `POST /api/tasks`, OpenAPI) and its wording.
+        .target(
+            name: "LonghaulLLM",
+            dependencies: ["Longhaul", "LLM", "FastCGI", "HTML", "Tasks"],
             swiftSettings: strictSettings
         ),
         // The `longhaul` executable: flags and environment to configuration, then run.
@@ -84,6 +103,7 @@ let package = Package(
             name: "LonghaulServer",
             dependencies: [
                 "Longhaul",
+                "LonghaulLLM",
                 "RedisStore",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -96,19 +116,21 @@ let package = Package(
         .target(
             name: "LonghaulFuzzing",
             dependencies: [
-                "Longhaul", "FastCGI", "Tasks", "LLM", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
+                "Longhaul", "LonghaulLLM", "FastCGI", "Tasks", "LLM", "HTML", "Markdown",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Fuzz/LonghaulFuzzing",
             swiftSettings: strictSettings
         ),
         // scripts/bench part 7: the render time of a long Markdown answer (prints one JSON line).
         .executableTarget(
-            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "Markdown", "Tasks"], path: "bench/MarkdownBench",
+            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "LonghaulLLM", "Markdown", "Tasks"], path: "bench/MarkdownBench",
             swiftSettings: strictSettings),
         .testTarget(
             name: "LonghaulTests",
             dependencies: [
-                "Longhaul", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore", "LonghaulFuzzing",
+                "Longhaul", "LonghaulLLM", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore",
+                "LonghaulFuzzing",
                 // For SettingCatalogTests: --help and the README's table against the configuration defaults.
                 "LonghaulServer",
             ],

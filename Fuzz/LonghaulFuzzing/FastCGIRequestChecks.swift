@@ -3,6 +3,7 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import LonghaulLLM
 import Tasks
 
 /// FastCGI parameters to a request and on to the app: `FastCGIRequest.params(fromEnvironment:)`, the request's
@@ -123,13 +124,13 @@ enum FastCGIRequestChecks {
             try expect(raw.bodyTooLarge == (error.status == 413), target, "formFields: 413 iff the body is too large")
         }
 
-        switch Result(catching: { () throws(HTTPError) in try request.jsonObject() }) {
+        switch Result(catching: { () throws(HTTPError) in try request.jsonBody(TaskRequest.self) }) {
         case .success:
             try expect(
-                request.mediaType == "application/json", target, "jsonObject accepted \(request.mediaType ?? "none")")
+                request.mediaType == "application/json", target, "jsonBody accepted \(request.mediaType ?? "none")")
         case .failure(let error):
-            try expect([400, 413, 415].contains(error.status), target, "jsonObject threw \(error.status)")
-            try expect(raw.bodyTooLarge == (error.status == 413), target, "jsonObject: 413 iff the body is too large")
+            try expect([400, 413, 415].contains(error.status), target, "jsonBody threw \(error.status)")
+            try expect(raw.bodyTooLarge == (error.status == 413), target, "jsonBody: 413 iff the body is too large")
         }
     }
 
@@ -170,7 +171,8 @@ enum FastCGIRequestChecks {
         var configuration = LonghaulApp.Configuration()
         configuration.basePath = basePath
         configuration.maxQueryBytes = 64
-        return LonghaulApp(table: table, configuration: configuration, logger: logger)
+        return LonghaulApp(
+            table: table, configuration: configuration, presentation: .llm, logger: logger, addRoutes: LLMRoutes.add)
     }
 }
 

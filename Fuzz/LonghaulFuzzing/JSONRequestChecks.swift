@@ -1,12 +1,13 @@
 import FastCGI
 import Foundation
 import Longhaul
+import LonghaulLLM
 
-/// The body of `POST /api/tasks` (`TaskRequest.decode`: JSONSerialization, the field checks, the query limits) and
-/// the JSON serializer (`JSONValue`).
+/// The body of `POST /api/tasks` (`TaskRequest.decode`: the strict grammar check, `JSONDecoder`, the field checks,
+/// the query limits) and the JSON serializer (`JSONValue`).
 ///
 /// Invariants: only 400 or 413 come back for an `application/json` body within the size limit; an accepted query is
-/// not blank, trimmed, within `maxQueryBytes`, part of the `query` string Foundation parses from the body, and
+/// not blank, trimmed, within `maxQueryBytes`, part of the `query` string `JSONDecoder` reads from the body, and
 /// survives being serialized by `JSONValue` and decoded again; any text serialized by `JSONValue` parses back to
 /// the same string.
 enum JSONRequestChecks {
@@ -29,7 +30,9 @@ enum JSONRequestChecks {
             let parsed = try? JSONSerialization.jsonObject(with: Data(body), options: [])
             let object = parsed as? [String: Any]
             try expect(object?.count == 1, target, "accepted a body that is not an object with one field")
-            let raw = object?["query"] as? String ?? ""
+            // JSONDecoder's view, as TaskRequest's: of repeated names the first counts (JSONSerialization's the last).
+            let decoded = try? JSONDecoder().decode([String: String].self, from: Data(body))
+            let raw = decoded?["query"] ?? ""
             try expect(raw.contains(query), target, "the query \(show(query)) is not part of \(show(raw))")
 
             let echoed = Array(JSONValue.object([("query", .string(query))]).serialized.utf8)

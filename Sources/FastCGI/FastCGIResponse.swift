@@ -1,3 +1,5 @@
+public import Logging
+
 /// A response header field.
 public struct HeaderField: Sendable, Equatable {
     /// The header name, as it should be sent.
@@ -31,6 +33,8 @@ public struct FastCGIResponse: Sendable {
     public var headers: [HeaderField]
     /// The body.
     public var body: Body
+    /// What the handler knows that the access log should say (for example `task.id`); never sent to the client.
+    public var logMetadata: Logger.Metadata = [:]
 
     /// - Parameters:
     ///   - status: the HTTP status code.

@@ -74,17 +74,6 @@ public enum JSONValue: Sendable, Equatable {
         }
         out += "\""
     }
-
-    /// Parses JSON text (strict RFC 8259, UTF-8) into Foundation objects for request decoding.
-    ///
-    /// The text must be strict RFC 8259 JSON first (``StrictJSON``): Foundation's parser alone also takes trailing
-    /// commas (`{"query":"x",}`). Any value may be at the top (the caller says when it is not an object).
-    /// - Parameter bytes: the request body.
-    /// - Returns: the parsed value, or `nil` when it is not valid JSON.
-    static func parseObject(_ bytes: [UInt8]) -> Any? {
-        guard StrictJSON.isValid(bytes) else { return nil }
-        return try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-    }
 }
 
 /// A strict check of JSON's grammar (RFC 8259), without building values: no trailing commas, comments, single

@@ -42,7 +42,8 @@ public struct LonghaulRunner: Sendable {
         server.start { request in app.respond(to: request) }
         var iterator = signals.makeAsyncIterator()
         let received = await iterator.next() ?? "end"
-        logger.info("stopping", metadata: ["signal": "\(received)", "tasks.running": "\(table.runningCount)"])
+        logger.notice(
+            "stopping", metadata: ["process.signal": "\(received)", "tasks.running": "\(table.runningCount)"])
         server.stopAccepting()
         table.stopClaiming()
         let interrupted = TaskFailure(
@@ -53,7 +54,7 @@ public struct LonghaulRunner: Sendable {
             // A shared store's tasks go back to its queue for another process; private ones end here, failed.
             let handedBack = await table.requeueRunning()
             if handedBack > 0 {
-                logger.info("handed running tasks back to the queue", metadata: ["tasks": "\(handedBack)"])
+                logger.info("handed running tasks back to the queue", metadata: ["tasks.handed_back": "\(handedBack)"])
             }
             table.failRunning(interrupted)
         }

@@ -63,20 +63,34 @@ public struct Request: Sendable {
         }
     }
 
-    /// The body parsed as a JSON object.
-    /// - Throws: ``HTTPError`` 413, 415 (not `application/json`) or 400 (not a JSON object).
-    public func jsonObject() throws(HTTPError) -> [String: Any] {
+    /// The body decoded as JSON into a `Decodable` type, after a strict check of JSON's grammar (RFC 8259: no
+    /// trailing commas, comments, `NaN`… that Foundation's decoder would let through).
+    ///
+    /// The type's `init(from:)` may throw an ``HTTPError`` to refuse a well-formed body (an unknown field, a field of
+    /// the wrong type); it comes back as it is.
+    /// - Parameter type: the body's type; its top level must be a JSON object (a keyed container).
+    /// - Returns: the decoded body.
+    /// - Throws: ``HTTPError`` 413 (too large), 415 (not `application/json`), 400 (not JSON, not an object, or
+    ///   refused by the type).
+    public func jsonBody<Body: Decodable>(_ type: Body.Type) throws(HTTPError) -> Body {
         if raw.bodyTooLarge { throw HTTPError.contentTooLarge("The request body is too large.") }
         guard mediaType == "application/json" else {
             throw HTTPError.unsupportedMediaType("Send the body as application/json.")
         }
-        guard let parsed = JSONValue.parseObject(raw.body) else {
-            throw HTTPError.badRequest("The body is not valid JSON (UTF-8).")
-        }
-        guard let object = parsed as? [String: Any] else {
+        guard StrictJSON.isValid(raw.body) else { throw HTTPError.badRequest("The body is not valid JSON (UTF-8).") }
+        do {
+            return try JSONDecoder().decode(Body.self, from: Data(raw.body))
+        } catch let error as HTTPError {
+            throw error
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw HTTPError.badRequest("The body must be a JSON object.")
+        } catch DecodingError.valueNotFound(_, let context) where context.codingPath.isEmpty {
+            throw HTTPError.badRequest("The body must be a JSON object.")  // `null`
+        } catch DecodingError.dataCorrupted {
+            throw HTTPError.badRequest("The body is not valid JSON (UTF-8).")
+        } catch {
+            throw HTTPError.badRequest("The body does not have the expected fields.")
         }
-        return object
     }
 
     /// The media type of the body, lower-cased, without parameters.

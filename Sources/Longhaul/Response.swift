@@ -1,5 +1,7 @@
 public import FastCGI
 public import HTML
+import Logging
+public import Tasks
 
 /// The answer to a request.
 public typealias Response = FastCGIResponse
@@ -48,5 +50,15 @@ extension FastCGIResponse {
     /// - Returns: a `text/plain; charset=utf-8` response.
     public static func text(_ text: String, status: Int = 200) -> Response {
         Response(status: status, contentType: "text/plain; charset=utf-8", text: text, headers: dynamicHeaders)
+    }
+
+    /// The same response, naming the task it is about for the access log (`task.id`), which then needs no guessing
+    /// from the query string or the `Location` header.
+    /// - Parameter id: the task.
+    /// - Returns: the response.
+    public func about(_ id: TaskID) -> Response {
+        var response = self
+        response.logMetadata["task.id"] = "\(id)"
+        return response
     }
 }

@@ -25,10 +25,17 @@ public struct Router: Sendable {
     ///   - basePath: the prefix the app is mounted under (for example `/tools/ask`), or `""`.
     ///   - renderError: how errors are shown.
     public init(basePath: String = "", renderError: @escaping ErrorRenderer = Router.defaultErrorRenderer) {
+        self.basePath = Self.normalized(basePath: basePath)
+        self.renderError = renderError
+    }
+
+    /// A base path as the router keeps it: without trailing slashes.
+    /// - Parameter basePath: the prefix as configured (`/tools/ask/`, `/`, `""`).
+    /// - Returns: the prefix without trailing slashes (`/tools/ask`, `""`).
+    public static func normalized(basePath: String) -> String {
         var base = basePath
         while base.hasSuffix("/") { base.removeLast() }
-        self.basePath = base
-        self.renderError = renderError
+        return base
     }
 
     /// Adds a route.
@@ -90,7 +97,7 @@ public struct Router: Sendable {
     public static func jsonError(_ error: HTTPError) -> Response {
         .json(
             .object([
-                ("error", .object([("type", .string(error.type)), ("message", .string(error.message))]))
+                ("error", .object([("type", .string(error.type.rawValue)), ("message", .string(error.message))]))
             ]), status: error.status, headers: error.headers)
     }
 

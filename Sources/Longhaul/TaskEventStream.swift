@@ -65,7 +65,7 @@ public final class TaskChangeHub: Sendable {
 /// The server-sent event stream of one task: its text as it grows, then its final state.
 ///
 /// Event ids name the run and an offset into its text (`RUN-BYTES`, UTF-8 bytes), so a reconnect with
-/// `Last-Event-ID` resumes exactly where the client left off without asking the model again, and a resume after
+/// `Last-Event-ID` resumes exactly where the client left off without running the job again, and a resume after
 /// another process took the task over gets `reset` and the new run's text, never a splice of two runs. A finished
 /// task's stream replays its text, then `done`. Each wake reads only the bytes past the offset. A comment every
 /// ``keepAliveInterval`` keeps proxies from timing out and finds clients that have gone.

@@ -5,24 +5,23 @@ public import Tasks
 
 /// The app's HTML: the page, the task fragments htmx swaps in, and the no-JavaScript pages.
 ///
-/// Every value from a user or a model goes through ``HTML`` interpolation and is escaped. No inline script or
+/// Every value from a user or a job goes through ``HTML`` interpolation and is escaped. No inline script or
 /// style: the page works under a strict Content-Security-Policy.
 public struct Views: Sendable {
     /// The prefix the app is mounted under (`""` at the root); every link starts with it.
     public let basePath: String
-    /// The task kinds whose finished result is Markdown, shown rendered (the LLM job's, by default); other kinds'
-    /// results are shown as text with their line breaks.
-    public let markdownKinds: Set<String>
-    /// Renders those results.
+    /// The app's words for its tasks, its Markdown kinds and failure summaries.
+    public let presentation: TaskPresentation
+    /// Renders the results of ``TaskPresentation/markdownKinds``.
     public let markdown: MarkdownRenderer
 
     /// - Parameters:
     ///   - basePath: the prefix the app is mounted under.
-    ///   - markdownKinds: the task kinds whose result is Markdown.
-    ///   - markdown: the renderer for those results.
-    public init(basePath: String, markdownKinds: Set<String> = [LLMJob.kind], markdown: MarkdownRenderer = .init()) {
+    ///   - presentation: how the app's tasks are shown.
+    ///   - markdown: the renderer for Markdown results.
+    public init(basePath: String, presentation: TaskPresentation = .init(), markdown: MarkdownRenderer = .init()) {
         self.basePath = basePath
-        self.markdownKinds = markdownKinds
+        self.presentation = presentation
         self.markdown = markdown
     }
 
@@ -65,43 +64,20 @@ public struct Views: Sendable {
             """
     }
 
-    /// The index page: the form, a place for messages, and the list of tasks.
-    ///
-    /// htmx posts the form to `generate` and appends each new task at the end of `#result`, so earlier tasks stay
-    /// above the new one. Error answers (blank query, busy server) go to `#messages` instead, replacing the previous
-    /// message (static/app.js). Without JavaScript the form is an ordinary POST.
-    public func indexPage() -> HTML {
-        page(
-            """
-            <form id="query-form" class="query-form" method="post" action="\(basePath)/generate" \
-            hx-post="\(basePath)/generate" hx-target="#result" hx-swap="beforeend show:bottom">
-            <label for="query">Your question</label>
-            <div class="query-row">
-            <input id="query" name="query" type="text" autocomplete="off" placeholder="Ask anything" \
-            aria-describedby="query-hint">
-            <button type="submit">Submit</button>
-            </div>
-            <input type="hidden" name="idempotency_key" value="\(TaskID.random().rawValue)">
-            <p id="query-hint" class="hint">An answer can take up to a minute. Earlier answers stay on this page.</p>
-            </form>
-            <div id="messages" class="messages"></div>
-            <div id="result" class="result" aria-live="polite"></div>
-            """)
-    }
-
     /// The fragment for a task: polling while it runs, the result or the reason when it has finished.
     ///
-    /// While the task runs it shows the question, the time elapsed since it was accepted (server-rendered, and
+    /// While the task runs it shows the input, the time elapsed since it was accepted (server-rendered, and
     /// kept ticking by static/app.js from `data-created-at` and `data-server-time`), the text streamed so far and
-    /// a Cancel button. A finished task shows the result (Markdown rendered for the kinds in ``markdownKinds``, text
-    /// with its line breaks for others), or the reason it failed with a "Try again" button that submits the same
-    /// question again, or that it was cancelled. Every button is a real form, so it also works without JavaScript.
+    /// a Cancel button. A finished task shows the result (Markdown rendered for the kinds in
+    /// ``TaskPresentation/markdownKinds``, text with its line breaks for others), or the reason it failed with a
+    /// "Try again" button that submits the same input again, or that it was cancelled. Every button is a real form,
+    /// so it also works without JavaScript.
     /// - Parameter record: the task.
     /// - Returns: the fragment; it polls `check` every second until the task has finished.
     public func taskFragment(_ record: TaskRecord) -> HTML {
         let id = record.id.rawValue
-        let question: HTML = """
-            <p class="query"><span class="visually-hidden">Question: </span>\(record.input)</p>
+        let input: HTML = """
+            <p class="query"><span class="visually-hidden">\(presentation.inputLabel): </span>\(record.input)</p>
             """
         switch record.status {
         case .queued, .running:
@@ -117,7 +93,7 @@ public struct Views: Sendable {
                 hx-get="\(basePath)/check?task_id=\(id)" \
                 hx-trigger="sse:done, sse:reset, every 1s" hx-swap="outerHTML" \
                 hx-ext="sse" sse-connect="\(basePath)/stream?task_id=\(id)&from=\(from)" sse-close="done">
-                \(question)
+                \(input)
                 <p class="status">\(status) <span class="elapsed" role="timer">\(elapsed)</span></p>
                 <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">\(record.output)</div>
                 <form class="cancel" method="post" action="\(basePath)/cancel?task_id=\(id)" \
@@ -127,26 +103,24 @@ public struct Views: Sendable {
                 </div>
                 """
         case .succeeded:
-            let truncated: HTML =
-                record.metadata["stop_reason"] == "max_tokens"
-                ? "<p class=\"note\">The answer was cut short: it reached the token limit (max_tokens).</p>"
-                : .empty
+            let note: HTML = presentation.resultNote(record).map { "<p class=\"note\">\($0)</p>" } ?? .empty
             return """
                 <div id="task-\(id)" class="task task-succeeded">
-                \(question)
+                \(input)
                 <h2>Result</h2>
                 \(result(record))
-                \(truncated)\(took(record))</div>
+                \(note)\(took(record))</div>
                 """
         case .failed:
             let failure = record.failure ?? TaskFailure(type: "unknown_error", message: "The task failed.")
             var details: [HTML] = ["Error type: <code>\(failure.type)</code>"]
             if let requestID = failure.requestID { details.append("request id: <code>\(requestID)</code>") }
             if let attempts = failure.attempts { details.append("attempts: \(attempts)") }
-            let summary: HTML = Self.failureSummary(failure.type).map { "<p class=\"summary\">\($0)</p>\n" } ?? .empty
+            let summary: HTML =
+                presentation.failureSummaries[failure.type].map { "<p class=\"summary\">\($0)</p>\n" } ?? .empty
             return """
                 <div id="task-\(id)" class="task task-failed">
-                \(question)
+                \(input)
                 <div class="failure" role="alert">
                 <h2>Failed</h2>
                 \(summary)<p class="reason">\(failure.message)</p>
@@ -166,10 +140,10 @@ public struct Views: Sendable {
                 """
             return """
                 <div id="task-\(id)" class="task task-cancelled">
-                \(question)
+                \(input)
                 <h2>Cancelled</h2>
                 <p>This task was cancelled.</p>
-                \(partial)\(retryForm(record, label: "Ask again"))
+                \(partial)\(retryForm(record, label: presentation.againLabel))
                 </div>
                 """
         }
@@ -178,7 +152,7 @@ public struct Views: Sendable {
     /// A finished task's result: Markdown rendered (with its source in a `<template>`, which static/app.js's "Copy
     /// answer" button puts on the clipboard), or text with its line breaks kept.
     private func result(_ record: TaskRecord) -> HTML {
-        guard markdownKinds.contains(record.kind) else {
+        guard presentation.markdownKinds.contains(record.kind) else {
             return "<div class=\"result-text\">\(record.output)</div>"
         }
         return """
@@ -188,15 +162,16 @@ public struct Views: Sendable {
             """
     }
 
-    /// A form that submits a task's question again. htmx puts the new task in place of the old one; without
-    /// JavaScript it is a plain POST to `generate`. Its idempotency key is tied to the old task, so pressing it
+    /// A form that submits a task's input again (to ``TaskPresentation/resubmit``; none when that is `nil`). htmx
+    /// puts the new task in place of the old one; without JavaScript it is a plain POST. Its idempotency key is tied to the old task, so pressing it
     /// twice (say, after going back to the failed task's page) starts one new task, not two.
     private func retryForm(_ record: TaskRecord, label: String) -> HTML {
+        guard let resubmit = presentation.resubmit else { return .empty }
         let id = record.id.rawValue
         return """
-            <form class="retry" method="post" action="\(basePath)/generate" hx-post="\(basePath)/generate" \
-            hx-target="#task-\(id)" hx-swap="outerHTML">
-            <input type="hidden" name="query" value="\(record.input)">
+            <form class="retry" method="post" action="\(basePath)\(resubmit.path)" \
+            hx-post="\(basePath)\(resubmit.path)" hx-target="#task-\(id)" hx-swap="outerHTML">
+            <input type="hidden" name="\(resubmit.field)" value="\(record.input)">
             <input type="hidden" name="idempotency_key" value="retry-\(id)">
             <button type="submit">\(label)</button>
             </form>
@@ -206,7 +181,8 @@ public struct Views: Sendable {
     /// How long a finished task took, from acceptance to its end.
     private func took(_ record: TaskRecord) -> HTML {
         guard let finished = record.finishedAt else { return .empty }
-        return "<p class=\"details\">Answered in \(Self.duration(finished.timeIntervalSince(record.createdAt))).</p>\n"
+        let took = Self.duration(finished.timeIntervalSince(record.createdAt))
+        return "<p class=\"details\">\(presentation.tookPrefix) \(took).</p>\n"
     }
 
     /// A duration as people read it: `7 s`, `1 min 05 s` (whole seconds, rounded down; static/app.js matches).
@@ -217,26 +193,11 @@ public struct Views: Sendable {
         return "\(seconds / 60) min \(rest < 10 ? "0" : "")\(rest) s"
     }
 
-    /// A plain-language sentence for the upstream error types whose own message is terse, or `nil`.
-    static func failureSummary(_ type: String) -> String? {
-        switch type {
-        case "authentication_error": "The language model service did not accept this server's API key."
-        case "permission_error": "This server's API key may not use the language model."
-        case "billing_error": "The language model service refused the request for billing reasons."
-        case "rate_limit_error": "The language model service is limiting requests right now; try again shortly."
-        case "overloaded_error": "The language model service is overloaded right now; try again shortly."
-        case "api_error", "timeout_error": "The language model service had an internal problem."
-        case "invalid_request_error", "not_found_error", "request_too_large":
-            "The language model service refused the request."
-        default: nil
-        }
-    }
-
     /// The answer for an id that is unknown, malformed or expired. It has no trigger, so polling stops.
     public func unknownTaskFragment() -> HTML {
         """
         <div class="task task-unknown" role="alert">
-        <p>Unknown or expired task. Results are kept for a limited time; please submit your question again.</p>
+        <p>\(presentation.unknownTaskMessage)</p>
         </div>
         """
     }
@@ -261,7 +222,7 @@ public struct Views: Sendable {
             """
             <div id="messages" class="messages"></div>
             <div id="result" class="result" aria-live="polite">\(taskFragment(record))</div>
-            <p class="back"><a href="\(basePath)/">Ask another question</a></p>
+            <p class="back"><a href="\(basePath)/">\(presentation.anotherLink)</a></p>
             """, refresh: record.status.isFinished ? nil : 1)
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import LonghaulLLM
 import Metrics
 import Prometheus
 import RedisStore
@@ -57,7 +58,8 @@ struct Server {
         appConfiguration.operations.processStart = Date()
         appConfiguration.operations.storeName = settings.redis.map { "\($0.url)" } ?? "memory"
         appConfiguration.operations.accessLog = settings.accessLog
-        let app = LonghaulApp(table: table, configuration: appConfiguration, logger: logger)
+        let app = LonghaulApp(
+            table: table, configuration: appConfiguration, presentation: .llm, logger: logger, addRoutes: LLMRoutes.add)
 
         logger.info(
             "longhaul started",

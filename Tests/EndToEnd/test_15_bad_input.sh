@@ -381,7 +381,7 @@ t15_row "check (htmx), task_id twice: the first (real) wins" htmx 200 "task-${t1
     GET "/check?task_id=${t15_D}&task_id=${t15_unknown}"
 t15_row "check (htmx), task_id twice: the first (unknown) wins" htmx 404 "${t15_unknown_task}" \
     GET "/check?task_id=${t15_unknown}&task_id=${t15_D}"
-t15_row "api, query given twice in JSON: the last wins (JSON parser)" json 202 '"query":"e2e second"' \
+t15_row "api, query given twice in JSON: the first wins, as in forms (JSONDecoder)" json 202 '"query":"e2e first"' \
     POST /api/tasks "${t15_json[@]}" --data-binary '{"query":"e2e first","query":"e2e second"}'
 t15_row "generate (page), unknown form fields are ignored" page 303 'task\?task_id=' \
     POST /generate --data 'colour=blue&query=e2e+unknown+fields&__proto__=1&query%5B%5D=x'

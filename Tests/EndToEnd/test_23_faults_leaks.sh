@@ -46,7 +46,7 @@ import json, sys
 s = json.load(open(sys.argv[1], encoding="utf-8"))
 tasks = s.get("tasks") or {}
 print("streams=%s watchers=%s in_flight=%s queued=%s running=%s busy=%s" % (
-    s.get("active_streams"), s.get("event_stream_watchers"), s.get("llm_calls_in_flight"),
+    s.get("active_streams"), s.get("event_stream_watchers"), s.get("tasks_running_here"),
     tasks.get("queued"), tasks.get("running"), s.get("active_threads")))
 PY
 }

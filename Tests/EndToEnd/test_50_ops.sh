@@ -30,7 +30,7 @@ assert_body_contains "status text: tasks by state" 'tasks succeeded: '
 http GET /metrics
 assert_status "metrics: 200" 200
 check "metrics: Prometheus text format" "$(header Content-Type)" grep -q '^text/plain; version=0.0.4' <<<"$(header Content-Type)"
-for t50_metric in 'longhaul_tasks{state="succeeded"}' 'longhaul_llm_calls_in_flight' 'longhaul_queue_depth' \
+for t50_metric in 'longhaul_tasks{state="succeeded"}' 'longhaul_tasks_running_here' 'longhaul_queue_depth' \
     'longhaul_fastcgi_threads{state="idle"}' 'longhaul_process_start_time_seconds' \
     'longhaul_llm_call_duration_seconds_bucket' 'longhaul_llm_time_to_first_token_seconds_bucket' \
     'longhaul_llm_retries_total{error_type="overloaded_error"}' 'longhaul_llm_calls_total{outcome="succeeded"}' \

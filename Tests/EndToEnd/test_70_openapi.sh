@@ -17,7 +17,7 @@ else
 fi
 t70_python="$(openapi_python)"
 
-check "openapi: Sources/Longhaul/OpenAPIDocument.swift is generated from openapi.yaml" \
+check "openapi: Sources/LonghaulLLM/OpenAPIDocument.swift is generated from openapi.yaml" \
     "out of date: run scripts/openapi" "${LONGHAUL_ROOT}/scripts/openapi" --check
 
 http GET /api/openapi.json

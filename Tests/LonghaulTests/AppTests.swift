@@ -3,6 +3,7 @@ import Foundation
 import LLM
 import Logging
 import Longhaul
+import LonghaulLLM
 import Tasks
 import Testing
 
@@ -39,7 +40,9 @@ final class AppHarness: Sendable {
         var configuration = LonghaulApp.Configuration()
         configuration.basePath = basePath
         configuration.maxQueryBytes = 64
-        app = LonghaulApp(table: table, configuration: configuration, logger: Logger(label: "test"))
+        app = LonghaulApp(
+            table: table, configuration: configuration, presentation: .llm, logger: Logger(label: "test"),
+            addRoutes: LLMRoutes.add)
         runner = Task { await table.run() }
     }
 
@@ -385,6 +388,23 @@ struct ClosureLLM: LLMClient {
         let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
         #expect(answer.status == 400)
         #expect(answer.text.contains("must be a JSON object"), "\(body): \(answer.text)")
+    }
+
+    @Test(arguments: [#"{"query":null}"#, #"{"query":5}"#, #"{"query":["x"]}"#, #"{"query":{"a":"x"}}"#])
+    func aQueryThatIsNotAStringSaysSo(body: String) {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 400)
+        let expected = #"{"error":{"type":"invalid_request","message":"\"query\" must be a string."}}"#
+        #expect(answer.text == expected, "\(body)")
+    }
+
+    @Test func ofARepeatedQueryTheFirstCountsAsInForms() {
+        let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
+        let body = #"{"query":"first","query":"second"}"#
+        let answer = harness.send("POST", "/api/tasks", body: body, contentType: "application/json")
+        #expect(answer.status == 202)
+        #expect(answer.text.contains(#""query":"first""#), "\(answer.text)")
     }
 
     @Test func listingCutsLongNames() {

@@ -12,6 +12,7 @@ import Foundation
 import Glibc
 import HTML
 import Longhaul
+import LonghaulLLM
 import Markdown
 import Tasks
 
@@ -92,7 +93,7 @@ let words = option("--words", default: 20_000)
 let runs = max(1, option("--runs", default: 30))
 let markdown = answer(words: words)
 let renderer = MarkdownRenderer()
-let views = Views(basePath: "")
+let views = Views(basePath: "", presentation: .llm)
 var record = TaskRecord(id: TaskID.random(), kind: LLMJob.kind, input: "How do I deploy it?", createdAt: Date())
 record.status = .succeeded
 record.output = markdown

@@ -41,7 +41,16 @@ struct ReportDemo {
         let table = TaskTable(
             store: MemoryTaskStore(resultTTL: .seconds(3600)),
             jobs: [ReportJob.kind: ReportJob(duration: .milliseconds(seconds * 1000))], logger: logger)
-        let app = LonghaulApp(table: table, logger: logger) { router, context in
+        // How the shared task views speak of a report (the defaults speak of "tasks").
+        var presentation = TaskPresentation()
+        presentation.inputLabel = "Report"
+        presentation.item = "report"
+        presentation.items = "reports"
+        presentation.anotherLink = "Build another report"
+        presentation.againLabel = "Build it again"
+        presentation.tookPrefix = "Built in"
+        presentation.resubmit = (path: "/reports", field: "title")
+        let app = LonghaulApp(table: table, presentation: presentation, logger: logger) { router, context in
             router.add("GET", "/") { _ in
                 .html(
                     context.views.page(
@@ -59,7 +68,8 @@ struct ReportDemo {
                         """))
             }
             router.add("POST", "/reports") { request throws(HTTPError) in
-                let title = try context.validQuery(try request.formFields().first { $0.name == "title" }?.value)
+                let fields = try request.formFields()
+                let title = try context.requiredText(fields.first { $0.name == "title" }?.value, field: "title")
                 let record = try context.submit(kind: ReportJob.kind, input: title, for: request)
                 return context.taskCreated(record, for: request)
             }

@@ -1,5 +1,6 @@
 import FastCGI
 import Foundation
+import Longhaul
 
 extension OpenAPIDocument {
     /// The document as an app mounted at a base path serves it: its `servers` name that path, so that a client

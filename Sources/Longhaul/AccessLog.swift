@@ -1,0 +1,23 @@
+import FastCGI
+import Logging
+
+/// One line per request, at `info` when the operator turns it on: method, path, status, duration, and what the
+/// route put in ``FastCGI/FastCGIResponse/logMetadata`` (the task it is about, `task.id`).
+struct AccessLog: Sendable {
+    let logger: Logger
+
+    /// Logs a request and its answer.
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - response: the answer.
+    ///   - elapsed: how long the route took.
+    func record(_ request: FastCGIRequest, _ response: FastCGIResponse, elapsed: Duration) {
+        let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method)", "http.path": "\(request.path)", "http.status": "\(response.status)",
+            "http.duration_us": "\(microseconds)",
+        ]
+        metadata.merge(response.logMetadata) { _, route in route }
+        logger.info("request", metadata: metadata)
+    }
+}
