@@ -42,16 +42,6 @@ public enum RedisValue: Sendable, Equatable {
     }
 }
 
-/// Why a Redis command failed.
-public struct RedisError: Error, Sendable, CustomStringConvertible {
-    /// What went wrong.
-    public var message: String
-    /// hiredis's error code (`REDIS_ERR_IO`, `REDIS_ERR_EOF`…), 0 when the error did not come from hiredis.
-    public var code: Int32 = 0
-
-    public var description: String { message }
-}
-
 extension RedisValue {
     /// Whether this error reply means the server cannot take writes now (a replica after a failover, a server
     /// loading its data): the connection must be dropped and the master found again.
@@ -74,29 +64,30 @@ final class RedisConnection: @unchecked Sendable {
     init(address: RedisAddress, password: String?, database: Int, timeout: Duration) throws(RedisError) {
         let tv = Self.timeval(timeout)
         guard let context = redisConnectWithTimeout(address.host, Int32(address.port), tv) else {
-            throw RedisError(message: "cannot allocate a Redis connection")
+            throw RedisError.connect(to: "\(address)", "cannot allocate a hiredis context")
         }
         if context.pointee.err != 0 {
             let message = Self.errorText(context)
             let code = context.pointee.err
             redisFree(context)
-            throw RedisError(message: "cannot connect to Redis at \(address): \(message)", code: code)
+            throw RedisError.connect(to: "\(address)", hiredisCode: code, message)
         }
         self.context = context
         redisSetTimeout(context, tv)
         redisEnableKeepAlive(context)
         if let password {
             let reply = try command(["AUTH", password])
-            if case .error(let message) = reply { throw RedisError(message: "Redis AUTH failed: \(message)") }
+            if case .error(let message) = reply { throw RedisError.replyError("AUTH", message) }
         }
         if database != 0 {
             let reply = try command(["SELECT", String(database)])
-            if case .error(let message) = reply { throw RedisError(message: "Redis SELECT failed: \(message)") }
+            if case .error(let message) = reply { throw RedisError.replyError("SELECT", message) }
         }
     }
 
     private static func timeval(_ duration: Duration) -> Glibc.timeval {
-        Glibc.timeval(tv_sec: Int(duration.components.seconds), tv_usec: Int(duration.components.attoseconds / 1_000_000_000_000))
+        let microseconds = duration.wholeMicroseconds
+        return Glibc.timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
     }
 
     /// The socket, for `poll`.
@@ -106,7 +97,7 @@ final class RedisConnection: @unchecked Sendable {
     /// - Throws: when the connection has failed or the server closed it.
     func readAvailable() throws(RedisError) {
         guard redisBufferRead(context) == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+            throw RedisError.io("read", hiredisCode: context.pointee.err, Self.errorText(context))
         }
     }
 
@@ -114,7 +105,7 @@ final class RedisConnection: @unchecked Sendable {
     func bufferedReply() throws(RedisError) -> RedisValue? {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+            throw RedisError.io("read reply", hiredisCode: context.pointee.err, Self.errorText(context))
         }
         guard let raw else { return nil }
         defer { freeReplyObject(raw) }
@@ -126,7 +117,7 @@ final class RedisConnection: @unchecked Sendable {
         var done: Int32 = 0
         while done == 0 {
             guard redisBufferWrite(context, &done) == REDIS_OK else {
-                throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+                throw RedisError.io("write", hiredisCode: context.pointee.err, Self.errorText(context))
             }
         }
     }
@@ -149,7 +140,7 @@ final class RedisConnection: @unchecked Sendable {
             redisAppendCommandArgv(context, Int32(bytes.count), pointers, lengths)
         }
         guard status == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+            throw RedisError.io("send", hiredisCode: context.pointee.err, Self.errorText(context))
         }
     }
 
@@ -157,7 +148,7 @@ final class RedisConnection: @unchecked Sendable {
     func readReply() throws(RedisError) -> RedisValue {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
+            throw RedisError.io("read reply", hiredisCode: context.pointee.err, Self.errorText(context))
         }
         defer { freeReplyObject(raw) }
         return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
@@ -269,7 +260,7 @@ public final class RedisClient: Sendable {
             for _ in commands { replies.append(try connection.readReply()) }
             if let notMaster = replies.first(where: \.isNotMasterError), case .error(let message) = notMaster {
                 dropConnections()
-                throw RedisError(message: "Redis is not the master now: \(message)")
+                throw RedisError.notMaster(message)
             }
             giveBack(connection)
             return replies
@@ -327,7 +318,7 @@ public final class RedisClient: Sendable {
         if let connection = state.withLock({ $0.idle.popLast() }) { return connection }
         let retryAt = state.withLock { $0.retryAt }
         if ContinuousClock.now < retryAt {
-            throw RedisError(message: "Redis at \(url) is unreachable; retrying shortly")
+            throw RedisError.backingOff("\(url)")
         }
         do {
             let connection = try connectToMaster()
@@ -362,7 +353,7 @@ public final class RedisClient: Sendable {
         let role = try connection.command(["ROLE"])
         guard role.elements.first?.text == "master" else {
             state.withLock { $0.master = nil }
-            throw RedisError(message: "Redis at \(master) is not the master (\(role.elements.first?.text ?? "no role"))")
+            throw RedisError.notMaster("\(master) has the role \(role.elements.first?.text ?? "none")")
         }
         state.withLock { $0.master = master }
         return connection
@@ -386,6 +377,6 @@ public final class RedisClient: Sendable {
                 failures.append("\(sentinel): \(error.message)")
             }
         }
-        throw RedisError(message: "no sentinel named a master for '\(url.masterName ?? "")': \(failures.joined(separator: "; "))")
+        throw RedisError.noMasterFound("'\(url.masterName ?? "")': \(failures.joined(separator: "; "))")
     }
 }
