@@ -6,14 +6,6 @@ import Foundation
 public import Logging
 import Locking
 
-/// A change the table reports to its observers.
-public enum TaskChange: Sendable, Equatable {
-    /// This task's output, progress or state changed.
-    case task(TaskID)
-    /// Changes may have been missed (a shared store's change feed reconnected): re-read every watched task.
-    case all
-}
-
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
 ///
@@ -461,22 +453,4 @@ public final class TaskTable: Sendable {
             wakeupContinuation.yield()
         }
     }
-}
-
-/// A thread that calls a function at a fixed interval until stopped.
-private final class LeaseWatchdog: Sendable {
-    private let stopped = LockedValue(false)
-
-    init(interval: Duration, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [stopped] in
-            while !stopped.withLock({ $0 }) {
-                Thread.sleep(forTimeInterval: interval.timeInterval)
-                body()
-            }
-        }
-        thread.name = "longhaul-lease-watchdog"
-        thread.start()
-    }
-
-    func stop() { stopped.withLock { $0 = true } }
 }
