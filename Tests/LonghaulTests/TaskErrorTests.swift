@@ -49,8 +49,10 @@ import Testing
 @Suite struct TaskFailureTests {
     @Test func theKindIsStoredAndShownAsTheSameString() throws {
         let failure = TaskFailure(kind: .taskTimeout, message: "too slow", attempts: 1)
-        let json = String(decoding: try JSONEncoder().encode(failure), as: UTF8.self)
-        #expect(json == #"{"type":"task_timeout","message":"too slow","attempts":1}"#)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(failure), as: UTF8.self)
+        #expect(json == #"{"attempts":1,"message":"too slow","type":"task_timeout"}"#)
         #expect(failure.type == "task_timeout")
         #expect(failure.kind == "task_timeout")
     }
