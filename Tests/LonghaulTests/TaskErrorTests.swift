@@ -157,3 +157,31 @@ import Testing
         #expect(!line.metadata.keys.contains { $0.hasPrefix("llm.") })
     }
 }
+
+@Suite struct RedisScriptArgumentTests {
+    @Test func theEnqueueScriptSendsItsArgumentsInTheOrderTheLuaReadsThem() throws {
+        let id = TaskID.random()
+        let script = EnqueueScript(
+            maxQueued: 10, id: id, kind: "x", input: "in", client: nil, maxPerClient: 3, idempotencyKey: "k",
+            idempotencyWindow: .seconds(600))
+        #expect(script.arguments == ["10", id.rawValue, "x", "in", "", "3", "k", "600000"])
+    }
+
+    @Test func claimsTravelAsIDAndTokenPairs() {
+        let a = TaskClaim(id: .random(), token: "1:a", attempt: 1)
+        let b = TaskClaim(id: .random(), token: "2:b", attempt: 2)
+        #expect(
+            HeartbeatScript(leaseTimeout: .milliseconds(1500), claims: [a, b]).arguments
+                == ["1500", a.id.rawValue, "1:a", b.id.rawValue, "2:b"])
+        #expect(RequeueScript(resultTTL: .seconds(1), claims: []).arguments == ["1000"])
+    }
+
+    @Test func anUpdateWithoutProgressSendsAnEmptyProgress() {
+        let id = TaskID.random()
+        #expect(
+            UpdateScript(id: id, token: "t", metadataJSON: "{}", progress: nil).arguments == [id.rawValue, "t", "{}", ""])
+        #expect(
+            UpdateScript(id: id, token: "t", metadataJSON: "{}", progress: 0.5).arguments
+                == [id.rawValue, "t", "{}", "0.5"])
+    }
+}
