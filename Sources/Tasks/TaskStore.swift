@@ -24,7 +24,8 @@ public protocol TaskStore: Sendable {
     ///   - record: a task in the ``TaskStatus/queued`` state.
     ///   - admission: the limits and the idempotency key.
     /// - Returns: the id of the task now answering the request: `record.id`, or the earlier task's.
-    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:underlying:)``.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``,
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID
 
     /// The task with this id, or `nil` when it is unknown or has expired.

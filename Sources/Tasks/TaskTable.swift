@@ -96,7 +96,8 @@ public final class TaskTable: Sendable {
     ///   - client: who asks (the client address), for the per-client limit.
     ///   - idempotencyKey: a key from the client: a resubmission with it returns the same task.
     /// - Returns: the new task, queued, or the earlier task with the same idempotency key.
-    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:underlying:)``.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``,
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     public func submit(
         kind: String, input: String, client: String? = nil, idempotencyKey: String? = nil
     ) throws(TaskStoreError) -> TaskRecord {

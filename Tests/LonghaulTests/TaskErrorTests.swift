@@ -60,13 +60,15 @@ import Testing
     @Test func aRecordWrittenBeforeKindsExistedDecodes() throws {
         let old = #"{"type":"authentication_error","message":"bad key","requestID":"req_1","attempts":2}"#
         let failure = try JSONDecoder().decode(TaskFailure.self, from: Data(old.utf8))
-        #expect(failure == TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 2))
+        #expect(
+            failure == TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 2))
         #expect(failure.kind == TaskFailure.Kind(rawValue: "authentication_error"))
     }
 
     @Test func theTableKindsKeepTheirSpelling() {
         let kinds: [TaskFailure.Kind] = [.internalError, .taskTimeout, .unknownJob, .interrupted, .workerLost]
-        #expect(kinds.map(\.rawValue) == ["internal_error", "task_timeout", "unknown_job", "interrupted", "worker_lost"])
+        #expect(
+            kinds.map(\.rawValue) == ["internal_error", "task_timeout", "unknown_job", "interrupted", "worker_lost"])
     }
 }
 
@@ -78,7 +80,8 @@ import Testing
         #expect(error.hiredisCode == 3)
         #expect(error.operation == "read reply")
         #expect(error.detail == "Server closed the connection")
-        #expect(error.description == "Redis connection failed (read reply, hiredis error 3): Server closed the connection")
+        #expect(
+            error.description == "Redis connection failed (read reply, hiredis error 3): Server closed the connection")
         #expect(error.shortDescription == "io")
     }
 }
@@ -179,7 +182,8 @@ import Testing
     @Test func anUpdateWithoutProgressSendsAnEmptyProgress() {
         let id = TaskID.random()
         #expect(
-            UpdateScript(id: id, token: "t", metadataJSON: "{}", progress: nil).arguments == [id.rawValue, "t", "{}", ""])
+            UpdateScript(id: id, token: "t", metadataJSON: "{}", progress: nil).arguments
+                == [id.rawValue, "t", "{}", ""])
         #expect(
             UpdateScript(id: id, token: "t", metadataJSON: "{}", progress: 0.5).arguments
                 == [id.rawValue, "t", "{}", "0.5"])
