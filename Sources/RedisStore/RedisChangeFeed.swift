@@ -42,7 +42,7 @@ final class RedisChangeFeed: Sendable {
                 let generation = client.generation
                 let connection = try client.dedicatedConnection()
                 _ = try connection.command(["SUBSCRIBE", channel])
-                if everConnected { logger.notice("Redis change feed reconnected", metadata: ["redis.url": "\(client.url)"]) }
+                if everConnected { logger.info("Redis change feed reconnected", metadata: ["redis.url": "\(client.url)"]) }
                 everConnected = true
                 delay = .milliseconds(100)
                 // Messages may have been missed while disconnected: look for work and let streams re-read.
@@ -75,12 +75,12 @@ final class RedisChangeFeed: Sendable {
                 continue
             }
             if ready < 0, errno == EINTR { continue }
-            guard ready == 0 else { throw RedisError(message: "poll failed: errno \(errno)") }
+            guard ready == 0 else { throw RedisError.poll(errno: errno) }
             // Other connections found the master gone or changed: this one is stale too.
-            guard client.generation == generation else { throw RedisError(message: "the Redis master changed") }
+            guard client.generation == generation else { throw RedisError.masterChanged }
             let now = ContinuousClock.now
             if let sent = pingSentAt {
-                if now - sent > Self.pingTimeout { throw RedisError(message: "no answer to PING") }
+                if now - sent > Self.pingTimeout { throw RedisError.pingTimeout }
             } else if now - silentSince > Self.pingInterval {
                 try connection.send(["PING"])
                 try connection.flush()

@@ -1,223 +1,6 @@
-internal import CHiredis
 import Foundation
-import Glibc
 import Locking
 import Tasks
-
-/// A Redis reply.
-public enum RedisValue: Sendable, Equatable {
-    /// A bulk or simple string, as bytes.
-    case string([UInt8])
-    /// An integer.
-    case integer(Int)
-    /// An array of replies.
-    case array([RedisValue])
-    /// Nil.
-    case null
-    /// An error reply from the server.
-    case error(String)
-
-    /// The value as UTF-8 text, for string and integer replies.
-    public var text: String? {
-        switch self {
-        case .string(let bytes): String(decoding: bytes, as: UTF8.self)
-        case .integer(let value): String(value)
-        default: nil
-        }
-    }
-
-    /// The value as an integer, for integer replies and numeric strings.
-    public var integer: Int? {
-        switch self {
-        case .integer(let value): value
-        case .string: text.flatMap { Int($0) }
-        default: nil
-        }
-    }
-
-    /// The elements of an array reply (empty otherwise).
-    public var elements: [RedisValue] {
-        if case .array(let values) = self { return values }
-        return []
-    }
-}
-
-/// Why a Redis command failed.
-public struct RedisError: Error, Sendable, CustomStringConvertible {
-    /// What went wrong.
-    public var message: String
-    /// hiredis's error code (`REDIS_ERR_IO`, `REDIS_ERR_EOF`…), 0 when the error did not come from hiredis.
-    public var code: Int32 = 0
-
-    public var description: String { message }
-}
-
-extension RedisValue {
-    /// Whether this error reply means the server cannot take writes now (a replica after a failover, a server
-    /// loading its data): the connection must be dropped and the master found again.
-    var isNotMasterError: Bool {
-        guard case .error(let message) = self else { return false }
-        return message.hasPrefix("READONLY") || message.hasPrefix("LOADING") || message.hasPrefix("MASTERDOWN")
-    }
-}
-
-/// One connection (a hiredis context). Not thread-safe: ``RedisClient`` lends it to one thread at a time.
-final class RedisConnection: @unchecked Sendable {
-    private let context: UnsafeMutablePointer<redisContext>
-
-    /// Connects, authenticates and selects the database.
-    /// - Parameters:
-    ///   - address: the server.
-    ///   - password: sent with AUTH when set.
-    ///   - database: selected when not 0.
-    ///   - timeout: the connect timeout and every read's and write's.
-    init(address: RedisAddress, password: String?, database: Int, timeout: Duration) throws(RedisError) {
-        let tv = Self.timeval(timeout)
-        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), tv) else {
-            throw RedisError(message: "cannot allocate a Redis connection")
-        }
-        if context.pointee.err != 0 {
-            let message = Self.errorText(context)
-            let code = context.pointee.err
-            redisFree(context)
-            throw RedisError(message: "cannot connect to Redis at \(address): \(message)", code: code)
-        }
-        self.context = context
-        redisSetTimeout(context, tv)
-        redisEnableKeepAlive(context)
-        if let password {
-            let reply = try command(["AUTH", password])
-            if case .error(let message) = reply { throw RedisError(message: "Redis AUTH failed: \(message)") }
-        }
-        if database != 0 {
-            let reply = try command(["SELECT", String(database)])
-            if case .error(let message) = reply { throw RedisError(message: "Redis SELECT failed: \(message)") }
-        }
-    }
-
-    private static func timeval(_ duration: Duration) -> Glibc.timeval {
-        Glibc.timeval(tv_sec: Int(duration.components.seconds), tv_usec: Int(duration.components.attoseconds / 1_000_000_000_000))
-    }
-
-    /// The socket, for `poll`.
-    var fileDescriptor: Int32 { context.pointee.fd }
-
-    /// Reads what the socket has (call when `poll` says it is readable) without waiting for a whole reply.
-    /// - Throws: when the connection has failed or the server closed it.
-    func readAvailable() throws(RedisError) {
-        guard redisBufferRead(context) == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
-        }
-    }
-
-    /// The next complete reply already read, if any (never touches the socket).
-    func bufferedReply() throws(RedisError) -> RedisValue? {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
-        }
-        guard let raw else { return nil }
-        defer { freeReplyObject(raw) }
-        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
-    }
-
-    /// Writes the commands queued by ``send(_:)``.
-    func flush() throws(RedisError) {
-        var done: Int32 = 0
-        while done == 0 {
-            guard redisBufferWrite(context, &done) == REDIS_OK else {
-                throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
-            }
-        }
-    }
-
-    deinit { redisFree(context) }
-
-    /// Whether the connection has failed (it must then be dropped).
-    var isBroken: Bool { context.pointee.err != 0 }
-
-    /// Sends a command and reads its reply.
-    func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
-        try send(arguments)
-        return try readReply()
-    }
-
-    /// Sends a command without reading its reply (pipelining, SUBSCRIBE).
-    func send(_ arguments: [String]) throws(RedisError) {
-        let bytes = arguments.map { Array($0.utf8) }
-        let status: Int32 = withPointers(bytes) { pointers, lengths in
-            redisAppendCommandArgv(context, Int32(bytes.count), pointers, lengths)
-        }
-        guard status == REDIS_OK else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
-        }
-    }
-
-    /// Reads the next reply, blocking up to the timeout.
-    func readReply() throws(RedisError) -> RedisValue {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw RedisError(message: "Redis: \(Self.errorText(context))", code: context.pointee.err)
-        }
-        defer { freeReplyObject(raw) }
-        return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
-    }
-
-    /// Sets how long a read may block (the subscriber waits longer than commands do).
-    func setTimeout(_ timeout: Duration) {
-        redisSetTimeout(context, Self.timeval(timeout))
-    }
-
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let value = reply.pointee
-        switch value.type {
-        case REDIS_REPLY_STRING, REDIS_REPLY_STATUS:
-            guard let str = value.str else { return .string([]) }
-            return .string(Array(UnsafeRawBufferPointer(start: str, count: Int(value.len))))
-        case REDIS_REPLY_ERROR:
-            guard let str = value.str else { return .error("unknown error") }
-            return .error(String(decoding: UnsafeRawBufferPointer(start: str, count: Int(value.len)), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int(value.integer))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(Int(value.elements))
-            for index in 0..<Int(value.elements) {
-                if let element = value.element[index] { elements.append(convert(element)) } else { elements.append(.null) }
-            }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { buffer in
-            let bytes = buffer.prefix { $0 != 0 }
-            let text = String(decoding: bytes, as: UTF8.self)
-            return text.isEmpty ? "connection error \(context.pointee.err)" : text
-        }
-    }
-
-    private func withPointers<R>(
-        _ arguments: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-    ) -> R {
-        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(1, arguments.count))
-        defer { pointers.deallocate() }
-        var lengths = arguments.map(\.count)
-        var storage: [UnsafeMutablePointer<CChar>] = []
-        defer { storage.forEach { $0.deallocate() } }
-        for (index, argument) in arguments.enumerated() {
-            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, argument.count))
-            argument.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress { UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: argument.count) }
-            }
-            storage.append(copy)
-            pointers[index] = UnsafePointer(copy)
-        }
-        return lengths.withUnsafeMutableBufferPointer { body(pointers, UnsafePointer($0.baseAddress!)) }
-    }
-}
 
 /// A small pool of connections to the Redis master, safe to use from any thread.
 ///
@@ -269,7 +52,7 @@ public final class RedisClient: Sendable {
             for _ in commands { replies.append(try connection.readReply()) }
             if let notMaster = replies.first(where: \.isNotMasterError), case .error(let message) = notMaster {
                 dropConnections()
-                throw RedisError(message: "Redis is not the master now: \(message)")
+                throw RedisError.notMaster(message)
             }
             giveBack(connection)
             return replies
@@ -327,7 +110,7 @@ public final class RedisClient: Sendable {
         if let connection = state.withLock({ $0.idle.popLast() }) { return connection }
         let retryAt = state.withLock { $0.retryAt }
         if ContinuousClock.now < retryAt {
-            throw RedisError(message: "Redis at \(url) is unreachable; retrying shortly")
+            throw RedisError.backingOff("\(url)")
         }
         do {
             let connection = try connectToMaster()
@@ -362,7 +145,7 @@ public final class RedisClient: Sendable {
         let role = try connection.command(["ROLE"])
         guard role.elements.first?.text == "master" else {
             state.withLock { $0.master = nil }
-            throw RedisError(message: "Redis at \(master) is not the master (\(role.elements.first?.text ?? "no role"))")
+            throw RedisError.notMaster("\(master) has the role \(role.elements.first?.text ?? "none")")
         }
         state.withLock { $0.master = master }
         return connection
@@ -386,6 +169,6 @@ public final class RedisClient: Sendable {
                 failures.append("\(sentinel): \(error.message)")
             }
         }
-        throw RedisError(message: "no sentinel named a master for '\(url.masterName ?? "")': \(failures.joined(separator: "; "))")
+        throw RedisError.noMasterFound("'\(url.masterName ?? "")': \(failures.joined(separator: "; "))")
     }
 }

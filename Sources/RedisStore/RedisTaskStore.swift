@@ -5,7 +5,7 @@ public import Tasks
 
 /// A ``TaskStore`` in Redis, shared by every backend process on every machine that points at the same server.
 ///
-/// Every transition is one Lua script (``RedisScripts``), so it is atomic, and every time in it is Redis's own.
+/// Every transition is one Lua script (one ``RedisScript`` each, under `Scripts/`), so it is atomic, and every time in it is Redis's own.
 /// A run owns a task through a claim: a fencing token stored with the task that every write must carry, and a
 /// lease its process renews (``renewLeases(_:)``). When a process stops renewing, its leases run out and another
 /// process takes the task over from the start under a new token (at least once), up to
@@ -63,13 +63,13 @@ public final class RedisTaskStore: TaskStore {
     public var leaseTimeout: Duration? { configuration.leaseTimeout }
 
     /// Checks that Redis answers (at start-up).
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     public func ping() throws(TaskStoreError) {
         let reply: RedisValue
         do {
             reply = try client.command(["PING"])
         } catch {
-            throw .unavailable(error.message)
+            throw .unavailable(error.message, underlying: error)
         }
         guard reply.text == "PONG" else { throw .unavailable("unexpected PING reply \(reply)") }
     }
@@ -77,13 +77,12 @@ public final class RedisTaskStore: TaskStore {
     // MARK: - TaskStore
 
     public func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
-        let reply = try script(
-            RedisScripts.enqueue,
-            [
-                String(admission.maxQueued), record.id.rawValue, record.kind, record.input, record.client ?? "",
-                admission.maxPerClient.map(String.init) ?? "", admission.idempotencyKey ?? "",
-                String(admission.idempotencyWindow.wholeMilliseconds),
-            ], waitForReplicas: true)
+        let reply = try run(
+            EnqueueScript(
+                maxQueued: admission.maxQueued, id: record.id, kind: record.kind, input: record.input,
+                client: record.client, maxPerClient: admission.maxPerClient, idempotencyKey: admission.idempotencyKey,
+                idempotencyWindow: admission.idempotencyWindow),
+            waitForReplicas: true)
         switch reply.text {
         case "queue_full": throw .queueFull
         case "client_limit": throw .clientLimit
@@ -93,36 +92,37 @@ public final class RedisTaskStore: TaskStore {
     }
 
     public func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? {
-        let reply = try script(RedisScripts.read, [id.rawValue])
-        return decode(id: id, reply)
+        RedisRecordCodec.decodeRecord(id: id, try run(ReadScript(id: id)))
     }
 
     public func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask? {
         // Not retried: a claim whose reply was lost is taken over when its lease runs out.
-        let reply = try script(
-            RedisScripts.claim,
-            [
-                String(maxRunning), String(UInt64.random(in: .min ... .max), radix: 16),
-                String(configuration.leaseTimeout.wholeMilliseconds), String(configuration.maxAttempts),
-                String(configuration.resultTTL.wholeMilliseconds), Self.lostFailure(attempts: configuration.maxAttempts),
-            ], retry: false)
+        let reply = try run(
+            ClaimScript(
+                maxRunning: maxRunning, nonce: String(UInt64.random(in: .min ... .max), radix: 16),
+                leaseTimeout: configuration.leaseTimeout, maxAttempts: configuration.maxAttempts,
+                resultTTL: configuration.resultTTL,
+                lostFailure: RedisRecordCodec.encodeFailure(Self.lostFailure(attempts: configuration.maxAttempts))),
+            retry: false)
         let parts = reply.elements
         guard parts.count == 5, let rawID = parts[0].text, let id = TaskID(rawID), let token = parts[1].text,
-            let run = parts[2].integer, let record = decode(id: id, .array(Array(parts.dropFirst(3))))
+            let run = parts[2].integer,
+            let record = RedisRecordCodec.decodeRecord(id: id, .array(Array(parts.dropFirst(3))))
         else { return nil }
         return ClaimedTask(claim: TaskClaim(id: id, token: token, attempt: run), record: record)
     }
 
     public func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError) {
         guard !text.isEmpty else { return }
-        let reply = try script(RedisScripts.append, [claim.id.rawValue, claim.token, String(offset), text])
+        let reply = try run(AppendScript(id: claim.id, token: claim.token, offset: offset, text: text))
         guard reply.text == "ok" else { throw .leaseLost }
     }
 
     public func update(_ claim: TaskClaim, metadata: [String: String], progress: Double?) throws(TaskStoreError) {
-        let json = (try? JSONEncoder().encode(metadata)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let reply = try script(
-            RedisScripts.update, [claim.id.rawValue, claim.token, json, progress.map { String($0) } ?? ""])
+        let reply = try run(
+            UpdateScript(
+                id: claim.id, token: claim.token, metadataJSON: RedisRecordCodec.encodeMetadata(metadata),
+                progress: progress))
         guard reply.text == "ok" else { throw .leaseLost }
     }
 
@@ -131,32 +131,30 @@ public final class RedisTaskStore: TaskStore {
         -> TaskRecord?
     {
         precondition(status.isFinished, "finish needs a final state")
-        let failureJSON = failure.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let reply = try script(
-            RedisScripts.finish,
-            [
-                claim.id.rawValue, claim.token, status.rawValue, failureJSON,
-                String(configuration.resultTTL.wholeMilliseconds),
-            ], waitForReplicas: true)
+        let reply = try run(
+            FinishScript(
+                id: claim.id, token: claim.token, status: status, failureJSON: RedisRecordCodec.encodeFailure(failure),
+                resultTTL: configuration.resultTTL),
+            waitForReplicas: true)
         if reply.text == "lost" { throw .leaseLost }
         let parts = reply.elements
         guard parts.count == 3 else { return nil }
-        return decode(id: claim.id, .array(Array(parts.dropFirst())))
+        return RedisRecordCodec.decodeRecord(id: claim.id, .array(Array(parts.dropFirst())))
     }
 
     public func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput? {
-        let reply = try script(RedisScripts.output, [id.rawValue, String(attempt), String(max(offset, 0))])
+        let reply = try run(OutputScript(id: id, attempt: attempt, offset: offset))
         let parts = reply.elements
         guard parts.count == 5, let status = parts[0].text.flatMap(TaskStatus.init(rawValue:)) else { return nil }
         // The whole record once the task has finished (for the final event), in the same round trip.
-        let finalRecord = status.isFinished ? decode(id: id, parts[4]) : nil
+        let finalRecord = status.isFinished ? RedisRecordCodec.decodeRecord(id: id, parts[4]) : nil
         return TaskOutput(
             status: status, attempt: parts[1].integer ?? 0, offset: parts[2].integer ?? 0,
             text: parts[3].text ?? "", finalRecord: finalRecord)
     }
 
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
-        let reply = try script(RedisScripts.cancel, [id.rawValue, String(configuration.resultTTL.wholeMilliseconds)])
+        let reply = try run(CancelScript(id: id, resultTTL: configuration.resultTTL))
         switch reply.text ?? "" {
         case "cancelled": return .cancelled
         case "requested": return .requested
@@ -168,11 +166,11 @@ public final class RedisTaskStore: TaskStore {
 
     @discardableResult
     public func sweepExpired() throws(TaskStoreError) -> Int {
-        try script(RedisScripts.sweep, []).integer ?? 0
+        try run(SweepScript()).integer ?? 0
     }
 
     public func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int] {
-        let values = try script(RedisScripts.counts, []).elements.map { $0.integer ?? 0 }
+        let values = try run(CountsScript()).elements.map { $0.integer ?? 0 }
         guard values.count == 5 else { throw .unavailable("unexpected counts reply") }
         return [
             .queued: values[0], .running: values[1], .succeeded: values[2], .failed: values[3], .cancelled: values[4],
@@ -180,9 +178,7 @@ public final class RedisTaskStore: TaskStore {
     }
 
     public func renewLeases(_ claims: [TaskClaim]) throws(TaskStoreError) -> LeaseReport {
-        let reply = try script(
-            RedisScripts.heartbeat,
-            [String(configuration.leaseTimeout.wholeMilliseconds)] + claims.flatMap { [$0.id.rawValue, $0.token] })
+        let reply = try run(HeartbeatScript(leaseTimeout: configuration.leaseTimeout, claims: claims))
         let lists = reply.elements
         guard lists.count == 2 else { return LeaseReport() }
         return LeaseReport(
@@ -191,10 +187,7 @@ public final class RedisTaskStore: TaskStore {
     }
 
     public func requeue(_ claims: [TaskClaim]) throws(TaskStoreError) -> Int {
-        try script(
-            RedisScripts.requeue,
-            [String(configuration.resultTTL.wholeMilliseconds)] + claims.flatMap { [$0.id.rawValue, $0.token] }
-        ).integer ?? 0
+        try run(RequeueScript(resultTTL: configuration.resultTTL, claims: claims)).integer ?? 0
     }
 
     public func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void) {
@@ -208,10 +201,10 @@ public final class RedisTaskStore: TaskStore {
 
     /// Runs a script (retried on a fresh connection when `retry`: every script but the claim is safe to repeat,
     /// since writes carry their claim's token and output its offset), then `WAIT`s for replicas when asked.
-    private func script(
-        _ body: String, _ arguments: [String], retry: Bool = true, waitForReplicas: Bool = false
+    private func run<Script: RedisScript>(
+        _ script: Script, retry: Bool = true, waitForReplicas: Bool = false
     ) throws(TaskStoreError) -> RedisValue {
-        var commands = [["EVAL", RedisScripts.prelude + body, "0", configuration.keyPrefix] + arguments]
+        var commands = [["EVAL", RedisScripts.prelude + Script.body, "0", configuration.keyPrefix] + script.arguments]
         let wait = waitForReplicas && configuration.waitReplicas > 0
         if wait {
             commands.append(["WAIT", String(configuration.waitReplicas), String(configuration.waitTimeout.wholeMilliseconds)])
@@ -220,7 +213,7 @@ public final class RedisTaskStore: TaskStore {
         do {
             replies = retry ? try client.pipelineRetrying(commands) : try client.pipeline(commands)
         } catch {
-            throw .unavailable(error.message)
+            throw .unavailable(error.message, underlying: error)
         }
         if case .error(let message) = replies[0] { throw .unavailable("Redis script error: \(message)") }
         if wait, let acknowledged = replies[1].integer, acknowledged < configuration.waitReplicas {
@@ -232,46 +225,11 @@ public final class RedisTaskStore: TaskStore {
         return replies[0]
     }
 
-    /// A record from `{hash as flat array, output}`, or `nil` when the task does not exist.
-    private func decode(id: TaskID, _ reply: RedisValue) -> TaskRecord? {
-        let parts = reply.elements
-        guard parts.count == 2 else { return nil }
-        let flat = parts[0].elements
-        guard !flat.isEmpty else { return nil }
-        var fields: [String: String] = [:]
-        var index = 0
-        while index + 1 < flat.count {
-            if let key = flat[index].text { fields[key] = flat[index + 1].text ?? "" }
-            index += 2
-        }
-        guard let created = fields["created"].flatMap(Double.init) else { return nil }
-        var record = TaskRecord(
-            id: id, kind: fields["kind"] ?? "", input: fields["input"] ?? "",
-            createdAt: Date(timeIntervalSince1970: created / 1000))
-        record.status = fields["status"].flatMap(TaskStatus.init(rawValue:)) ?? .queued
-        record.startedAt = fields["started"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
-        record.finishedAt = fields["finished"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
-        record.output = parts[1].text ?? ""
-        if let failure = fields["failure"], !failure.isEmpty {
-            record.failure = try? JSONDecoder().decode(TaskFailure.self, from: Data(failure.utf8))
-        }
-        if let metadata = fields["metadata"], let data = metadata.data(using: .utf8),
-            let decoded = try? JSONDecoder().decode([String: String].self, from: data)
-        {
-            record.metadata = decoded
-        }
-        record.progress = fields["progress"].flatMap(Double.init)
-        record.cancelRequested = fields["cancel"] == "1" && !record.status.isFinished
-        record.client = fields["client"].flatMap { $0.isEmpty ? nil : $0 }
-        record.attempt = fields["runs"].flatMap { Int($0) } ?? 0
-        return record
-    }
-
-    private static func lostFailure(attempts: Int) -> String {
-        let failure = TaskFailure(
-            type: "worker_lost",
+    /// The failure kept on a task whose attempts are used up.
+    private static func lostFailure(attempts: Int) -> TaskFailure {
+        TaskFailure(
+            kind: .workerLost,
             message: "The task was interrupted \(attempts) times: the process running it stopped each time.",
             attempts: attempts)
-        return (try? JSONEncoder().encode(failure)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 }

@@ -1,4 +1,4 @@
-/// A kind of slow work that the task table runs, such as an LLM call or a report.
+/// A kind of slow work that the task table runs, such as a call to a slow remote service or a report.
 ///
 /// A job is registered under a name (its kind) and receives the task's input as text, so that any process sharing
 /// the store can run any task. It reports output and progress through its ``JobContext``, signals failure by
@@ -70,7 +70,8 @@ public struct JobContext: Sendable {
         try run.update(metadata: [:], progress: min(max(fraction, 0), 1))
     }
 
-    /// Records facts about the work (token usage, upstream request id…), shown by the JSON API.
+    /// Records facts about the work (counts, an upstream request id…), shown by the JSON API and logged with the
+    /// task's end as `job.<key>`.
     /// - Parameter metadata: entries to merge into the task's metadata.
     /// - Throws: `CancellationError` when this run no longer owns the task.
     public func record(metadata: [String: String]) throws {

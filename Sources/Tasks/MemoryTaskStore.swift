@@ -37,6 +37,13 @@ public final class MemoryTaskStore: TaskStore {
         self.now = now
     }
 
+    /// - Parameters:
+    ///   - resultTTL: how long a finished task is kept.
+    ///   - clock: where the wall-clock time is read (``TaskClock/date``); tests pass a manual one.
+    public convenience init(resultTTL: Duration, clock: any TaskClock) {
+        self.init(resultTTL: resultTTL) { clock.date }
+    }
+
     public func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID {
         let current = now()
         return try state.withLock { state throws(TaskStoreError) in

@@ -22,37 +22,13 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Why a task failed: data kept on the task, shown to users and API clients.
-public struct TaskFailure: Sendable, Equatable, Codable {
-    /// A short machine-readable kind, e.g. `authentication_error`, `connect_timeout`, `internal_error`.
-    public var type: String
-    /// A human-readable explanation that is safe to show (never a secret).
-    public var message: String
-    /// The upstream request id, when the failure came from an upstream service.
-    public var requestID: String?
-    /// How many attempts were made before giving up.
-    public var attempts: Int?
-
-    /// - Parameters:
-    ///   - type: a short machine-readable kind.
-    ///   - message: a safe human-readable explanation.
-    ///   - requestID: the upstream request id, if any.
-    ///   - attempts: the number of attempts made, if known.
-    public init(type: String, message: String, requestID: String? = nil, attempts: Int? = nil) {
-        self.type = type
-        self.message = message
-        self.requestID = requestID
-        self.attempts = attempts
-    }
-}
-
 /// Everything the table knows about one task.
 public struct TaskRecord: Sendable, Equatable {
     /// The unguessable identifier.
     public var id: TaskID
-    /// Which registered job runs it (for example `llm`).
+    /// Which registered job runs it (its kind name).
     public var kind: String
-    /// The job's input, as submitted (for the LLM job: the prompt).
+    /// The job's input, as submitted.
     public var input: String
     /// The current state.
     public var status: TaskStatus
@@ -66,7 +42,7 @@ public struct TaskRecord: Sendable, Equatable {
     public var output: String
     /// Why it failed, when ``status`` is ``TaskStatus/failed``.
     public var failure: TaskFailure?
-    /// Job-specific facts (token usage, upstream request id, stop reason…).
+    /// Facts the job recorded about its work (``JobContext/record(metadata:)``), as the job names them.
     public var metadata: [String: String]
     /// Progress reported by the job, from 0 to 1, when it reports any.
     public var progress: Double?

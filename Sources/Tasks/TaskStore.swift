@@ -24,20 +24,21 @@ public protocol TaskStore: Sendable {
     ///   - record: a task in the ``TaskStatus/queued`` state.
     ///   - admission: the limits and the idempotency key.
     /// - Returns: the id of the task now answering the request: `record.id`, or the earlier task's.
-    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``,
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     func enqueue(_ record: TaskRecord, admission: Admission) throws(TaskStoreError) -> TaskID
 
     /// The task with this id, or `nil` when it is unknown or has expired.
     /// - Parameter id: the task id.
     /// - Returns: a snapshot of the task.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord?
 
     /// Takes the oldest queued task and marks it running under a new claim, if fewer than `maxRunning` tasks run.
     /// - Parameter maxRunning: the limit on running tasks.
     /// - Returns: the claim (its token fences every later write) and the task, or `nil` when nothing is queued or
     ///   the limit is reached.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask?
 
     /// Appends a chunk of output to a running task, at a known byte offset so that a retry is harmless.
@@ -46,7 +47,7 @@ public protocol TaskStore: Sendable {
     ///   - offset: the output's length in UTF-8 bytes before this chunk, as this run knows it.
     ///   - text: the chunk.
     /// - Throws: ``TaskStoreError/leaseLost`` when `claim` is no longer the task's current claim;
-    ///   ``TaskStoreError/unavailable(_:)``.
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     func appendOutput(_ claim: TaskClaim, at offset: Int, _ text: String) throws(TaskStoreError)
 
     /// Records job facts and progress on a running task.
@@ -54,7 +55,7 @@ public protocol TaskStore: Sendable {
     ///   - claim: the run writing it.
     ///   - metadata: entries to merge into ``TaskRecord/metadata``.
     ///   - progress: the new progress, or `nil` to leave it.
-    /// - Throws: ``TaskStoreError/leaseLost``, ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/leaseLost``, ``TaskStoreError/unavailable(_:underlying:)``.
     func update(_ claim: TaskClaim, metadata: [String: String], progress: Double?) throws(TaskStoreError)
 
     /// Moves a running task to a final state. A task whose cancellation was requested ends cancelled. Finishing
@@ -65,7 +66,7 @@ public protocol TaskStore: Sendable {
     ///   - failure: why it failed, for ``TaskStatus/failed``.
     /// - Returns: the final record, or `nil` when the task is gone.
     /// - Throws: ``TaskStoreError/leaseLost`` when another claim owns the task now;
-    ///   ``TaskStoreError/unavailable(_:)``.
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     @discardableResult
     func finish(_ claim: TaskClaim, status: TaskStatus, failure: TaskFailure?) throws(TaskStoreError) -> TaskRecord?
 
@@ -76,36 +77,36 @@ public protocol TaskStore: Sendable {
     ///     differs, the output is returned from the start.
     ///   - offset: how many UTF-8 bytes of that attempt's output the reader has.
     /// - Returns: the new output, or `nil` when the task is unknown or has expired.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput?
 
     /// Cancels a queued task, or flags a running one for cancellation.
     /// - Parameter id: the task id.
     /// - Returns: what happened.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome
 
     /// Deletes finished tasks whose time to live has passed. Queued and running tasks are never removed.
     /// - Returns: how many were removed.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     @discardableResult
     func sweepExpired() throws(TaskStoreError) -> Int
 
     /// How many tasks are in each state.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func countsByStatus() throws(TaskStoreError) -> [TaskStatus: Int]
 
     /// Keeps this process's claims on its running tasks alive and reports those to stop (a shared store).
     /// - Parameter claims: the runs this process has.
     /// - Returns: the tasks to cancel and the tasks lost to another claim.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func renewLeases(_ claims: [TaskClaim]) throws(TaskStoreError) -> LeaseReport
 
     /// Puts running tasks back at the front of the queue (a graceful shutdown of a shared store's process); a
     /// task whose cancellation was requested ends cancelled instead.
     /// - Parameter claims: the runs to hand back.
     /// - Returns: how many went back.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     func requeue(_ claims: [TaskClaim]) throws(TaskStoreError) -> Int
 
     /// Calls `handler` (on any thread) for changes made by any process sharing the store.
@@ -119,28 +120,6 @@ public protocol TaskStore: Sendable {
     /// How long a claim lasts without renewal before another process may take the task over; `nil` when claims
     /// never expire (a private store).
     var leaseTimeout: Duration? { get }
-}
-
-/// Why the store could not do what was asked.
-public enum TaskStoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The queue holds as many tasks as it may; try again later.
-    case queueFull
-    /// The task's client already has as many tasks queued or running as it may.
-    case clientLimit
-    /// The store cannot be reached (for example, Redis is down).
-    case unavailable(String)
-    /// The write came from a claim that no longer owns the task (its lease ran out and the task was claimed
-    /// again): the run that made it must stop without writing anything more.
-    case leaseLost
-
-    public var description: String {
-        switch self {
-        case .queueFull: "the task queue is full"
-        case .clientLimit: "this client has too many tasks in progress"
-        case .leaseLost: "the task's lease was lost to another claim"
-        case .unavailable(let reason): "the task store is unavailable: \(reason)"
-        }
-    }
 }
 
 /// What renewing the leases of a process's running tasks found.
@@ -274,7 +253,7 @@ public struct Admission: Sendable, Equatable {
 
 extension TaskStore {
     /// Stores a new queued task with only the queue bound (no client limit, no idempotency key).
-    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/unavailable(_:underlying:)``.
     public func enqueue(_ record: TaskRecord, maxQueued: Int) throws(TaskStoreError) {
         _ = try enqueue(record, admission: Admission(maxQueued: maxQueued))
     }

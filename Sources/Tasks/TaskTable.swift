@@ -6,14 +6,6 @@ import Foundation
 public import Logging
 import Locking
 
-/// A change the table reports to its observers.
-public enum TaskChange: Sendable, Equatable {
-    /// This task's output, progress or state changed.
-    case task(TaskID)
-    /// Changes may have been missed (a shared store's change feed reconnected): re-read every watched task.
-    case all
-}
-
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
 ///
@@ -54,6 +46,7 @@ public final class TaskTable: Sendable {
     public let configuration: Configuration
     private let jobs: [String: any Job]
     private let logger: Logger
+    private let clock: any TaskClock
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Where a shared store's blocking calls run (`nil` for a store that never blocks: calls run inline).
@@ -71,11 +64,16 @@ public final class TaskTable: Sendable {
     ///   - store: where tasks live.
     ///   - jobs: the job for each kind name.
     ///   - configuration: limits and timings.
+    ///   - clock: where deadlines, leases and the background loops' waits read the time (tests pass a manual one).
     ///   - logger: for task transitions (debug) and failures.
-    public init(store: any TaskStore, jobs: [String: any Job], configuration: Configuration = .init(), logger: Logger) {
+    public init(
+        store: any TaskStore, jobs: [String: any Job], configuration: Configuration = .init(),
+        clock: any TaskClock = SystemTaskClock(), logger: Logger
+    ) {
         self.store = store
         self.jobs = jobs
         self.configuration = configuration
+        self.clock = clock
         self.logger = logger
         executor = store.isShared ? BlockingExecutor(name: "longhaul-store", threads: configuration.storeThreads) : nil
         heartbeatExecutor = store.leaseTimeout != nil ? BlockingExecutor(name: "longhaul-heartbeat", threads: 1) : nil
@@ -98,12 +96,13 @@ public final class TaskTable: Sendable {
     ///   - client: who asks (the client address), for the per-client limit.
     ///   - idempotencyKey: a key from the client: a resubmission with it returns the same task.
     /// - Returns: the new task, queued, or the earlier task with the same idempotency key.
-    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``, ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/queueFull``, ``TaskStoreError/clientLimit``,
+    ///   ``TaskStoreError/unavailable(_:underlying:)``.
     public func submit(
         kind: String, input: String, client: String? = nil, idempotencyKey: String? = nil
     ) throws(TaskStoreError) -> TaskRecord {
         precondition(jobs[kind] != nil, "job kind '\(kind)' is not registered")
-        var record = TaskRecord(id: TaskID.random(), kind: kind, input: input, createdAt: Date())
+        var record = TaskRecord(id: TaskID.random(), kind: kind, input: input, createdAt: clock.date)
         record.client = client
         let admission = Admission(
             maxQueued: configuration.maxQueued, maxPerClient: configuration.maxTasksPerClient,
@@ -127,7 +126,7 @@ public final class TaskTable: Sendable {
     /// The task with this id, or `nil` when unknown or expired.
     /// - Parameter id: the task id.
     /// - Returns: a snapshot.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     public func record(_ id: TaskID) throws(TaskStoreError) -> TaskRecord? {
         try store.record(for: id)
     }
@@ -138,7 +137,7 @@ public final class TaskTable: Sendable {
     ///   - attempt: the attempt whose output the reader has.
     ///   - offset: how many UTF-8 bytes of it the reader has.
     /// - Returns: the new output, or `nil` when the task is unknown or expired.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     public func output(of id: TaskID, attempt: Int, from offset: Int) async throws(TaskStoreError) -> TaskOutput? {
         try await onStoreThread { [store] () throws(TaskStoreError) in try store.output(of: id, attempt: attempt, from: offset) }
     }
@@ -151,10 +150,10 @@ public final class TaskTable: Sendable {
         return try await executor.run(body)
     }
 
-    /// Cancels a task: a queued one never starts; a running one is stopped (its upstream transfer aborted).
+    /// Cancels a task: a queued one never starts; a running one is stopped (its job's Swift task is cancelled).
     /// - Parameter id: the task id.
     /// - Returns: what happened.
-    /// - Throws: ``TaskStoreError/unavailable(_:)``.
+    /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
         let outcome = try store.cancel(id)
         if outcome == .requested {
@@ -163,7 +162,7 @@ public final class TaskTable: Sendable {
             } else if !store.isShared {
                 // Claimed but not registered yet: the registration picks it up. (A shared store's heartbeat
                 // reports the request to whichever process runs the task.)
-                let now = ContinuousClock.now
+                let now = clock.now
                 earlyCancels.withLock { pending in
                     pending = pending.filter { now - $0.value < .seconds(10) }
                     pending[id] = now
@@ -226,13 +225,13 @@ public final class TaskTable: Sendable {
     private func claimAvailable(into group: inout DiscardingTaskGroup) async {
         while true {
             let claimed: ClaimedTask?
-            let claimedAt = ContinuousClock.now
+            let claimedAt = clock.now
             do {
                 claimed = try await onStoreThread { [store, configuration] () throws(TaskStoreError) in
                     try store.claimNext(maxRunning: configuration.maxInFlight)
                 }
             } catch {
-                logger.warning("cannot claim tasks", metadata: ["error": "\(error)"])
+                logger.warning("cannot claim tasks", metadata: ["error.message": "\(error)"])
                 return
             }
             guard let claimed else { return }
@@ -272,7 +271,7 @@ public final class TaskTable: Sendable {
 
     private func execute(_ run: TaskRun) async {
         let record = run.record
-        let started = ContinuousClock.now
+        let started = clock.now
         var log = logger
         log[metadataKey: "task.id"] = "\(record.id)"
         log.debug("task running", metadata: ["task.kind": "\(record.kind)", "task.attempt": "\(run.claim.attempt)"])
@@ -281,7 +280,7 @@ public final class TaskTable: Sendable {
         var failure: TaskFailure?
         do {
             guard let job = jobs[record.kind] else {
-                throw JobFailure(TaskFailure(type: "unknown_job", message: "No job is registered for '\(record.kind)'."))
+                throw JobFailure(TaskFailure(kind: .unknownJob, message: "No job is registered for '\(record.kind)'."))
             }
             try await job.run(input: record.input, context: JobContext(run: run))
             status = Task.isCancelled ? .cancelled : .succeeded
@@ -292,13 +291,13 @@ public final class TaskTable: Sendable {
                 status = .cancelled
             } else {
                 status = .failed
-                failure = TaskFailure(type: "internal_error", message: "The job failed: \(error)")
+                failure = TaskFailure(kind: .internalError, message: "The job failed: \(error)")
             }
         }
         if run.timedOut {
             status = .failed
             failure = TaskFailure(
-                type: "task_timeout",
+                kind: .taskTimeout,
                 message: "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds]))).")
         } else if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
             (status, failure) = (.failed, interrupted)
@@ -314,24 +313,16 @@ public final class TaskTable: Sendable {
             notify(.task(record.id))
             return
         }
-        let elapsed = ContinuousClock.now - started
-        var facts: Logger.Metadata = [:]
-        for (key, field) in [
-            ("upstream.request_id", "request_id"), ("llm.attempts", "attempts"),
-            ("llm.input_tokens", "usage.input_tokens"), ("llm.output_tokens", "usage.output_tokens"),
-        ] {
-            if let value = final.metadata[field] ?? (field == "request_id" ? final.failure?.requestID : nil) {
-                facts[key] = "\(value)"
-            }
-        }
-        log.info(
-            "task finished",
-            metadata: facts.merging([
-                "task.status": "\(final.status.rawValue)",
-                "task.attempt": "\(run.claim.attempt)",
-                "task.duration_ms": "\(elapsed.wholeMilliseconds)",
-                "error.type": "\(failure?.type ?? "")",
-            ]) { _, new in new })
+        let elapsed = clock.now - started
+        // The job's own facts, under its own names: the table knows nothing of what they mean.
+        var metadata: Logger.Metadata = [:]
+        for (key, value) in final.metadata { metadata["job.\(key)"] = "\(value)" }
+        if let requestID = final.failure?.requestID { metadata["upstream.request_id"] = "\(requestID)" }
+        metadata["task.status"] = "\(final.status.rawValue)"
+        metadata["task.attempt"] = "\(run.claim.attempt)"
+        metadata["task.duration_ms"] = "\(elapsed.wholeMilliseconds)"
+        metadata["error.type"] = "\(failure?.type ?? "")"
+        log.info("task finished", metadata: metadata)
         notify(.task(record.id))
     }
 
@@ -349,10 +340,12 @@ public final class TaskTable: Sendable {
                 return nil
             } catch {
                 guard run.fence == nil, store.isShared else {
-                    log.error("cannot record the end of a task", metadata: ["error": "\(error)"])
+                    log.error("cannot record the end of a task", metadata: ["error.message": "\(error)"])
                     return nil
                 }
-                log.warning("cannot record the end of a task yet; retrying", metadata: ["error": "\(error)"])
+                log.warning(
+                    "cannot record the end of a task yet; retrying",
+                    metadata: ["error.message": "\(error)", "retry.delay_ms": "\(delay.wholeMilliseconds)"])
                 // Not cancellable: a shutdown still wants the result stored.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(1))
@@ -362,9 +355,9 @@ public final class TaskTable: Sendable {
     }
 
     /// Whether the run's lease is older than the self-fencing limit (`nil` for a store without leases).
-    private func overdueRenewal(_ run: TaskRun, now: ContinuousClock.Instant = .now) -> Bool? {
+    private func overdueRenewal(_ run: TaskRun, now: ContinuousClock.Instant? = nil) -> Bool? {
         guard let lease = store.leaseTimeout else { return nil }
-        return now - run.lastRenewal > lease * configuration.selfFenceFraction
+        return (now ?? clock.now) - run.lastRenewal > lease * configuration.selfFenceFraction
     }
 
     private func notify(_ change: TaskChange) {
@@ -373,7 +366,7 @@ public final class TaskTable: Sendable {
 
     private func sweepLoop() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.sweepInterval)
+            try? await clock.sleep(for: configuration.sweepInterval)
             do {
                 let removed = try await onStoreThread { [store] () throws(TaskStoreError) in try store.sweepExpired() }
                 if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
@@ -382,7 +375,7 @@ public final class TaskTable: Sendable {
                 if removed > 1000 { _ = glibcMallocTrim(0) }
                 #endif
             } catch {
-                logger.warning("cannot sweep expired tasks", metadata: ["error": "\(error)"])
+                logger.warning("cannot sweep expired tasks", metadata: ["error.message": "\(error)"])
             }
         }
     }
@@ -392,16 +385,16 @@ public final class TaskTable: Sendable {
     private func watchLoop() async {
         let interval = min(.seconds(1), configuration.taskTimeout / 4)
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            let now = ContinuousClock.now
+            try? await clock.sleep(for: interval)
+            let now = clock.now
             for run in runs.withLock({ Array($0.values) }) { _ = run.stopIfOverdue(now: now) }
         }
     }
 
     /// A run whose lease was not renewed for ``Configuration/selfFenceFraction`` of the lease timeout stops itself
-    /// (its upstream transfer too), so two runs of one task never overlap across a pause or a partition.
+    /// (its job's Swift task is cancelled), so two runs of one task never overlap across a pause or a partition.
     private func fenceOverdueRuns() {
-        let now = ContinuousClock.now
+        let now = clock.now
         for run in runs.withLock({ Array($0.values) }) where run.fence == nil {
             if overdueRenewal(run, now: now) == true { run.fence(.renewalOverdue) }
         }
@@ -411,10 +404,10 @@ public final class TaskTable: Sendable {
         var interval = configuration.heartbeatInterval
         if let lease = store.leaseTimeout { interval = min(interval, lease / 5) }
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await clock.sleep(for: interval)
             let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
             guard !active.isEmpty else { continue }
-            let sentAt = ContinuousClock.now
+            let sentAt = clock.now
             guard let heartbeatExecutor else { return }
             do {
                 let report = try await heartbeatExecutor.run { [store] () throws(TaskStoreError) in
@@ -431,7 +424,7 @@ public final class TaskTable: Sendable {
                     }
                 }
             } catch {
-                logger.warning("cannot renew task leases", metadata: ["error": "\(error)"])
+                logger.warning("cannot renew task leases", metadata: ["error.message": "\(error)"])
             }
         }
     }
@@ -450,33 +443,15 @@ public final class TaskTable: Sendable {
             for run in active { run.fence(.leaseLost) }
             return count
         } catch {
-            logger.warning("cannot hand running tasks back to the queue", metadata: ["error": "\(error)"])
+            logger.warning("cannot hand running tasks back to the queue", metadata: ["error.message": "\(error)"])
             return 0
         }
     }
 
     private func pollLoop() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.pollInterval)
+            try? await clock.sleep(for: configuration.pollInterval)
             wakeupContinuation.yield()
         }
     }
-}
-
-/// A thread that calls a function at a fixed interval until stopped.
-private final class LeaseWatchdog: Sendable {
-    private let stopped = LockedValue(false)
-
-    init(interval: Duration, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [stopped] in
-            while !stopped.withLock({ $0 }) {
-                Thread.sleep(forTimeInterval: interval.timeInterval)
-                body()
-            }
-        }
-        thread.name = "longhaul-lease-watchdog"
-        thread.start()
-    }
-
-    func stop() { stopped.withLock { $0 = true } }
 }

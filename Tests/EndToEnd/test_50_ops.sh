@@ -44,7 +44,7 @@ check "access log: one line per request with status, duration and task id" "no r
     grep -qE "http.method=GET http.path=/api/tasks/${t50_id} http.status=200|http.status=200.*task.id=${t50_id}" \
     "${E2E_DIR}/backend.log"
 check "task log: the upstream request id, attempts and tokens" "no such task line" \
-    grep -qE "llm.attempts=2 .*task.id=${t50_id}|task.id=${t50_id}.*llm.attempts=2" "${E2E_DIR}/backend.log"
+    grep -qE "job.attempts=2 .*task.id=${t50_id}|task.id=${t50_id}.*job.attempts=2" "${E2E_DIR}/backend.log"
 
 # nginx's rate limit on starting tasks: 40 at once from one address, some get 429 with JSON.
 t50_codes="$(seq 1 40 | xargs -P 40 -I{} curl -s -o /dev/null -w '%{http_code}\n' --cacert "${E2E_DIR}/cert.pem" \

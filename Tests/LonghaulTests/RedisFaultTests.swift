@@ -253,7 +253,7 @@ func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throw
 @Suite struct MemoryStoreRaceTests {
     @Test func anIdempotentResubmissionJustAfterTheResultExpiredMakesANewStoredTask() async throws {
         let clock = ManualClock()
-        let store = MemoryTaskStore(resultTTL: .seconds(5)) { clock.now }
+        let store = MemoryTaskStore(resultTTL: .seconds(5), clock: clock)
         let table = TaskTable(store: store, jobs: ["x": ClosureJob { _, _ in }], logger: Logger(label: "race"))
         let first = try table.submit(kind: "x", input: "q", idempotencyKey: "k")
         let claimed = try #require(try store.claimNext(maxRunning: 5))

@@ -79,10 +79,14 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// A fresh, empty store (Redis: a new key prefix) with a result TTL.
-    func make(ttl: Duration = .seconds(60), lease: Duration = .seconds(15), maxAttempts: Int = 3) throws -> any TaskStore {
+    /// - Parameter clock: the in-memory store's clock (Redis keeps its own time, `TIME`, inside its scripts).
+    func make(
+        ttl: Duration = .seconds(60), lease: Duration = .seconds(15), maxAttempts: Int = 3,
+        clock: ManualClock = ManualClock()
+    ) throws -> any TaskStore {
         switch self {
         case .memory:
-            return MemoryTaskStore(resultTTL: ttl)
+            return MemoryTaskStore(resultTTL: ttl, clock: clock)
         case .redis:
             let server = TestRedis.shared
             guard let url = server.url else {
@@ -95,6 +99,17 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             configuration.leaseTimeout = lease
             configuration.maxAttempts = maxAttempts
             return RedisTaskStore(configuration: configuration, logger: Logger(label: "test"))
+        }
+    }
+}
+
+extension StoreKind {
+    /// Lets `duration` pass for a store made with `clock`: the in-memory store's clock is moved at once; Redis reads
+    /// its own clock inside its scripts, so for it this is a real (short) wait.
+    func letTimePass(_ duration: Duration, on clock: ManualClock) async throws {
+        switch self {
+        case .memory: clock.advance(by: duration)
+        case .redis: try await Task.sleep(for: duration)
         }
     }
 }
@@ -234,7 +249,8 @@ extension TaskStore {
 
     @Test(arguments: StoreKind.allCases)
     func finishedTasksExpireAfterTheTTLAndOthersNever(_ kind: StoreKind) async throws {
-        let store = try kind.make(ttl: .milliseconds(300))
+        let clock = ManualClock()
+        let store = try kind.make(ttl: .milliseconds(300), clock: clock)
         let done = makeRecord()
         let stillRunning = makeRecord()
         let stillQueued = makeRecord()
@@ -245,7 +261,7 @@ extension TaskStore {
         _ = try store.claimNext(maxRunning: 2)
         try store.finish(doneClaim.claim, status: .succeeded, failure: nil)
         #expect(try store.record(for: done.id) != nil)
-        try await Task.sleep(for: .milliseconds(600))
+        try await kind.letTimePass(.milliseconds(600), on: clock)
         #expect(try store.record(for: done.id) == nil)
         #expect(try store.sweepExpired() == 1)
         #expect(try store.record(for: stillRunning.id)?.status == .running)

@@ -3,13 +3,6 @@ import Locking
 import Tasks
 import Testing
 
-/// A clock the test moves by hand.
-final class ManualClock: Sendable {
-    private let current = LockedValue(Date(timeIntervalSince1970: 1_800_000_000))
-    var now: Date { current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { current.withLock { $0 += seconds } }
-}
-
 @Suite struct TaskIDTests {
     @Test func randomIDsAreUniqueURLSafeAndParse() {
         var seen = Set<String>()
@@ -36,7 +29,7 @@ final class ManualClock: Sendable {
 
     @Test func resultsSurviveReadsAndExpireAfterTheTTL() throws {
         let clock = ManualClock()
-        let store = MemoryTaskStore(resultTTL: .seconds(60)) { clock.now }
+        let store = MemoryTaskStore(resultTTL: .seconds(60), clock: clock)
         let record = makeRecord()
         try store.enqueue(record, maxQueued: 10)
         let claimed = try #require(try store.claimNext(maxRunning: 1))
@@ -55,7 +48,7 @@ final class ManualClock: Sendable {
 
     @Test func queuedAndRunningTasksNeverExpire() throws {
         let clock = ManualClock()
-        let store = MemoryTaskStore(resultTTL: .seconds(1)) { clock.now }
+        let store = MemoryTaskStore(resultTTL: .seconds(1), clock: clock)
         let running = makeRecord()
         let queued = makeRecord()
         try store.enqueue(running, maxQueued: 10)

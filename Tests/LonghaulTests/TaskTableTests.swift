@@ -4,17 +4,28 @@ import Locking
 import Tasks
 import Testing
 
-@Suite struct TaskTableTests {
+@Suite(.timeLimit(.minutes(1))) struct TaskTableTests {
     let logger = Logger(label: "test")
 
-    /// Polls the table until the task has finished; fails after ~10 s so a hang is a failure, not a stuck run.
-    func waitUntilFinished(_ table: TaskTable, _ id: TaskID) async throws -> TaskRecord {
-        for _ in 0..<1000 {
-            if let record = try table.record(id), record.status.isFinished { return record }
-            try await Task.sleep(for: .milliseconds(10))
+    /// Waits, without polling, until the task satisfies `condition`: the table's change observer says when to look
+    /// again. A task that never gets there hangs the test until its time limit, which fails it.
+    func waitUntil(
+        _ table: TaskTable, _ id: TaskID, _ condition: @escaping (TaskRecord) -> Bool
+    ) async throws -> TaskRecord {
+        // Subscribed before the first read, so no change between the read and the wait is missed.
+        let (changes, continuation) = AsyncStream.makeStream(of: TaskChange.self)
+        table.observeChanges { continuation.yield($0) }
+        if let record = try table.record(id), condition(record) { return record }
+        for await change in changes where change == .task(id) || change == .all {
+            if let record = try table.record(id), condition(record) { return record }
         }
-        Issue.record("task \(id) did not finish")
+        Issue.record("task \(id) never got there")
         return try #require(try table.record(id))
+    }
+
+    /// Waits until the task has finished.
+    func waitUntilFinished(_ table: TaskTable, _ id: TaskID) async throws -> TaskRecord {
+        try await waitUntil(table, id) { $0.status.isFinished }
     }
 
     @Test func runsJobsAndKeepsTheirOutput() async throws {
@@ -75,7 +86,7 @@ import Testing
         let runner = Task { await table.run() }
         defer { runner.cancel() }
         let id = try table.submit(kind: "x", input: "").id
-        for _ in 0..<500 where try table.record(id)?.output != "started" { try await Task.sleep(for: .milliseconds(10)) }
+        _ = try await waitUntil(table, id) { $0.output == "started" }
         #expect(try table.cancel(id) == .requested)
         let done = try await waitUntilFinished(table, id)
         #expect(done.status == .cancelled)
@@ -85,14 +96,23 @@ import Testing
     @Test func aJobPastTheTimeLimitFailsWithTaskTimeout() async throws {
         let job = ClosureJob { _, _ in try await Task.sleep(for: .seconds(60)) }
         var configuration = TaskTable.Configuration()
-        configuration.taskTimeout = .milliseconds(50)
+        configuration.taskTimeout = .seconds(10)
+        let clock = ManualClock()
         let table = TaskTable(
-            store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: ["x": job], configuration: configuration,
-            logger: logger)
+            store: MemoryTaskStore(resultTTL: .seconds(60), clock: clock), jobs: ["x": job],
+            configuration: configuration, clock: clock, logger: logger)
         let runner = Task { await table.run() }
         defer { runner.cancel() }
-        let done = try await waitUntilFinished(table, try table.submit(kind: "x", input: "").id)
+        let id = try table.submit(kind: "x", input: "").id
+        _ = try await waitUntil(table, id) { $0.status == .running }
+        // The sweep, poll and deadline loops all wait on the clock; past the limit the deadline loop stops the job.
+        await clock.waitForSleepers(3)
+        clock.advance(by: .seconds(9))
+        #expect(try table.record(id)?.status == .running)
+        clock.advance(by: .seconds(2))
+        let done = try await waitUntilFinished(table, id)
         #expect(done.status == .failed)
         #expect(done.failure?.type == "task_timeout")
+        #expect(done.failure?.kind == .taskTimeout)
     }
 }
