@@ -19,6 +19,9 @@ public struct LonghaulRunner: Sendable {
     private let server: FastCGIServer
     private let logger: Logger
     private let shutdownGrace: Duration
+
+    /// How long running tasks may go on after a stop signal unless told otherwise.
+    public static let defaultShutdownGrace: Duration = .seconds(10)
     private let signals: AsyncStream<String>
 
     /// Takes over SIGTERM, SIGINT and SIGQUIT. Create it after the ``FastCGIServer`` (libfcgi installs its own
@@ -27,7 +30,7 @@ public struct LonghaulRunner: Sendable {
     ///   - server: the FastCGI server.
     ///   - shutdownGrace: how long running tasks may go on after a stop signal.
     ///   - logger: for start and stop.
-    public init(server: FastCGIServer, shutdownGrace: Duration = .seconds(10), logger: Logger) {
+    public init(server: FastCGIServer, shutdownGrace: Duration = LonghaulRunner.defaultShutdownGrace, logger: Logger) {
         self.server = server
         self.shutdownGrace = shutdownGrace
         self.logger = logger

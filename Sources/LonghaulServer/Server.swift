@@ -44,7 +44,8 @@ struct Server {
                 try shared.ping()
             } catch {
                 // Not fatal: requests get 503 until Redis answers, and the store reconnects by itself.
-                logger.error("Redis does not answer yet", metadata: ["redis": "\(redis.url)", "error": "\(error)"])
+                logger.warning(
+                    "Redis does not answer yet", metadata: ["store.url": "\(redis.url)", "error.message": "\(error)"])
             }
             store = shared
         } else {
@@ -61,18 +62,18 @@ struct Server {
         let app = LonghaulApp(
             table: table, configuration: appConfiguration, presentation: .llm, logger: logger, addRoutes: LLMRoutes.add)
 
-        logger.info(
+        logger.notice(
             "longhaul started",
             metadata: [
-                "listener": "\(Self.describe(settings.listener))", "threads": "\(settings.threads)",
-                "provider": "\(settings.llm.provider.rawValue)", "base_url": "\(settings.llm.baseURL)",
-                "model": "\(settings.llm.model)", "max_in_flight": "\(settings.table.maxInFlight)",
-                "max_queued": "\(settings.table.maxQueued)", "pid": "\(getpid())",
-                "store": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
+                "fastcgi.listener": "\(Self.describe(settings.listener))", "fastcgi.threads": "\(settings.threads)",
+                "llm.provider": "\(settings.llm.provider.rawValue)", "llm.base_url": "\(settings.llm.baseURL)",
+                "llm.model": "\(settings.llm.model)", "tasks.max_in_flight": "\(settings.table.maxInFlight)",
+                "tasks.max_queued": "\(settings.table.maxQueued)", "process.pid": "\(getpid())",
+                "store.backend": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
             ])
         await runner.run(app)
         http.shutdown()
-        logger.info("longhaul stopped")
+        logger.notice("longhaul stopped")
     }
 
     /// Every upstream transfer and every open stream holds a descriptor; 1,024 is far too few for thousands.
@@ -82,7 +83,7 @@ struct Server {
         let previous = limit.rlim_cur
         limit.rlim_cur = limit.rlim_max
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            logger.debug("raised the open file limit", metadata: ["from": "\(previous)", "to": "\(limit.rlim_cur)"])
+            logger.debug("raised the open file limit", metadata: ["fd_limit.from": "\(previous)", "fd_limit.to": "\(limit.rlim_cur)"])
         }
     }
 

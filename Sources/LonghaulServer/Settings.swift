@@ -29,7 +29,7 @@ struct Settings {
     var store = "memory"
     /// The Redis store's settings, or `nil` for the in-memory store.
     var redis: RedisTaskStore.Configuration?
-    var shutdownGrace: Duration = .seconds(10)
+    var shutdownGrace = LonghaulRunner.defaultShutdownGrace
     var logLevel: Logger.Level = .info
     var accessLog: Bool { get { app.operations.accessLog } set { app.operations.accessLog = newValue } }
     /// The `.env` file read when neither `--env-file` nor `LONGHAUL_ENV_FILE` names one.
