@@ -85,7 +85,7 @@ public final class CurlHTTPClient: Sendable {
             return state.nextID
         }
         guard let id else {
-            continuation.finish(throwing: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+            continuation.finish(throwing: CurlError.shutDown)
             return stream
         }
         let transfer = Transfer(id: id, request: request, continuation: continuation)
@@ -96,7 +96,7 @@ public final class CurlHTTPClient: Sendable {
         return stream
     }
 
-    /// Aborts every transfer and stops the thread. Later requests fail with ``CurlError/Kind/shutdown``.
+    /// Aborts every transfer and stops the thread. Later requests fail with ``CurlError/clientShutDown``.
     public func shutdown() {
         state.withLock { $0.running = false }
         curl_multi_wakeup(multi.pointer)
@@ -111,8 +111,7 @@ public final class CurlHTTPClient: Sendable {
         if accepted {
             curl_multi_wakeup(multi.pointer)
         } else if case .add(let transfer) = command {
-            transfer.continuation.finish(
-                throwing: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+            transfer.continuation.finish(throwing: CurlError.shutDown)
         }
     }
 
@@ -128,7 +127,7 @@ public final class CurlHTTPClient: Sendable {
             curl_multi_remove_handle(multi.pointer, transfer.easy)
             byID[transfer.id] = nil
             byHandle[transfer.easy] = nil
-            transfer.complete(error: error)
+            transfer.complete(error: error, logger: logger)
         }
 
         while true {
@@ -140,26 +139,34 @@ public final class CurlHTTPClient: Sendable {
                 switch command {
                 case .add(let transfer):
                     if let error = transfer.prepare(configuration: configuration) {
-                        transfer.complete(error: error)
+                        transfer.complete(error: error, logger: logger)
                         continue
                     }
                     let code = curl_multi_add_handle(multi.pointer, transfer.easy)
                     guard code == CURLM_OK else {
-                        let message = String(cString: curl_multi_strerror(code))
-                        transfer.complete(error: CurlError(kind: .transfer, code: Int(code.rawValue), message: message))
+                        transfer.complete(error: .multi(code, operation: "curl_multi_add_handle"), logger: logger)
                         continue
                     }
                     byID[transfer.id] = transfer
                     byHandle[transfer.easy] = transfer
                     transfer.markStarted()
+                    logger.debug(
+                        "HTTP transfer started",
+                        metadata: [
+                            "http.transfer_id": "\(transfer.id)", "http.method": "\(transfer.request.method)",
+                            "http.url": "\(transfer.request.url)",
+                        ])
                 case .cancel(let id):
                     // The consumer has gone: nobody reads the error, only the handle must go.
-                    if let transfer = byID[id] { remove(transfer, error: nil) }
+                    if let transfer = byID[id] {
+                        logger.debug("HTTP transfer cancelled", metadata: ["http.transfer_id": "\(id)"])
+                        remove(transfer, error: nil)
+                    }
                 }
             }
             if !running {
                 for transfer in Array(byID.values) {
-                    remove(transfer, error: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+                    remove(transfer, error: .shutDown)
                 }
                 return
             }
@@ -177,10 +184,7 @@ public final class CurlHTTPClient: Sendable {
             if now - lastIdleScan >= Self.idleScanInterval {
                 lastIdleScan = now
                 for transfer in byID.values where transfer.isIdle(at: now) {
-                    let limit = transfer.request.idleTimeout.map { "\($0)" } ?? ""
-                    remove(
-                        transfer,
-                        error: CurlError(kind: .idleTimeout, code: 28, message: "no data received for \(limit)"))
+                    remove(transfer, error: .idle(limit: transfer.request.idleTimeout ?? .zero))
                 }
             }
             curl_multi_poll(multi.pointer, nil, 0, Self.pollMilliseconds, nil)
@@ -228,7 +232,7 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1),
             ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer),
             ccurl_easy_setopt_long(easy, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
-            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.milliseconds),
+            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.inWholeMilliseconds),
             ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context),
             ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, transferWrite),
             ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context),
@@ -238,7 +242,7 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 4096),
         ]
         if let total = request.totalTimeout {
-            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.milliseconds))
+            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.inWholeMilliseconds))
         }
         if let caInfo = configuration.caInfoPath {
             codes.append(ccurl_easy_setopt_string(easy, CURLOPT_CAINFO, caInfo))
@@ -263,38 +267,34 @@ private final class Transfer: @unchecked Sendable {
         }
         codes.append(ccurl_easy_setopt_pointer(easy, CURLOPT_HTTPHEADER, headerList))
         if let failed = codes.first(where: { $0 != CURLE_OK }) {
-            return CurlError(kind: .invalidRequest, code: Int(failed.rawValue), message: message(for: failed))
+            return .setup(failed, detail: String(cString: errorBuffer))
         }
         return nil
     }
 
-    func error(for code: CURLcode) -> CurlError {
-        let kind: CurlError.Kind
-        switch code {
-        case CURLE_OPERATION_TIMEDOUT:
-            // libcurl has one code for every timeout; a transfer that never connected hit the connect timeout.
-            var connectMicroseconds: curl_off_t = 0
+    /// The error for the result libcurl ended the transfer with.
+    func error(for result: CURLcode) -> CurlError {
+        // libcurl has one code for every timeout; a transfer that never connected hit the connect timeout.
+        var connectMicroseconds: curl_off_t = 0
+        if result == CURLE_OPERATION_TIMEDOUT {
             ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
-            kind = connectMicroseconds == 0 ? .connectTimeout : .timeout
-        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR,
-            CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
-            kind = .connect
-        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL: kind = .invalidRequest
-        default: kind = .transfer
         }
-        return CurlError(kind: kind, code: Int(code.rawValue), message: message(for: code))
+        return .transfer(result, detail: String(cString: errorBuffer), connected: connectMicroseconds != 0)
     }
 
-    private func message(for code: CURLcode) -> String {
-        let detail = String(cString: errorBuffer)
-        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-    }
-
-    func complete(error: CurlError?) {
+    /// Ends the consumer's stream: with the head (if not sent yet) and the end, or with the error.
+    func complete(error: CurlError?, logger: Logger) {
         if let error {
+            logger.debug(
+                "HTTP transfer failed",
+                metadata: [
+                    "http.transfer_id": "\(id)", "error.type": "\(error.shortDescription)",
+                    "error.message": "\(error)",
+                ])
             continuation.finish(throwing: error)
         } else {
             sendHeadIfNeeded()
+            logger.debug("HTTP transfer finished", metadata: ["http.transfer_id": "\(id)", "http.status": "\(status)"])
             continuation.finish()
         }
     }
@@ -313,8 +313,6 @@ private final class Transfer: @unchecked Sendable {
         if trimmed.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
         } else if trimmed.isEmpty {
-            var status = 0
-            ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             if status >= 200 { sendHeadIfNeeded() }
         } else if let colon = trimmed.firstIndex(of: ":") {
             let name = String(trimmed[..<colon])
@@ -332,9 +330,14 @@ private final class Transfer: @unchecked Sendable {
     private func sendHeadIfNeeded() {
         guard !sentHead else { return }
         sentHead = true
+        continuation.yield(.head(HTTPResponseHead(status: status, headers: headers)))
+    }
+
+    /// The last response's status code so far (0 before one arrived).
+    private var status: Int {
         var status = 0
         ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        continuation.yield(.head(HTTPResponseHead(status: status, headers: headers)))
+        return status
     }
 }
 
@@ -361,14 +364,6 @@ private func transferHeader(
     }
     transfer.receiveHeader(line)
     return length
-}
-
-extension Duration {
-    /// Whole milliseconds, for libcurl's `long` options.
-    fileprivate var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
 }
 
 extension String {
