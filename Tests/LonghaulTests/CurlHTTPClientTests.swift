@@ -217,6 +217,29 @@ private func closedPort() throws -> Int {
         #expect(stats["streams_completed"] as? Int == 0)
     }
 
+    @Test(.timeLimit(.minutes(1))) func shuttingDownEndsRunningTransfersAndRefusesNewOnes() async throws {
+        let mock = try MockLLMServer()
+        let client = CurlHTTPClient(logger: logger)
+
+        // The reply would take five minutes: only the shutdown can end it in time.
+        var parts = client.stream(mock.messages("slow [mock:latency=300]", idleTimeout: nil)).makeAsyncIterator()
+        guard case .head(let head) = try await parts.next() else {
+            Issue.record("no head first")
+            return
+        }
+        #expect(head.status == 200)
+        client.shutdown()
+        var ended: (any Error)?
+        do {
+            while try await parts.next() != nil {}
+        } catch {
+            ended = error
+        }
+        #expect(ended as? CurlError == .clientShutDown)
+        let later = await failure(client, HTTPRequest(url: mock.baseURL + "/mock/health"))
+        #expect(later as? CurlError == .clientShutDown)
+    }
+
     @Test(.timeLimit(.minutes(1))) func manyConcurrentTransfersAllComplete() async throws {
         let mock = try MockLLMServer(latency: 0.5)
         let client = CurlHTTPClient(logger: logger)
