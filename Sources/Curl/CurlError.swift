@@ -27,7 +27,9 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was being done: the libcurl call (`curl_multi_add_handle`, `curl_easy_setopt`) or `transfer`.
     public let operation: String
 
-    private init(_ code: Code, curlCode: Int? = nil, curlMessage: String = "", detail: String = "", operation: String = "") {
+    private init(
+        _ code: Code, curlCode: Int? = nil, curlMessage: String = "", detail: String = "", operation: String = ""
+    ) {
         self.code = code
         self.curlCode = curlCode
         self.curlMessage = curlMessage

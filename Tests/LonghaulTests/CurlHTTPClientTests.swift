@@ -14,7 +14,8 @@ private final class MockLLMServer: Sendable {
     init(latency: Double = 0.2) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-curl-mock-\(UUID()).port")
+        let portFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("longhaul-curl-mock-\(UUID()).port")
         pid = try spawnServer(
             "/usr/bin/python3",
             [
