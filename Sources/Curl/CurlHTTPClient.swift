@@ -6,8 +6,13 @@ import Locking
 /// An HTTP client over libcurl's multi interface, driven by one dedicated thread.
 ///
 /// Every transfer of the process shares that thread and its connection pool, so thousands of concurrent
-/// requests need no more threads. Responses arrive as an `AsyncThrowingStream`; ending the consumer's
-/// iteration (or cancelling its task) aborts the transfer on the curl thread.
+/// requests need no more threads. The thread waits in `epoll_wait` on the sockets libcurl asks it to watch
+/// (`CURLMOPT_SOCKETFUNCTION`), on libcurl's timer (`CURLMOPT_TIMERFUNCTION`) and on an eventfd that other threads
+/// write to hand it new or cancelled transfers; it reports ready sockets with `curl_multi_socket_action`, so a wake
+/// costs in proportion to the transfers that are ready, not to all of them. Over TLS, HTTP/2 is offered and
+/// transfers to one server share its connections (`CURLPIPE_MULTIPLEX`); plain `http://` stays HTTP/1.1.
+/// Responses arrive as an `AsyncThrowingStream`; ending the consumer's iteration (or cancelling its task) aborts
+/// the transfer on the curl thread.
 public final class CurlHTTPClient: Sendable {
     /// Settings shared by every transfer.
     public struct Configuration: Sendable {
@@ -32,7 +37,7 @@ public final class CurlHTTPClient: Sendable {
         var running = true
     }
 
-    /// The multi handle; touched only on the curl thread, except `curl_multi_wakeup`, which is thread-safe.
+    /// The multi handle; touched only on the curl thread, which also cleans it up when it stops.
     private struct MultiHandle: @unchecked Sendable {
         let pointer: UnsafeMutableRawPointer
     }
@@ -41,10 +46,13 @@ public final class CurlHTTPClient: Sendable {
     private let logger: Logger
     private let multi: MultiHandle
     private let state = LockedValue(State())
+    /// An eventfd: any thread writes to it to wake the curl thread; closed in `deinit`, after the thread has ended.
+    private let wakeFD: Int32
 
     /// How often silent transfers are looked for, and so the precision of idle timeouts.
     private static let idleScanInterval: Duration = .milliseconds(250)
-    private static let pollMilliseconds: Int32 = 250
+    /// Most ready sockets taken from one `epoll_wait`.
+    private static let maxEvents = 256
 
     private static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_ALL))
@@ -53,7 +61,7 @@ public final class CurlHTTPClient: Sendable {
     /// Starts the client and its thread.
     /// - Parameters:
     ///   - configuration: shared settings.
-    ///   - logger: where transfer problems are logged.
+    ///   - logger: where transfers are logged (at debug).
     public init(configuration: Configuration = .init(), logger: Logger) {
         _ = Self.globalInit
         self.configuration = configuration
@@ -62,13 +70,16 @@ public final class CurlHTTPClient: Sendable {
         multi = MultiHandle(pointer: handle)
         ccurl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, configuration.maxCachedConnections)
         ccurl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
+        ccurl_multi_setopt_long(handle, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeFD >= 0 else { fatalError("eventfd failed: \(String(cString: strerror(errno)))") }
         let worker = Thread { [self] in self.loop() }
         worker.name = "longhaul-curl"
         worker.start()
     }
 
     deinit {
-        curl_multi_cleanup(multi.pointer)
+        close(wakeFD)
     }
 
     /// Sends a request and streams its response.
@@ -85,7 +96,7 @@ public final class CurlHTTPClient: Sendable {
             return state.nextID
         }
         guard let id else {
-            continuation.finish(throwing: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+            continuation.finish(throwing: CurlError.shutDown)
             return stream
         }
         let transfer = Transfer(id: id, request: request, continuation: continuation)
@@ -96,10 +107,10 @@ public final class CurlHTTPClient: Sendable {
         return stream
     }
 
-    /// Aborts every transfer and stops the thread. Later requests fail with ``CurlError/Kind/shutdown``.
+    /// Aborts every transfer and stops the thread. Later requests fail with ``CurlError/clientShutDown``.
     public func shutdown() {
         state.withLock { $0.running = false }
-        curl_multi_wakeup(multi.pointer)
+        wake()
     }
 
     private func send(_ command: Command) {
@@ -109,26 +120,41 @@ public final class CurlHTTPClient: Sendable {
             return true
         }
         if accepted {
-            curl_multi_wakeup(multi.pointer)
+            wake()
         } else if case .add(let transfer) = command {
-            transfer.continuation.finish(
-                throwing: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+            transfer.continuation.finish(throwing: CurlError.shutDown)
         }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        // EAGAIN means the counter is already non-zero: the thread will wake anyway.
+        _ = write(wakeFD, &one, MemoryLayout<UInt64>.size)
     }
 
     // MARK: - The curl thread
 
     private func loop() {
+        let reactor = Reactor(multi: multi.pointer)
+        reactor.watchWakeups(wakeFD)
+        let context = Unmanaged.passUnretained(reactor).toOpaque()
+        ccurl_multi_setopt_socket_callback(multi.pointer, reactorSocketCallback)
+        ccurl_multi_setopt_pointer(multi.pointer, CURLMOPT_SOCKETDATA, context)
+        ccurl_multi_setopt_timer_callback(multi.pointer, reactorTimerCallback)
+        ccurl_multi_setopt_pointer(multi.pointer, CURLMOPT_TIMERDATA, context)
+
         var byID: [UInt64: Transfer] = [:]
         var byHandle: [UnsafeMutableRawPointer: Transfer] = [:]
         var stillRunning: Int32 = 0
         var lastIdleScan = ContinuousClock.now
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Self.maxEvents)
+        defer { events.deallocate() }
 
         func remove(_ transfer: Transfer, error: CurlError?) {
             curl_multi_remove_handle(multi.pointer, transfer.easy)
             byID[transfer.id] = nil
             byHandle[transfer.easy] = nil
-            transfer.complete(error: error)
+            transfer.complete(error: error, logger: logger)
         }
 
         while true {
@@ -140,31 +166,69 @@ public final class CurlHTTPClient: Sendable {
                 switch command {
                 case .add(let transfer):
                     if let error = transfer.prepare(configuration: configuration) {
-                        transfer.complete(error: error)
+                        transfer.complete(error: error, logger: logger)
                         continue
                     }
+                    // libcurl answers through the timer callback (a 0 ms timeout): the transfer starts below.
                     let code = curl_multi_add_handle(multi.pointer, transfer.easy)
                     guard code == CURLM_OK else {
-                        let message = String(cString: curl_multi_strerror(code))
-                        transfer.complete(error: CurlError(kind: .transfer, code: Int(code.rawValue), message: message))
+                        transfer.complete(error: .multi(code, operation: "curl_multi_add_handle"), logger: logger)
                         continue
                     }
                     byID[transfer.id] = transfer
                     byHandle[transfer.easy] = transfer
                     transfer.markStarted()
+                    logger.debug(
+                        "HTTP transfer started",
+                        metadata: [
+                            "http.transfer_id": "\(transfer.id)", "http.method": "\(transfer.request.method)",
+                            "http.url": "\(transfer.request.url)",
+                        ])
                 case .cancel(let id):
                     // The consumer has gone: nobody reads the error, only the handle must go.
-                    if let transfer = byID[id] { remove(transfer, error: nil) }
+                    if let transfer = byID[id] {
+                        logger.debug("HTTP transfer cancelled", metadata: ["http.transfer_id": "\(id)"])
+                        remove(transfer, error: nil)
+                    }
                 }
             }
             if !running {
                 for transfer in Array(byID.values) {
-                    remove(transfer, error: CurlError(kind: .shutdown, code: 0, message: "the HTTP client is shut down"))
+                    remove(transfer, error: .shutDown)
                 }
+                // Closes the cached connections, whose sockets are still reported to the reactor.
+                curl_multi_cleanup(multi.pointer)
+                withExtendedLifetime(reactor) {}
                 return
             }
 
-            curl_multi_perform(multi.pointer, &stillRunning)
+            // Sleep until a socket is ready, libcurl's timer is due, a command arrives or (with transfers running)
+            // the next idle scan.
+            let now = ContinuousClock.now
+            var wait = reactor.timeUntilTimer(now: now)
+            if !byID.isEmpty {
+                let untilScan = max(.zero, Self.idleScanInterval - (now - lastIdleScan))
+                wait = min(wait ?? untilScan, untilScan)
+            }
+            let timeout = wait.map { Int32(clamping: $0.inWholeMillisecondsRoundedUp) } ?? -1
+            let count = epoll_wait(reactor.epollFD, events, Int32(Self.maxEvents), timeout)
+            if count < 0 && errno != EINTR {
+                logger.error("epoll_wait failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
+            }
+            for index in 0..<max(0, Int(count)) {
+                let event = events[index]
+                let fd = event.data.fd
+                if fd == wakeFD {
+                    var counter: UInt64 = 0
+                    _ = read(wakeFD, &counter, MemoryLayout<UInt64>.size)
+                    continue
+                }
+                curl_multi_socket_action(multi.pointer, fd, Reactor.curlFlags(event.events), &stillRunning)
+            }
+            if reactor.takeExpiredTimer(now: .now) {
+                ccurl_multi_socket_timeout(multi.pointer, &stillRunning)
+            }
+
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi.pointer, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
@@ -173,19 +237,107 @@ public final class CurlHTTPClient: Sendable {
                 let result = message.pointee.data.result
                 remove(transfer, error: result == CURLE_OK ? nil : transfer.error(for: result))
             }
-            let now = ContinuousClock.now
-            if now - lastIdleScan >= Self.idleScanInterval {
-                lastIdleScan = now
-                for transfer in byID.values where transfer.isIdle(at: now) {
-                    let limit = transfer.request.idleTimeout.map { "\($0)" } ?? ""
-                    remove(
-                        transfer,
-                        error: CurlError(kind: .idleTimeout, code: 28, message: "no data received for \(limit)"))
+            let scanTime = ContinuousClock.now
+            if scanTime - lastIdleScan >= Self.idleScanInterval {
+                lastIdleScan = scanTime
+                for transfer in byID.values where transfer.isIdle(at: scanTime) {
+                    remove(transfer, error: .idle(limit: transfer.request.idleTimeout ?? .zero))
                 }
             }
-            curl_multi_poll(multi.pointer, nil, 0, Self.pollMilliseconds, nil)
         }
     }
+}
+
+/// The epoll set of the sockets libcurl asks to watch, and libcurl's one timer.
+///
+/// Created, used and dropped on the curl thread only; libcurl's callbacks (which run inside `curl_multi_*` calls on
+/// that thread) reach it through an unretained pointer while the loop keeps it alive.
+private final class Reactor {
+    let epollFD: Int32
+    private let multi: UnsafeMutableRawPointer
+    /// When libcurl wants `curl_multi_socket_action(CURL_SOCKET_TIMEOUT)`; `nil` when it has no timer.
+    private var timerDeadline: ContinuousClock.Instant?
+
+    init(multi: UnsafeMutableRawPointer) {
+        self.multi = multi
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { fatalError("epoll_create1 failed: \(String(cString: strerror(errno)))") }
+    }
+
+    deinit {
+        close(epollFD)
+    }
+
+    /// Watches the eventfd other threads write to.
+    func watchWakeups(_ fd: Int32) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = fd
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else {
+            fatalError("epoll_ctl failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `CURLMOPT_SOCKETFUNCTION`: watch `fd` for what libcurl waits for, or stop watching it.
+    func update(_ fd: Int32, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            // The socket may already be closed (then epoll forgot it by itself): ENOENT and EBADF are fine.
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+            return
+        }
+        var event = epoll_event()
+        event.events =
+            (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN.rawValue : 0)
+            | (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT.rawValue : 0)
+        event.data.fd = fd
+        // Level-triggered, as libcurl expects: a socket stays ready until libcurl has read or written enough.
+        if epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT {
+            _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+        }
+    }
+
+    /// `CURLMOPT_TIMERFUNCTION`: -1 removes the timer, 0 asks for a call at once, more sets a deadline.
+    func setTimer(milliseconds: Int) {
+        timerDeadline = milliseconds < 0 ? nil : .now + .milliseconds(milliseconds)
+    }
+
+    /// How long until the timer is due (zero when overdue); `nil` without a timer.
+    func timeUntilTimer(now: ContinuousClock.Instant) -> Duration? {
+        timerDeadline.map { max(.zero, $0 - now) }
+    }
+
+    /// Whether the timer is due; if so it is cleared (libcurl sets the next one while it handles this one).
+    func takeExpiredTimer(now: ContinuousClock.Instant) -> Bool {
+        guard let deadline = timerDeadline, deadline <= now else { return false }
+        timerDeadline = nil
+        return true
+    }
+
+    /// libcurl's `CURL_CSELECT_*` bits for epoll's event bits.
+    static func curlFlags(_ events: UInt32) -> Int32 {
+        var flags: Int32 = 0
+        if events & EPOLLIN.rawValue != 0 { flags |= CURL_CSELECT_IN }
+        if events & EPOLLOUT.rawValue != 0 { flags |= CURL_CSELECT_OUT }
+        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { flags |= CURL_CSELECT_ERR }
+        return flags
+    }
+}
+
+private func reactorSocketCallback(
+    _ easy: UnsafeMutableRawPointer?, _ socket: curl_socket_t, _ what: Int32, _ context: UnsafeMutableRawPointer?,
+    _ socketContext: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let context else { return -1 }
+    Unmanaged<Reactor>.fromOpaque(context).takeUnretainedValue().update(socket, what: what)
+    return 0
+}
+
+private func reactorTimerCallback(
+    _ multi: UnsafeMutableRawPointer?, _ timeoutMilliseconds: Int, _ context: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let context else { return -1 }
+    Unmanaged<Reactor>.fromOpaque(context).takeUnretainedValue().setTimer(milliseconds: timeoutMilliseconds)
+    return 0
 }
 
 /// One request in flight. Created by any thread, then owned and touched only by the curl thread.
@@ -228,17 +380,25 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1),
             ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer),
             ccurl_easy_setopt_long(easy, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
-            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.milliseconds),
+            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.inWholeMilliseconds),
             ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context),
             ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, transferWrite),
             ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context),
             ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, transferHeader),
             ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1),
+            // HTTP/2 when the server offers it in the TLS handshake (ALPN); plain http:// stays HTTP/1.1.
+            ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)),
             // Server-sent events come a few hundred bytes at a time: 4 KiB instead of 16 saves 12 KiB per call.
             ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 4096),
         ]
+        if request.url.lowercased().hasPrefix("https://") {
+            // Wait for a connection being set up to this server to say (by ALPN) whether it multiplexes, rather than
+            // open one more: thousands of calls then share a few HTTP/2 connections. Not for http://, where the
+            // answer comes only with the first response's status line, so a slow first answer would hold the rest.
+            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1))
+        }
         if let total = request.totalTimeout {
-            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.milliseconds))
+            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.inWholeMilliseconds))
         }
         if let caInfo = configuration.caInfoPath {
             codes.append(ccurl_easy_setopt_string(easy, CURLOPT_CAINFO, caInfo))
@@ -263,38 +423,34 @@ private final class Transfer: @unchecked Sendable {
         }
         codes.append(ccurl_easy_setopt_pointer(easy, CURLOPT_HTTPHEADER, headerList))
         if let failed = codes.first(where: { $0 != CURLE_OK }) {
-            return CurlError(kind: .invalidRequest, code: Int(failed.rawValue), message: message(for: failed))
+            return .setup(failed, detail: String(cString: errorBuffer))
         }
         return nil
     }
 
-    func error(for code: CURLcode) -> CurlError {
-        let kind: CurlError.Kind
-        switch code {
-        case CURLE_OPERATION_TIMEDOUT:
-            // libcurl has one code for every timeout; a transfer that never connected hit the connect timeout.
-            var connectMicroseconds: curl_off_t = 0
+    /// The error for the result libcurl ended the transfer with.
+    func error(for result: CURLcode) -> CurlError {
+        // libcurl has one code for every timeout; a transfer that never connected hit the connect timeout.
+        var connectMicroseconds: curl_off_t = 0
+        if result == CURLE_OPERATION_TIMEDOUT {
             ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
-            kind = connectMicroseconds == 0 ? .connectTimeout : .timeout
-        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR,
-            CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
-            kind = .connect
-        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL: kind = .invalidRequest
-        default: kind = .transfer
         }
-        return CurlError(kind: kind, code: Int(code.rawValue), message: message(for: code))
+        return .transfer(result, detail: String(cString: errorBuffer), connected: connectMicroseconds != 0)
     }
 
-    private func message(for code: CURLcode) -> String {
-        let detail = String(cString: errorBuffer)
-        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-    }
-
-    func complete(error: CurlError?) {
+    /// Ends the consumer's stream: with the head (if not sent yet) and the end, or with the error.
+    func complete(error: CurlError?, logger: Logger) {
         if let error {
+            logger.debug(
+                "HTTP transfer failed",
+                metadata: [
+                    "http.transfer_id": "\(id)", "error.type": "\(error.shortDescription)",
+                    "error.message": "\(error)",
+                ])
             continuation.finish(throwing: error)
         } else {
             sendHeadIfNeeded()
+            logger.debug("HTTP transfer finished", metadata: ["http.transfer_id": "\(id)", "http.status": "\(status)"])
             continuation.finish()
         }
     }
@@ -313,8 +469,6 @@ private final class Transfer: @unchecked Sendable {
         if trimmed.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
         } else if trimmed.isEmpty {
-            var status = 0
-            ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             if status >= 200 { sendHeadIfNeeded() }
         } else if let colon = trimmed.firstIndex(of: ":") {
             let name = String(trimmed[..<colon])
@@ -332,9 +486,14 @@ private final class Transfer: @unchecked Sendable {
     private func sendHeadIfNeeded() {
         guard !sentHead else { return }
         sentHead = true
+        continuation.yield(.head(HTTPResponseHead(status: status, headers: headers)))
+    }
+
+    /// The last response's status code so far (0 before one arrived).
+    private var status: Int {
         var status = 0
         ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        continuation.yield(.head(HTTPResponseHead(status: status, headers: headers)))
+        return status
     }
 }
 
@@ -361,14 +520,6 @@ private func transferHeader(
     }
     transfer.receiveHeader(line)
     return length
-}
-
-extension Duration {
-    /// Whole milliseconds, for libcurl's `long` options.
-    fileprivate var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
 }
 
 extension String {

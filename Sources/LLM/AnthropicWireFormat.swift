@@ -106,10 +106,10 @@ struct AnthropicWireFormat: WireFormat {
             return [.done]
         case "error":
             let decoded = try parsed(event, already: decoded)
-            let type = decoded.error?.type ?? "api_error"
+            let code = decoded.error?.type.map(LLMError.Code.init(rawValue:)) ?? .apiError
             throw LLMError(
-                type: type, message: decoded.error?.message ?? "The model's server reported an error mid-stream.",
-                requestID: info.requestID, isRetryable: type == "overloaded_error")
+                code: code, message: decoded.error?.message ?? "The model's server reported an error mid-stream.",
+                requestID: info.requestID, isRetryable: code == .overloadedError)
         case "content_block_start", "content_block_stop":
             // Nothing we need, but a known event: its JSON is still checked.
             if decoded == nil { _ = try decodeJSON(Event.self, from: event.data) }
@@ -129,14 +129,14 @@ struct AnthropicWireFormat: WireFormat {
     func decodeDocument(_ body: [UInt8], info: inout LLMCompletionInfo) throws(LLMError) -> String {
         let message = try decodeJSON(Message.self, from: body)
         if message.type == "error" || (message.error != nil && message.content == nil) {
-            let type = message.error?.type ?? "api_error"
+            let code = message.error?.type.map(LLMError.Code.init(rawValue:)) ?? .apiError
             throw LLMError(
-                type: type, message: message.error?.message ?? "The model's server reported an error.",
-                requestID: info.requestID, isRetryable: type == "overloaded_error")
+                code: code, message: message.error?.message ?? "The model's server reported an error.",
+                requestID: info.requestID, isRetryable: code == .overloadedError)
         }
         guard let content = message.content else {
             throw LLMError(
-                type: "invalid_response", message: "The model's server sent a JSON answer that is not a Message.",
+                code: .invalidResponse, message: "The model's server sent a JSON answer that is not a Message.",
                 requestID: info.requestID)
         }
         if info.requestID == nil { info.requestID = message.id }
@@ -150,14 +150,14 @@ struct AnthropicWireFormat: WireFormat {
     func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {
         httpError(status: status, body: body, requestID: requestID) { status in
             switch status {
-            case 400: "invalid_request_error"
-            case 401: "authentication_error"
-            case 403: "permission_error"
-            case 404: "not_found_error"
-            case 413: "request_too_large"
-            case 429: "rate_limit_error"
-            case 529: "overloaded_error"
-            default: "api_error"
+            case 400: .invalidRequestError
+            case 401: .authenticationError
+            case 403: .permissionError
+            case 404: .notFoundError
+            case 413: .requestTooLarge
+            case 429: .rateLimitError
+            case 529: .overloadedError
+            default: .apiError
             }
         }
     }

@@ -70,6 +70,13 @@ public final class HTTPLLMClient: LLMClient {
                     request, continuation: continuation, delivered: &delivered, started: started)
                 info.attempts = attempt
                 LLMMetrics.callDuration.recordInterval(since: started)
+                logger.debug(
+                    "LLM call succeeded",
+                    metadata: [
+                        "llm.model": "\(info.model ?? configuration.model)", "llm.attempts": "\(attempt)",
+                        "llm.duration_ms": "\((ContinuousClock.now - started).inWholeMilliseconds)",
+                        "upstream.request_id": "\(info.requestID ?? "-")",
+                    ])
                 Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", "succeeded")]).increment()
                 return info
             } catch var error {
@@ -77,22 +84,29 @@ public final class HTTPLLMClient: LLMClient {
                 try Task.checkCancellation()
                 guard error.isRetryable, !delivered, attempt <= retryPolicy.maxRetries else {
                     LLMMetrics.callDuration.recordInterval(since: started)
-                    Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", error.type)]).increment()
+                    Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", error.shortDescription)]).increment()
                     logger.warning(
                         "LLM call failed",
                         metadata: [
-                            "error.type": "\(error.type)", "attempts": "\(attempt)",
-                            "request_id": "\(error.requestID ?? "-")", "http.status": "\(error.httpStatus ?? 0)",
+                            "error.type": "\(error.type)", "error.message": "\(error.message)",
+                            "llm.model": "\(configuration.model)", "llm.attempts": "\(attempt)",
+                            "upstream.request_id": "\(error.requestID ?? "-")",
+                            "http.status": "\(error.httpStatus ?? 0)",
                         ])
                     throw error
                 }
-                Counter(label: LLMMetrics.retriesLabel, dimensions: [("error_type", error.type)]).increment()
+                Counter(label: LLMMetrics.retriesLabel, dimensions: [("error_type", error.shortDescription)])
+                    .increment()
                 let delay = retryPolicy.delay(beforeRetry: attempt - 1, retryAfter: error.retryAfter, random: random())
-                logger.info(
+                // A retry is degraded service (the call is slower, the provider struggles): warning, not info.
+                logger.warning(
                     "LLM call will be retried",
                     metadata: [
-                        "error.type": "\(error.type)", "attempt": "\(attempt)", "delay": "\(delay)",
-                        "request_id": "\(error.requestID ?? "-")",
+                        "error.type": "\(error.type)", "error.message": "\(error.message)",
+                        "llm.model": "\(configuration.model)", "llm.attempt": "\(attempt)",
+                        "retry.delay_ms": "\(delay.inWholeMilliseconds)",
+                        "upstream.request_id": "\(error.requestID ?? "-")",
+                        "http.status": "\(error.httpStatus ?? 0)",
                     ])
                 try await sleep(delay)
             }
@@ -134,7 +148,7 @@ public final class HTTPLLMClient: LLMClient {
                     case .document:
                         guard answer.document.count <= AnswerBody.maxDocumentBytes else {
                             throw LLMError(
-                                type: "invalid_response",
+                                code: .invalidResponse,
                                 message: "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
                                 requestID: info.requestID)
                         }
@@ -149,7 +163,7 @@ public final class HTTPLLMClient: LLMClient {
                         }
                         if parser.isOverflowed {
                             throw LLMError(
-                                type: "invalid_response",
+                                code: .invalidResponse,
                                 message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
                                 requestID: info.requestID)
                         }
@@ -161,12 +175,12 @@ public final class HTTPLLMClient: LLMClient {
         } catch let error as CurlError {
             throw Self.llmError(error, requestID: info.requestID)
         } catch {
-            throw LLMError(type: "cancelled", message: "The call was cancelled.")
+            throw LLMError(code: .cancelled, message: "The call was cancelled.")
         }
-        if Task.isCancelled { throw LLMError(type: "cancelled", message: "The call was cancelled.") }
+        if Task.isCancelled { throw LLMError(code: .cancelled, message: "The call was cancelled.") }
         guard let head else {
             throw LLMError(
-                type: "connection_error", message: "The model's server closed the connection without answering.",
+                code: .connectionError, message: "The model's server closed the connection without answering.",
                 isRetryable: true)
         }
         guard (200..<300).contains(head.status) else {
@@ -184,34 +198,35 @@ public final class HTTPLLMClient: LLMClient {
             return info
         }
         throw LLMError(
-            type: "incomplete_response", message: "The model's stream ended before the answer was complete.",
+            code: .incompleteResponse, message: "The model's stream ended before the answer was complete.",
             requestID: info.requestID, isRetryable: true)
     }
 
     private static func llmError(_ error: CurlError, requestID: String?) -> LLMError {
-        switch error.kind {
-        case .connectTimeout:
+        switch error {
+        case .connectTimedOut:
             LLMError(
-                type: "connect_timeout", message: "Could not connect to the model's server in time (\(error.message)).",
+                code: .connectTimeout, message: "Could not connect to the model's server in time (\(error.message)).",
                 requestID: requestID, isRetryable: true)
-        case .idleTimeout:
+        case .idleTimedOut:
             LLMError(
-                type: "idle_timeout", message: "The model's server went silent for too long (\(error.message)).",
+                code: .idleTimeout, message: "The model's server went silent for too long (\(error.message)).",
                 requestID: requestID, isRetryable: true)
-        case .timeout:
-            LLMError(type: "timeout", message: error.message, requestID: requestID, isRetryable: true)
-        case .connect:
+        case .operationTimedOut:
+            LLMError(code: .timeout, message: error.message, requestID: requestID, isRetryable: true)
+        case .couldNotConnect:
             LLMError(
-                type: "connection_error", message: "Could not connect to the model's server (\(error.message)).",
-                requestID: requestID, isRetryable: true)
-        case .transfer:
-            LLMError(
-                type: "connection_error", message: "The connection to the model's server broke (\(error.message)).",
+                code: .connectionError, message: "Could not connect to the model's server (\(error.message)).",
                 requestID: requestID, isRetryable: true)
         case .invalidRequest:
-            LLMError(type: "invalid_configuration", message: error.message, requestID: requestID)
-        case .shutdown:
-            LLMError(type: "shutdown", message: "The server is shutting down.", requestID: requestID)
+            LLMError(code: .invalidConfiguration, message: error.message, requestID: requestID)
+        case .clientShutDown:
+            LLMError(code: .shutdown, message: "The server is shutting down.", requestID: requestID)
+        default:
+            // `.transferFailed`, and any code added to CurlError later.
+            LLMError(
+                code: .connectionError, message: "The connection to the model's server broke (\(error.message)).",
+                requestID: requestID, isRetryable: true)
         }
     }
 }
@@ -244,7 +259,6 @@ enum LLMMetrics {
 
 extension Metrics.Timer {
     fileprivate func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        recordNanoseconds((ContinuousClock.now - start).inWholeNanoseconds)
     }
 }

@@ -45,46 +45,6 @@ public struct LLMCompletionInfo: Sendable, Equatable {
     }
 }
 
-/// Why an LLM call failed. Never contains the API key.
-public struct LLMError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A machine-readable type: the provider's (`authentication_error`, `overloaded_error`, `rate_limit_error`…) or
-    /// Longhaul's own (`connection_error`, `connect_timeout`, `idle_timeout`, `invalid_response`,
-    /// `incomplete_response`).
-    public var type: String
-    /// A readable message, the provider's when there is one.
-    public var message: String
-    /// The HTTP status, when the failure was an HTTP error.
-    public var httpStatus: Int?
-    /// The provider's request id, when known.
-    public var requestID: String?
-    /// HTTP attempts made.
-    public var attempts: Int
-    /// Whether another attempt could succeed (before retry limits are applied).
-    public var isRetryable: Bool
-    /// A delay the provider asked for before retrying (`retry-after-ms`, `retry-after`).
-    public var retryAfter: Duration?
-
-    public init(
-        type: String, message: String, httpStatus: Int? = nil, requestID: String? = nil, attempts: Int = 1,
-        isRetryable: Bool = false, retryAfter: Duration? = nil
-    ) {
-        self.type = type
-        self.message = message
-        self.httpStatus = httpStatus
-        self.requestID = requestID
-        self.attempts = attempts
-        self.isRetryable = isRetryable
-        self.retryAfter = retryAfter
-    }
-
-    public var description: String {
-        var text = "\(type): \(message)"
-        if let httpStatus { text += " (HTTP \(httpStatus))" }
-        if let requestID { text += " [request id \(requestID)]" }
-        return text
-    }
-}
-
 /// Which wire format a provider speaks.
 public enum LLMProvider: String, Sendable, CaseIterable {
     /// Anthropic's Messages API (`POST /v1/messages`).

@@ -109,7 +109,7 @@ struct OpenAIWireFormat: WireFormat {
         }
         guard let choices = completion.choices else {
             throw LLMError(
-                type: "invalid_response",
+                code: .invalidResponse,
                 message: "The model's server sent a JSON answer that is not a chat completion.",
                 requestID: info.requestID)
         }
@@ -126,21 +126,21 @@ struct OpenAIWireFormat: WireFormat {
     }
 
     private static func error(_ error: ErrorBody.Detail, requestID: String?) -> LLMError {
-        let type = error.type ?? error.code?.value ?? "api_error"
+        let code = (error.type ?? error.code?.value).map(LLMError.Code.init(rawValue:)) ?? .apiError
         return LLMError(
-            type: type, message: error.message ?? "The model's server reported an error mid-stream.",
-            requestID: requestID, isRetryable: type == "overloaded_error" || type == "server_error")
+            code: code, message: error.message ?? "The model's server reported an error mid-stream.",
+            requestID: requestID, isRetryable: code == .overloadedError || code == .serverError)
     }
 
     func error(status: Int, body: [UInt8], requestID: String?) -> LLMError {
         httpError(status: status, body: body, requestID: requestID) { status in
             switch status {
-            case 400: "invalid_request_error"
-            case 401: "authentication_error"
-            case 403: "permission_error"
-            case 404: "not_found_error"
-            case 429: "rate_limit_error"
-            default: "server_error"
+            case 400: .invalidRequestError
+            case 401: .authenticationError
+            case 403: .permissionError
+            case 404: .notFoundError
+            case 429: .rateLimitError
+            default: .serverError
             }
         }
     }

@@ -59,7 +59,7 @@ extension WireFormat {
             return try JSONDecoder().decode(type, from: Data(data.utf8))
         } catch {
             throw LLMError(
-                type: "invalid_response", message: "The model's server sent malformed JSON in its stream.")
+                code: .invalidResponse, message: "The model's server sent malformed JSON in its stream.")
         }
     }
 
@@ -69,7 +69,7 @@ extension WireFormat {
             return try JSONDecoder().decode(type, from: Data(body))
         } catch {
             throw LLMError(
-                type: "invalid_response", message: "The model's server sent a malformed JSON answer.")
+                code: .invalidResponse, message: "The model's server sent a malformed JSON answer.")
         }
     }
 
@@ -81,13 +81,15 @@ extension WireFormat {
 
     /// The error for a non-2xx status: the provider's type and message when the body is JSON, otherwise one
     /// derived from the status (a proxy's HTML page says nothing useful).
-    func httpError(status: Int, body: [UInt8], requestID: String?, fallbackType: (Int) -> String) -> LLMError {
+    func httpError(
+        status: Int, body: [UInt8], requestID: String?, fallbackCode: (Int) -> LLMError.Code
+    ) -> LLMError {
         let parsed = try? JSONDecoder().decode(ErrorBody.self, from: Data(body))
-        let type = parsed?.error?.type ?? fallbackType(status)
+        let code = parsed?.error?.type.map(LLMError.Code.init(rawValue:)) ?? fallbackCode(status)
         let message =
             parsed?.error?.message
             ?? "The model's server answered HTTP \(status) without an error description."
         return LLMError(
-            type: type, message: message, httpStatus: status, requestID: requestID ?? parsed?.request_id)
+            code: code, message: message, httpStatus: status, requestID: requestID ?? parsed?.request_id)
     }
 }

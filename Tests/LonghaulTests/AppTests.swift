@@ -159,7 +159,7 @@ final class AppHarness: Sendable {
     }
 
     @Test func failuresShowTypeAndRequestID() async throws {
-        let error = LLMError(type: "authentication_error", message: "invalid x-api-key", httpStatus: 401, requestID: "req_401", attempts: 1)
+        let error = LLMError(code: .authenticationError, message: "invalid x-api-key", httpStatus: 401, requestID: "req_401", attempts: 1)
         let harness = AppHarness(client: ScriptedLLMClient(pieces: [], error: error))
         let id = try #require(harness.taskID(in: harness.form("q").text))
         let done = try await harness.finalFragment(id)

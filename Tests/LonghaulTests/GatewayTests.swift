@@ -143,11 +143,11 @@ import Testing
 
     @Test func anErrorDocumentIsATypedError() {
         let body = #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
-        #expect(throws: LLMError(type: "overloaded_error", message: "Overloaded", isRetryable: true)) {
+        #expect(throws: LLMError(code: .overloadedError, message: "Overloaded", isRetryable: true)) {
             try read(body, contentType: "application/json", wire: AnthropicWireFormat())
         }
         let openAI = #"{"error":{"message":"Bad things","type":"server_error","code":null}}"#
-        #expect(throws: LLMError(type: "server_error", message: "Bad things", isRetryable: true)) {
+        #expect(throws: LLMError(code: .serverError, message: "Bad things", isRetryable: true)) {
             try read(openAI, contentType: "application/json", wire: OpenAIWireFormat())
         }
     }

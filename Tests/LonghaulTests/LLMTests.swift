@@ -114,7 +114,7 @@ import Testing
     @Test func anthropicErrorEventBecomesATypedError() {
         var info = LLMCompletionInfo(requestID: "req_9")
         let event = SSEEvent(name: "error", data: #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
-        #expect(throws: LLMError(type: "overloaded_error", message: "Overloaded", requestID: "req_9", isRetryable: true)) {
+        #expect(throws: LLMError(code: .overloadedError, message: "Overloaded", requestID: "req_9", isRetryable: true)) {
             try AnthropicWireFormat().decode(event, info: &info)
         }
     }
@@ -128,11 +128,12 @@ import Testing
     @Test func httpErrorBodiesAreRead() {
         let body = Array(#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_body"}"#.utf8)
         let error = AnthropicWireFormat().error(status: 401, body: body, requestID: "req_header")
+        #expect(error.code == .authenticationError)
         #expect(error.type == "authentication_error")
         #expect(error.message == "invalid x-api-key")
         #expect(error.requestID == "req_header")
         let html = AnthropicWireFormat().error(status: 502, body: Array("<html>Bad gateway</html>".utf8), requestID: nil)
-        #expect(html.type == "api_error")
+        #expect(html.code == .apiError)
         #expect(html.httpStatus == 502)
     }
 
