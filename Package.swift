@@ -126,11 +126,22 @@ let package = Package(
         .executableTarget(
             name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "LonghaulLLM", "Markdown", "Tasks"], path: "bench/MarkdownBench",
             swiftSettings: strictSettings),
+        // What the tests share: test doubles (a manual clock, a capturing log handler, scripted LLM clients, a job),
+        // the harnesses (an app over an in-memory table, redis-server and mock LLM processes). Not a product.
+        .target(
+            name: "LonghaulTestSupport",
+            dependencies: [
+                "Curl", "FastCGI", "LLM", "Locking", "Longhaul", "LonghaulLLM", "RedisStore", "Tasks",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/LonghaulTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "LonghaulTests",
             dependencies: [
                 "Longhaul", "LonghaulLLM", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore",
-                "LonghaulFuzzing",
+                "LonghaulFuzzing", "LonghaulTestSupport",
                 // For SettingCatalogTests: --help and the README's table against the configuration defaults.
                 "LonghaulServer",
             ],

@@ -7,48 +7,8 @@ import LonghaulLLM
 import RedisStore
 import Synchronization
 import Tasks
+import LonghaulTestSupport
 import Testing
-
-/// Keeps every log line, for tests that check what is logged.
-final class CapturedLog: Sendable {
-    struct Line {
-        var level: Logger.Level
-        var message: String
-        var metadata: Logger.Metadata
-    }
-
-    private let lines = Mutex<[Line]>([])
-
-    var all: [Line] { lines.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "captured") { _ in Handler(log: self) }
-    }
-
-    private struct Handler: LogHandler {
-        let log: CapturedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            let line = Line(level: event.level, message: "\(event.message)", metadata: merged)
-            log.lines.withLock { $0.append(line) }
-        }
-    }
-}
-
-/// A job that echoes its input.
-struct EchoJob: Job {
-    func run(input: String, context: JobContext) async throws {
-        try context.emit(input)
-    }
-}
 
 /// The core app without the LLM: an app's own route over ``AppContext``, the generic wording, the store's errors
 /// kept from clients, the access log's task id, and the typed error codes.
@@ -114,9 +74,9 @@ struct EchoJob: Job {
 
     @Test func aStoreErrorIsLoggedButNeverShownToTheClient() throws {
         let url = try #require(RedisURL("redis://127.0.0.1:1/0"))
-        let log = CapturedLog()
-        let store = RedisTaskStore(configuration: .init(url: url), logger: log.logger)
-        let app = Self.reportApp(store: store, logger: log.logger)
+        let (logger, log) = CapturingLogHandler.logger()
+        let store = RedisTaskStore(configuration: .init(url: url), logger: logger)
+        let app = Self.reportApp(store: store, logger: logger)
         let form = "application/x-www-form-urlencoded"
         for response in [
             app.respond(to: Self.request("POST", "/api/reports", body: "title=x", contentType: form)),
@@ -132,8 +92,8 @@ struct EchoJob: Job {
     }
 
     @Test func theAccessLogNamesTheTaskTheRouteFound() throws {
-        let log = CapturedLog()
-        let app = Self.reportApp(logger: log.logger)
+        let (logger, log) = CapturingLogHandler.logger()
+        let app = Self.reportApp(logger: logger)
         let created = app.respond(
             to: Self.request("POST", "/api/reports", body: "title=x", contentType: "application/x-www-form-urlencoded"))
         let id = try #require(created.logMetadata["task.id"].map { "\($0)" })

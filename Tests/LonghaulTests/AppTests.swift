@@ -5,89 +5,8 @@ import Logging
 import Longhaul
 import LonghaulLLM
 import Tasks
+import LonghaulTestSupport
 import Testing
-
-/// A model that answers from a script: text pieces, then either an error or a normal end.
-struct ScriptedLLMClient: LLMClient {
-    var pieces: [String]
-    var error: LLMError?
-
-    func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            for piece in pieces { continuation.yield(.textDelta(piece)) }
-            if let error {
-                continuation.finish(throwing: error)
-            } else {
-                continuation.yield(.finished(LLMCompletionInfo(stopReason: "end_turn", inputTokens: 4, outputTokens: 2, requestID: "req_ok", attempts: 1, model: "m")))
-                continuation.finish()
-            }
-        }
-    }
-}
-
-/// One app over an in-memory table, with helpers to send requests as nginx would.
-final class AppHarness: Sendable {
-    let app: LonghaulApp
-    let runner: Task<Void, Never>
-
-    init(client: any LLMClient, maxQueued: Int = 100, maxInFlight: Int = 8, basePath: String = "") {
-        var tableConfiguration = TaskTable.Configuration()
-        tableConfiguration.maxQueued = maxQueued
-        tableConfiguration.maxInFlight = maxInFlight
-        let table = TaskTable(
-            store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: [LLMJob.kind: LLMJob(client: client)],
-            configuration: tableConfiguration, logger: Logger(label: "test"))
-        var configuration = LonghaulApp.Configuration()
-        configuration.basePath = basePath
-        configuration.maxQueryBytes = 64
-        app = LonghaulApp(
-            table: table, configuration: configuration, presentation: .llm, logger: Logger(label: "test"),
-            addRoutes: LLMRoutes.add)
-        runner = Task { await table.run() }
-    }
-
-    deinit { runner.cancel() }
-
-    struct Answer {
-        var status: Int
-        var headers: [HeaderField]
-        var text: String
-        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
-    }
-
-    func send(
-        _ method: String, _ uri: String, body: String = "", contentType: String? = nil, htmx: Bool = false
-    ) -> Answer {
-        let parts = uri.split(separator: "?", maxSplits: 1)
-        var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : ""]
-        if let contentType { params["CONTENT_TYPE"] = contentType }
-        if htmx { params["HTTP_HX_REQUEST"] = "true" }
-        let response = app.respond(to: FastCGIRequest(params: params, body: Array(body.utf8)))
-        guard case .bytes(let bytes) = response.body else { return Answer(status: response.status, headers: response.headers, text: "") }
-        return Answer(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self))
-    }
-
-    func form(_ query: String, htmx: Bool = true) -> Answer {
-        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        return send("POST", "/generate", body: "query=\(encoded)", contentType: "application/x-www-form-urlencoded", htmx: htmx)
-    }
-
-    func taskID(in text: String) -> String? {
-        guard let range = text.range(of: #"task_id=[A-Za-z0-9_-]{22}"#, options: .regularExpression) else { return nil }
-        return String(text[range].dropFirst("task_id=".count))
-    }
-
-    /// Polls `check` until the fragment no longer says Processing (bounded, so a hang fails).
-    func finalFragment(_ id: String) async throws -> Answer {
-        for _ in 0..<500 {
-            let answer = send("GET", "/check?task_id=\(id)", htmx: true)
-            if !answer.text.contains("Processing...") { return answer }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("task never finished")
-        return send("GET", "/check?task_id=\(id)", htmx: true)
-    }
-}
 
 @Suite struct AppTests {
     @Test func indexPageHasTheFormAndAssets() {
@@ -282,19 +201,6 @@ final class AppHarness: Sendable {
         #else
             #expect(status["open_fds"] == nil)
         #endif
-    }
-}
-
-/// A model that never answers until cancelled.
-struct ClosureLLM: LLMClient {
-    func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                try? await Task.sleep(for: .seconds(3600))
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
     }
 }
 

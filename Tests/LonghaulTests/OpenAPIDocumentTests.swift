@@ -1,5 +1,6 @@
 import FastCGI
 import Foundation
+import LonghaulTestSupport
 import Testing
 
 /// `GET /api/openapi.json` serves the document generated from `openapi.yaml` (the end-to-end suite checks the two

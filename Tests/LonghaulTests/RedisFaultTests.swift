@@ -3,84 +3,8 @@ import Logging
 import Locking
 import RedisStore
 import Tasks
+import LonghaulTestSupport
 import Testing
-
-/// Starts a server process with its output discarded (posix_spawn, not Foundation.Process, whose objects are
-/// never freed once the test reaps the process itself).
-/// - Returns: its pid.
-func spawnServer(_ path: String, _ arguments: [String]) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, path, &actions, nil, argv, environ)
-    guard status == 0 else { throw CancellationError() }
-    return pid
-}
-
-/// A redis-server of one test's own, which the test may kill, restart on the same port, or pause.
-final class PrivateRedis: Sendable {
-    let port: Int
-    let url: RedisURL
-    private let directory: URL
-    private let pid = LockedValue<Int32>(0)
-
-    init() throws {
-        port = Int.random(in: 40_000..<50_000)
-        url = RedisURL("redis://127.0.0.1:\(port)/0")!
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try start()
-    }
-
-    deinit { kill() }
-
-    /// Starts the server and waits (up to 30 s) for PONG.
-    func start() throws {
-        let started = try spawnServer(
-            "/usr/bin/redis-server",
-            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
-        pid.withLock { $0 = started }
-        let client = RedisClient(url: url, timeout: .seconds(1))
-        for _ in 0..<300 {
-            if (try? client.command(["PING"]))?.text == "PONG" { return }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        throw CancellationError()
-    }
-
-    /// SIGKILL, and waits until the port is free.
-    func kill() {
-        let current = pid.withLock { value in
-            defer { value = 0 }
-            return value
-        }
-        guard current > 0 else { return }
-        Glibc.kill(current, SIGKILL)
-        var status: Int32 = 0
-        waitpid(current, &status, 0)
-    }
-
-    func pause() { _ = pid.withLock { Glibc.kill($0, SIGSTOP) } }
-    func resume() { _ = pid.withLock { Glibc.kill($0, SIGCONT) } }
-}
-
-/// Polls `condition` every 20 ms, up to `attempts` times. The condition runs on a Dispatch thread: it may block on
-/// Redis, and blocking the cooperative pool (two threads here) would stall the code under test.
-func eventually(_ attempts: Int = 500, _ condition: @escaping @Sendable () throws -> Bool) async throws -> Bool {
-    for _ in 0..<attempts {
-        let met: Bool = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: (try? condition()) ?? false) }
-        }
-        if met { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return false
-}
 
 @Suite(.timeLimit(.minutes(2))) struct RedisFencingTests {
     func store(lease: Duration = .seconds(15)) throws -> RedisTaskStore {

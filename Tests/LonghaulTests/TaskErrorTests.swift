@@ -2,6 +2,7 @@ import Foundation
 import Logging
 @testable import RedisStore
 import Tasks
+import LonghaulTestSupport
 import Testing
 
 @Suite struct TaskStoreErrorTests {

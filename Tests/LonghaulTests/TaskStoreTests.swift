@@ -1,6 +1,7 @@
 import Foundation
 import Locking
 import Tasks
+import LonghaulTestSupport
 import Testing
 
 @Suite struct TaskIDTests {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Locking
 import Tasks
+import LonghaulTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct TaskTableTests {

@@ -1,10 +1,12 @@
-import Foundation
-import Locking
-import Tasks
+public import Foundation
+public import Locking
+public import Tasks
 
 /// A ``TaskClock`` the test moves by hand: time stands still until ``advance(by:)``, which wakes every sleeper whose
 /// wait has run out. Both its clocks (monotonic and wall) move together.
-final class ManualClock: TaskClock {
+public final class ManualClock: TaskClock {
+    public init() {}
+
     private struct Sleeper {
         let id: UInt64
         let deadline: ContinuousClock.Instant
@@ -23,13 +25,13 @@ final class ManualClock: TaskClock {
     private let startDate = Date(timeIntervalSince1970: 1_800_000_000)
     private let state = LockedValue(State())
 
-    var now: ContinuousClock.Instant { start + state.withLock { $0.elapsed } }
+    public var now: ContinuousClock.Instant { start + state.withLock { $0.elapsed } }
 
-    var date: Date { startDate + state.withLock { $0.elapsed }.timeInterval }
+    public var date: Date { startDate + state.withLock { $0.elapsed }.timeInterval }
 
     /// Moves both clocks forward and wakes the sleepers whose wait has run out.
     /// - Parameter duration: how far.
-    func advance(by duration: Duration) {
+    public func advance(by duration: Duration) {
         let woken = state.withLock { state in
             state.elapsed += duration
             let now = start + state.elapsed
@@ -41,11 +43,11 @@ final class ManualClock: TaskClock {
     }
 
     /// Moves both clocks forward by `seconds`.
-    func advance(_ seconds: TimeInterval) {
+    public func advance(_ seconds: TimeInterval) {
         advance(by: .milliseconds(Int64(seconds * 1000)))
     }
 
-    func sleep(for duration: Duration) async throws {
+    public func sleep(for duration: Duration) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -82,7 +84,7 @@ final class ManualClock: TaskClock {
 
     /// Waits until at least `count` calls to ``sleep(for:)`` are waiting (so that an ``advance(by:)`` reaches them).
     /// - Parameter count: how many sleepers.
-    func waitForSleepers(_ count: Int) async {
+    public func waitForSleepers(_ count: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state in
                 if state.sleepers.count >= count { return true }
