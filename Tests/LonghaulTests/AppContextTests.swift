@@ -12,7 +12,7 @@ import Testing
 
 /// The core app without the LLM: an app's own route over ``AppContext``, the generic wording, the store's errors
 /// kept from clients, the access log's task id, and the typed error codes.
-@Suite struct AppContextTests {
+@Suite(.timeLimit(.minutes(2))) struct AppContextTests {
     private static func request(_ method: String, _ uri: String, body: String = "", contentType: String? = nil)
         -> FastCGIRequest
     {

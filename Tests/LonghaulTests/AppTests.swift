@@ -8,7 +8,7 @@ import Tasks
 import LonghaulTestSupport
 import Testing
 
-@Suite struct AppTests {
+@Suite(.timeLimit(.minutes(2))) struct AppTests {
     @Test func indexPageHasTheFormAndAssets() {
         let page = AppHarness(client: ScriptedLLMClient(pieces: [])).send("GET", "/")
         #expect(page.status == 200)
@@ -204,7 +204,7 @@ import Testing
     }
 }
 
-@Suite struct CancelTests {
+@Suite(.timeLimit(.minutes(2))) struct CancelTests {
     @Test func cancellingSaysWhatHappened() async throws {
         let harness = AppHarness(client: ClosureLLM())
         let created = harness.send("POST", "/api/tasks", body: #"{"query":"q"}"#, contentType: "application/json")
@@ -238,7 +238,7 @@ import Testing
 }
 
 /// Bad input (issue 8): answers stay short and readable however much garbage comes in.
-@Suite struct BadInputAppTests {
+@Suite(.timeLimit(.minutes(2))) struct BadInputAppTests {
     @Test func thousandsOfUnknownFieldsGetAShortMessage() {
         let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
         let fields = (1...5000).map { #""f\#($0)":1"# }.joined(separator: ",")

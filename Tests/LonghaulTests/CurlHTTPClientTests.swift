@@ -65,7 +65,7 @@ private func closedPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-@Suite struct CurlHTTPClientTests {
+@Suite(.timeLimit(.minutes(2))) struct CurlHTTPClientTests {
     private let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
     @Test(.timeLimit(.minutes(1))) func aPlainRequestGivesItsStatusHeadersAndBody() async throws {

@@ -4,7 +4,7 @@ import Testing
 
 /// Replays the fuzz targets' seed corpora (`Fuzz/Corpus/<target>/`) and the inputs that once broke them
 /// (`Fuzz/Regressions/<target>/`) through the same checks the libFuzzer binaries run (`LonghaulFuzzing`).
-struct FuzzRegressionTests {
+@Suite(.timeLimit(.minutes(2))) struct FuzzRegressionTests {
     /// The repository root, from this file's path (Tests/LonghaulTests/FuzzRegressionTests.swift).
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

@@ -4,7 +4,7 @@ import Testing
 
 /// What gateways in front of the providers really send (LLM routers, caching proxies, company gateways): each must
 /// still give exactly the answer's text.
-@Suite struct GatewayTests {
+@Suite(.timeLimit(.minutes(2))) struct GatewayTests {
     /// Feeds a whole body, cut into chunks, the way the client reads it, and returns the text, whether the answer
     /// completed, and the facts.
     private func read(

@@ -1,7 +1,7 @@
 import HTML
 import Testing
 
-@Suite struct HTMLTests {
+@Suite(.timeLimit(.minutes(2))) struct HTMLTests {
     @Test func interpolatedValuesAreEscaped() {
         let hostile = #"<script>alert("x")</script> & 'q'"#
         let html: HTML = "<p>\(hostile)</p>"

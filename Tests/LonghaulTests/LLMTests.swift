@@ -2,7 +2,7 @@ import Curl
 @testable import LLM
 import Testing
 
-@Suite struct SSEParserTests {
+@Suite(.timeLimit(.minutes(2))) struct SSEParserTests {
     @Test func parsesEventsWhateverTheChunking() {
         let stream = "event: ping\ndata: {}\n\n: comment\r\nevent: delta\r\ndata: one\r\ndata: two\r\nid: 7\r\n\r\ndata:no-space\n\n"
         let expected = [
@@ -42,7 +42,7 @@ import Testing
     }
 }
 
-@Suite struct RetryPolicyTests {
+@Suite(.timeLimit(.minutes(2))) struct RetryPolicyTests {
     let policy = RetryPolicy(maxRetries: 2)
 
     @Test func backoffDoublesUpToTheCapWithJitter() {
@@ -82,7 +82,7 @@ import Testing
     }
 }
 
-@Suite struct WireFormatTests {
+@Suite(.timeLimit(.minutes(2))) struct WireFormatTests {
     @Test func anthropicStreamIsDecoded() throws {
         let wire = AnthropicWireFormat()
         var info = LLMCompletionInfo()

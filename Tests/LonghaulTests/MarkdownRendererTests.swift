@@ -3,7 +3,7 @@ import HTML
 import Markdown
 import Testing
 
-@Suite struct MarkdownRendererTests {
+@Suite(.timeLimit(.minutes(2))) struct MarkdownRendererTests {
     let renderer = MarkdownRenderer()
 
     func render(_ markdown: String) -> String {

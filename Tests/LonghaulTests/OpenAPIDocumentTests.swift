@@ -5,7 +5,7 @@ import Testing
 
 /// `GET /api/openapi.json` serves the document generated from `openapi.yaml` (the end-to-end suite checks the two
 /// match, and every API answer against it).
-@Suite struct OpenAPIDocumentTests {
+@Suite(.timeLimit(.minutes(2))) struct OpenAPIDocumentTests {
     private func document(_ answer: AppHarness.Answer) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(answer.text.utf8))
         return try #require(object as? [String: Any])

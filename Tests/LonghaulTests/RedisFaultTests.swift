@@ -174,7 +174,7 @@ import Testing
     }
 }
 
-@Suite struct MemoryStoreRaceTests {
+@Suite(.timeLimit(.minutes(2))) struct MemoryStoreRaceTests {
     @Test func anIdempotentResubmissionJustAfterTheResultExpiredMakesANewStoredTask() async throws {
         let clock = ManualClock()
         let store = MemoryTaskStore(resultTTL: .seconds(5), clock: clock)

@@ -9,7 +9,7 @@ import Testing
 
 /// Streams whose client stops reading (issue 8): their blocked writes hold up no other stream, and everything is
 /// released once the connection closes.
-@Suite struct ResponseStreamTests {
+@Suite(.timeLimit(.minutes(3))) struct ResponseStreamTests {
     /// A minimal FastCGI client over the server's unix socket (what nginx does): one request, then either reads the
     /// whole answer or never reads at all.
     struct Client {

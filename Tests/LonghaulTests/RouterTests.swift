@@ -3,7 +3,7 @@ import Longhaul
 import Testing
 
 /// `Router` on its own: matching, captures, the base path, HEAD, 405 with `Allow`, 404 and thrown errors.
-struct RouterTests {
+@Suite(.timeLimit(.minutes(2))) struct RouterTests {
     private static func request(_ method: String, _ uri: String) -> FastCGIRequest {
         let path = String(uri.prefix { $0 != "?" })
         let query = uri.contains("?") ? String(uri.drop { $0 != "?" }.dropFirst()) : ""

@@ -10,7 +10,7 @@ import Testing
 @testable import LonghaulServer
 
 /// Each default is written once, on a configuration property; `--help` and the README are made from it.
-struct SettingCatalogTests {
+@Suite(.timeLimit(.minutes(2))) struct SettingCatalogTests {
     private static let readmePath = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("README.md").path

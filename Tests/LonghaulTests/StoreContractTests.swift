@@ -57,7 +57,7 @@ extension TaskStore {
     }
 }
 
-@Suite struct StoreContractTests {
+@Suite(.timeLimit(.minutes(2))) struct StoreContractTests {
     func makeRecord(_ input: String = "q") -> TaskRecord {
         TaskRecord(id: .random(), kind: "llm", input: input, createdAt: Date())
     }
@@ -205,7 +205,7 @@ extension TaskStore {
     }
 }
 
-@Suite struct RedisStoreTests {
+@Suite(.timeLimit(.minutes(2))) struct RedisStoreTests {
     /// Settings for the test server under a key prefix of its own, so tests never see each other's keys.
     func freshConfiguration() throws -> RedisTaskStore.Configuration {
         let url = try #require(TestRedis.shared.url, "\(TestRedis.shared.failure ?? "")")

@@ -5,7 +5,7 @@ import Tasks
 import LonghaulTestSupport
 import Testing
 
-@Suite struct TaskStoreErrorTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskStoreErrorTests {
     @Test func equalityLooksAtTheReasonOnly() {
         #expect(TaskStoreError.unavailable("Redis is down") == .unavailable("a timeout"))
         #expect(TaskStoreError.unavailable("Redis is down") != .queueFull)
@@ -47,7 +47,7 @@ import Testing
     }
 }
 
-@Suite struct TaskFailureTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskFailureTests {
     @Test func theKindIsStoredAndShownAsTheSameString() throws {
         let failure = TaskFailure(kind: .taskTimeout, message: "too slow", attempts: 1)
         let encoder = JSONEncoder()
@@ -73,7 +73,7 @@ import Testing
     }
 }
 
-@Suite struct RedisErrorTests {
+@Suite(.timeLimit(.minutes(2))) struct RedisErrorTests {
     @Test func equalityLooksAtTheCodeOnlyAndTheDetailsStay() {
         let error = RedisError.io("read reply", hiredisCode: 3, "Server closed the connection")
         #expect(error == .io)
@@ -87,7 +87,7 @@ import Testing
     }
 }
 
-@Suite struct RedisRecordCodecTests {
+@Suite(.timeLimit(.minutes(2))) struct RedisRecordCodecTests {
     /// A snapshot as the scripts return it: `{HGETALL as a flat array, output}`.
     func snapshot(_ fields: [(String, String)], output: String) -> RedisValue {
         .array([
@@ -162,7 +162,7 @@ import Testing
     }
 }
 
-@Suite struct RedisScriptArgumentTests {
+@Suite(.timeLimit(.minutes(2))) struct RedisScriptArgumentTests {
     @Test func theEnqueueScriptSendsItsArgumentsInTheOrderTheLuaReadsThem() throws {
         let id = TaskID.random()
         let script = EnqueueScript(

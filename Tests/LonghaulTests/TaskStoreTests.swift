@@ -4,7 +4,7 @@ import Tasks
 import LonghaulTestSupport
 import Testing
 
-@Suite struct TaskIDTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskIDTests {
     @Test func randomIDsAreUniqueURLSafeAndParse() {
         var seen = Set<String>()
         for _ in 0..<2000 {
@@ -25,7 +25,7 @@ import Testing
 
 /// What only the in-memory store can show (an injected clock); the behaviour both stores share is in
 /// StoreContractTests.
-@Suite struct MemoryTaskStoreTests {
+@Suite(.timeLimit(.minutes(2))) struct MemoryTaskStoreTests {
     func makeRecord() -> TaskRecord { TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date()) }
 
     @Test func resultsSurviveReadsAndExpireAfterTheTTL() throws {

@@ -2,7 +2,7 @@ import Longhaul
 import Testing
 
 /// The `application/x-www-form-urlencoded` decoder behind form bodies and query strings.
-struct URLEncodedFormTests {
+@Suite(.timeLimit(.minutes(2))) struct URLEncodedFormTests {
     private static func pairs(_ text: String) throws -> [String] {
         try URLEncodedForm.decode(text).map { "\($0.name)=\($0.value)" }
     }
