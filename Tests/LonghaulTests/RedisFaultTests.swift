@@ -22,6 +22,19 @@ func spawnServer(_ path: String, _ arguments: [String]) throws -> pid_t {
     return pid
 }
 
+/// Whether a server just spawned is still running a moment later. A random port may be taken (by another server,
+/// or as the local port of an outgoing connection: 40000-60999 lies in Linux's ephemeral range); redis-server then
+/// exits at once ("bind: Address already in use"), and the caller tries another port.
+/// - Parameter pid: the server, reaped here if it has exited.
+func stillRunning(_ pid: pid_t) -> Bool {
+    for _ in 0..<10 {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return false }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return true
+}
+
 /// A redis-server of one test's own, which the test may kill, restart on the same port, or pause.
 final class PrivateRedis: Sendable {
     let port: Int
@@ -30,21 +43,38 @@ final class PrivateRedis: Sendable {
     private let pid = LockedValue<Int32>(0)
 
     init() throws {
-        port = Int.random(in: 40_000..<50_000)
+        // A port found taken is given up for another (up to five).
+        var chosen: (port: Int, directory: URL, pid: pid_t)?
+        for _ in 0..<5 where chosen == nil {
+            let port = Int.random(in: 40_000..<50_000)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let started = try Self.spawn(port: port, directory: directory)
+            if stillRunning(started) { chosen = (port, directory, started) }
+        }
+        guard let chosen else { throw CancellationError() }
+        (port, directory) = (chosen.port, chosen.directory)
         url = RedisURL("redis://127.0.0.1:\(port)/0")!
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try start()
+        pid.withLock { $0 = chosen.pid }
+        try waitForPong()
+    }
+
+    private static func spawn(port: Int, directory: URL) throws -> pid_t {
+        try spawnServer(
+            "/usr/bin/redis-server",
+            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
     }
 
     deinit { kill() }
 
-    /// Starts the server and waits (up to 30 s) for PONG.
+    /// Starts the server again on its port and waits (up to 30 s) for PONG.
     func start() throws {
-        let started = try spawnServer(
-            "/usr/bin/redis-server",
-            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
+        let started = try Self.spawn(port: port, directory: directory)
         pid.withLock { $0 = started }
+        try waitForPong()
+    }
+
+    private func waitForPong() throws {
         let client = RedisClient(url: url, timeout: .seconds(1))
         for _ in 0..<300 {
             if (try? client.command(["PING"]))?.text == "PONG" { return }
@@ -278,7 +308,9 @@ final class SentinelCluster: Sendable {
     let password: String
 
     init() throws {
-        let base = Int.random(in: 50_000..<59_000)
+        // Three ports in a row, given up for others (up to five times) when one is found taken.
+        var base = Int.random(in: 50_000..<59_000)
+        for _ in 0..<4 where !Self.portsAreFree(base ..< base + 3) { base = Int.random(in: 50_000..<59_000) }
         (masterPort, replicaPort, sentinelPort) = (base, base + 1, base + 2)
         password = "s3cret-\(base)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-sentinel-\(base)")
@@ -328,6 +360,26 @@ final class SentinelCluster: Sendable {
             url: RedisURL("redis://:\(password)@127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
         let reply = try? sentinel.command(["SENTINEL", "get-master-addr-by-name", "testmaster"])
         return reply?.elements.last?.text == String(replicaPort)
+    }
+
+    /// Whether nothing listens on, or is bound to, these loopback ports now (a bind test, closed at once).
+    private static func portsAreFree(_ ports: Range<Int>) -> Bool {
+        ports.allSatisfy { port in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var on: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
     }
 
     /// SIGKILL the first process started (the master).
