@@ -1,5 +1,5 @@
 public import Curl
-public import Foundation
+import Foundation
 
 /// The repository's mock LLM server (`mock/anthropic_mock.py`, a real HTTP/1.1 server) on a free port, for one test.
 public final class MockLLMServer: Sendable {

@@ -1,5 +1,5 @@
-public import Foundation
-public import Locking
+import Foundation
+import Locking
 public import RedisStore
 
 /// A redis-server of one test's own, which the test may kill, restart on the same port, or pause.
@@ -10,21 +10,38 @@ public final class PrivateRedis: Sendable {
     private let pid = LockedValue<Int32>(0)
 
     public init() throws {
-        port = Int.random(in: 40_000..<50_000)
+        // A port found taken is given up for another (up to five).
+        var chosen: (port: Int, directory: URL, pid: pid_t)?
+        for _ in 0..<5 where chosen == nil {
+            let port = Int.random(in: 40_000..<50_000)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let started = try Self.spawn(port: port, directory: directory)
+            if stillRunning(started) { chosen = (port, directory, started) }
+        }
+        guard let chosen else { throw CancellationError() }
+        (port, directory) = (chosen.port, chosen.directory)
         url = RedisURL("redis://127.0.0.1:\(port)/0")!
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try start()
+        pid.withLock { $0 = chosen.pid }
+        try waitForPong()
+    }
+
+    private static func spawn(port: Int, directory: URL) throws -> pid_t {
+        try spawnServer(
+            "/usr/bin/redis-server",
+            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
     }
 
     deinit { kill() }
 
-    /// Starts the server and waits (up to 30 s) for PONG.
+    /// Starts the server again on its port and waits (up to 30 s) for PONG.
     public func start() throws {
-        let started = try spawnServer(
-            "/usr/bin/redis-server",
-            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
+        let started = try Self.spawn(port: port, directory: directory)
         pid.withLock { $0 = started }
+        try waitForPong()
+    }
+
+    private func waitForPong() throws {
         let client = RedisClient(url: url, timeout: .seconds(1))
         for _ in 0..<300 {
             if (try? client.command(["PING"]))?.text == "PONG" { return }

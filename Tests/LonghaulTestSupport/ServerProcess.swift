@@ -16,3 +16,16 @@ public func spawnServer(_ path: String, _ arguments: [String]) throws -> pid_t {
     guard status == 0 else { throw CancellationError() }
     return pid
 }
+
+/// Whether a server just spawned is still running a moment later. A random port may be taken (by another server,
+/// or as the local port of an outgoing connection: 40000-60999 lies in Linux's ephemeral range); redis-server then
+/// exits at once ("bind: Address already in use"), and the caller tries another port.
+/// - Parameter pid: the server, reaped here if it has exited.
+public func stillRunning(_ pid: pid_t) -> Bool {
+    for _ in 0..<10 {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return false }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return true
+}

@@ -202,7 +202,9 @@ final class SentinelCluster: Sendable {
     let password: String
 
     init() throws {
-        let base = Int.random(in: 50_000..<59_000)
+        // Three ports in a row, given up for others (up to five times) when one is found taken.
+        var base = Int.random(in: 50_000..<59_000)
+        for _ in 0..<4 where !Self.portsAreFree(base ..< base + 3) { base = Int.random(in: 50_000..<59_000) }
         (masterPort, replicaPort, sentinelPort) = (base, base + 1, base + 2)
         password = "s3cret-\(base)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-sentinel-\(base)")
@@ -252,6 +254,26 @@ final class SentinelCluster: Sendable {
             url: RedisURL("redis://:\(password)@127.0.0.1:\(sentinelPort)/0")!, timeout: .milliseconds(500))
         let reply = try? sentinel.command(["SENTINEL", "get-master-addr-by-name", "testmaster"])
         return reply?.elements.last?.text == String(replicaPort)
+    }
+
+    /// Whether nothing listens on, or is bound to, these loopback ports now (a bind test, closed at once).
+    private static func portsAreFree(_ ports: Range<Int>) -> Bool {
+        ports.allSatisfy { port in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var on: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+        }
     }
 
     /// SIGKILL the first process started (the master).
