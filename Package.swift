@@ -62,7 +62,8 @@ let package = Package(
         .target(
             name: "LLM",
             dependencies: [
-                "Curl", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                "Curl", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -124,7 +125,8 @@ let package = Package(
         ),
         // scripts/bench part 7: the render time of a long Markdown answer (prints one JSON line).
         .executableTarget(
-            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "LonghaulLLM", "Markdown", "Tasks"], path: "bench/MarkdownBench",
+            name: "MarkdownBench", dependencies: ["HTML", "Longhaul", "LonghaulLLM", "Markdown", "Tasks"],
+            path: "bench/MarkdownBench",
             swiftSettings: strictSettings),
         // What the tests share: test doubles (a manual clock, a capturing log handler, scripted LLM clients, a job),
         // the harnesses (an app over an in-memory table, redis-server and mock LLM processes). Not a product.
@@ -140,7 +142,8 @@ let package = Package(
         .testTarget(
             name: "LonghaulTests",
             dependencies: [
-                "Longhaul", "LonghaulLLM", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown", "RedisStore",
+                "Longhaul", "LonghaulLLM", "FastCGI", "Locking", "Tasks", "LLM", "Curl", "HTML", "Markdown",
+                "RedisStore",
                 "LonghaulFuzzing", "LonghaulTestSupport",
                 // For SettingCatalogTests: --help and the README's table against the configuration defaults.
                 "LonghaulServer",

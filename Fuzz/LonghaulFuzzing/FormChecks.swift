@@ -65,7 +65,8 @@ enum FormChecks {
     }
 
     private static func encode(_ text: String, _ style: EncodingStyle, into out: inout [UInt8]) {
-        let upper = Array("0123456789ABCDEF".utf8), lower = Array("0123456789abcdef".utf8)
+        let upper = Array("0123456789ABCDEF".utf8)
+        let lower = Array("0123456789abcdef".utf8)
         for byte in text.utf8 {
             switch (style, byte) {
             case (.browser, UInt8(ascii: " ")):

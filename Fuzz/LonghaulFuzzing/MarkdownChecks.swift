@@ -13,7 +13,9 @@ enum MarkdownChecks {
         "p", "h3", "h4", "h5", "h6", "ul", "ol", "li", "em", "strong", "del", "code", "pre", "a", "blockquote", "hr",
         "br", "table", "thead", "tbody", "tr", "th", "td", "input",
     ]
-    static let attributes: Set<String> = ["href", "rel", "title", "class", "align", "start", "type", "checked", "disabled"]
+    static let attributes: Set<String> = [
+        "href", "rel", "title", "class", "align", "start", "type", "checked", "disabled",
+    ]
 
     static func run(_ input: UnsafeBufferPointer<UInt8>) throws(InvariantViolation) {
         let target = FuzzTarget.markdown

@@ -1,7 +1,7 @@
 internal import CCurl
 import Foundation
-public import Logging
 import Locking
+public import Logging
 
 /// An HTTP client over libcurl's multi interface, driven by one dedicated thread.
 ///
@@ -409,9 +409,11 @@ private final class Transfer: @unchecked Sendable {
             if request.body.isEmpty {
                 codes.append(ccurl_easy_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, ""))
             } else {
-                codes.append(request.body.withUnsafeBytes { bytes in
-                    ccurl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
-                })
+                codes.append(
+                    request.body.withUnsafeBytes { bytes in
+                        ccurl_easy_setopt_pointer(
+                            easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                    })
             }
         }
         if request.method != "GET" && request.method != "POST" {

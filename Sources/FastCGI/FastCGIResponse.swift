@@ -53,7 +53,9 @@ public struct FastCGIResponse: Sendable {
     ///   - text: the body, sent as UTF-8.
     ///   - headers: more header fields.
     public init(status: Int, contentType: String, text: String, headers: [HeaderField] = []) {
-        self.init(status: status, headers: [HeaderField("Content-Type", contentType)] + headers, body: .bytes(Array(text.utf8)))
+        self.init(
+            status: status, headers: [HeaderField("Content-Type", contentType)] + headers,
+            body: .bytes(Array(text.utf8)))
     }
 }
 

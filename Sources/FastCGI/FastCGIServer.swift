@@ -177,7 +177,8 @@ public final class FastCGIServer: Sendable {
             head += field.name
             head += ": "
             // A header value never carries a line break: that would let a value inject headers.
-            head += field.value.contains(where: { $0 == "\r" || $0 == "\n" })
+            head +=
+                field.value.contains(where: { $0 == "\r" || $0 == "\n" })
                 ? field.value.filter { $0 != "\r" && $0 != "\n" } : field.value
             head += "\r\n"
         }
@@ -185,7 +186,8 @@ public final class FastCGIServer: Sendable {
     }
 
     private func startStream(
-        on handle: RequestHandle, response: FastCGIResponse, producer: @escaping @Sendable (ResponseStream) async -> Void
+        on handle: RequestHandle, response: FastCGIResponse,
+        producer: @escaping @Sendable (ResponseStream) async -> Void
     ) {
         let head = headerBlock(response) + "\r\n"
         guard handle.write(Array(head.utf8)), handle.flush() else {

@@ -42,7 +42,9 @@ final class RequestHandle: @unchecked Sendable {
         body.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             while filled < contentLength {
-                let count = base.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: contentLength - filled) {
+                let count = base.advanced(by: filled).withMemoryRebound(
+                    to: CChar.self, capacity: contentLength - filled
+                ) {
                     FCGX_GetStr($0, Int32(contentLength - filled), pointer.pointee.`in`)
                 }
                 if count <= 0 { break }

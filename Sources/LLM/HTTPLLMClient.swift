@@ -149,7 +149,8 @@ public final class HTTPLLMClient: LLMClient {
                         guard answer.document.count <= AnswerBody.maxDocumentBytes else {
                             throw LLMError(
                                 code: .invalidResponse,
-                                message: "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
+                                message:
+                                    "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
                                 requestID: info.requestID)
                         }
                     case .events(let events):

@@ -1,3 +1,7 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The wire types spell their properties as the providers' JSON does (`max_tokens`), so that Codable needs no
+// CodingKeys to stay byte-for-byte with the API.
+
 import Curl
 import Foundation
 
@@ -48,7 +52,9 @@ struct OpenAIWireFormat: WireFormat {
             HTTPHeader("accept", "text/event-stream"),
         ]
         // Local servers (Ollama, llama.cpp) often need no key.
-        if !configuration.apiKey.isEmpty { headers.append(HTTPHeader("authorization", "Bearer \(configuration.apiKey)")) }
+        if !configuration.apiKey.isEmpty {
+            headers.append(HTTPHeader("authorization", "Bearer \(configuration.apiKey)"))
+        }
         return HTTPRequest(
             method: "POST", url: configuration.baseURL.trimmingTrailingSlashes + "/v1/chat/completions",
             headers: headers, body: Array((try? JSONEncoder().encode(body)) ?? Data()),

@@ -1,3 +1,7 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The wire types spell their properties as the providers' JSON does (`max_tokens`), so that Codable needs no
+// CodingKeys to stay byte-for-byte with the API.
+
 import Curl
 import Foundation
 

@@ -29,7 +29,8 @@ extension FastCGIResponse {
     ///   - headers: extra headers.
     /// - Returns: an `application/json` response.
     public static func json(_ value: JSONValue, status: Int = 200, headers: [HeaderField] = []) -> Response {
-        Response(status: status, contentType: "application/json", text: value.serialized, headers: dynamicHeaders + headers)
+        Response(
+            status: status, contentType: "application/json", text: value.serialized, headers: dynamicHeaders + headers)
     }
 
     /// A redirect, `303 See Other` by default (the answer to a form POST).

@@ -1,8 +1,8 @@
 import FastCGI
 import Foundation
 import HTML
-import Logging
 import Locking
+import Logging
 import Synchronization
 public import Tasks
 
@@ -93,7 +93,9 @@ struct TaskEventStream: Sendable {
         init?(_ text: String) {
             let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
             if parts.count == 2 {
-                guard let attempt = Int(parts[0]), attempt >= 0, let offset = Int(parts[1]), offset >= 0 else { return nil }
+                guard let attempt = Int(parts[0]), attempt >= 0, let offset = Int(parts[1]), offset >= 0 else {
+                    return nil
+                }
                 self.init(attempt: attempt, offset: offset)
             } else {
                 guard let offset = Int(text), offset >= 0 else { return nil }
@@ -186,7 +188,9 @@ struct TaskEventStream: Sendable {
                 return .taskGone
             }
             var events = ""
-            if let attempt = position.attempt, attempt != output.attempt, position.offset > 0 || output.attempt > attempt {
+            if let attempt = position.attempt, attempt != output.attempt,
+                position.offset > 0 || output.attempt > attempt
+            {
                 // Another process took the task over and started its answer again: so does the client.
                 events += event("reset", id: Position(attempt: output.attempt, offset: 0), data: "reset")
             }

@@ -27,7 +27,9 @@ extension TaskRecord {
             members.append(("usage", .object([("input_tokens", .int(input)), ("output_tokens", .int(output))])))
         }
         if let stopReason = metadata["stop_reason"] { members.append(("stop_reason", .string(stopReason))) }
-        if let requestID = metadata["request_id"] ?? failure?.requestID { members.append(("request_id", .string(requestID))) }
+        if let requestID = metadata["request_id"] ?? failure?.requestID {
+            members.append(("request_id", .string(requestID)))
+        }
         if let attempts = metadata["attempts"].flatMap(Int.init) { members.append(("attempts", .int(attempts))) }
         if let model = metadata["model"] { members.append(("model", .string(model))) }
         if cancelRequested && !status.isFinished { members.append(("cancel_requested", .bool(true))) }

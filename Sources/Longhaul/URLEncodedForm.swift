@@ -12,7 +12,8 @@ public enum URLEncodedForm {
     /// - Parameter bytes: the encoded form.
     /// - Returns: the pairs.
     /// - Throws: ``DecodingError`` on broken percent-encoding or bytes that are not UTF-8.
-    public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> [(name: String, value: String)] {
+    public static func decode(_ bytes: some Collection<UInt8>) throws(DecodingError) -> [(name: String, value: String)]
+    {
         var pairs: [(name: String, value: String)] = []
         var name: [UInt8] = []
         var value: [UInt8] = []
@@ -41,7 +42,8 @@ public enum URLEncodedForm {
                 if byte == UInt8(ascii: "+") {
                     decoded = UInt8(ascii: " ")
                 } else if byte == UInt8(ascii: "%") {
-                    guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue)
+                    else {
                         throw .invalidPercentEncoding
                     }
                     decoded = high << 4 | low

@@ -83,7 +83,9 @@ struct Server {
         let previous = limit.rlim_cur
         limit.rlim_cur = limit.rlim_max
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            logger.debug("raised the open file limit", metadata: ["fd_limit.from": "\(previous)", "fd_limit.to": "\(limit.rlim_cur)"])
+            logger.debug(
+                "raised the open file limit",
+                metadata: ["fd_limit.from": "\(previous)", "fd_limit.to": "\(limit.rlim_cur)"])
         }
     }
 

@@ -23,7 +23,10 @@ struct SettingInfo: Sendable {
     /// The README's explanation (longer than `summary` where it helps).
     let details: String
 
-    init(_ flag: String?, env environment: [String], default defaultText: String, _ summary: String, readme: String? = nil) {
+    init(
+        _ flag: String?, env environment: [String], default defaultText: String, _ summary: String,
+        readme: String? = nil
+    ) {
         self.flag = flag
         self.environment = environment
         self.defaultText = defaultText

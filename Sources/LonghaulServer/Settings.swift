@@ -31,7 +31,10 @@ struct Settings {
     var redis: RedisTaskStore.Configuration?
     var shutdownGrace = LonghaulRunner.defaultShutdownGrace
     var logLevel: Logger.Level = .info
-    var accessLog: Bool { get { app.operations.accessLog } set { app.operations.accessLog = newValue } }
+    var accessLog: Bool {
+        get { app.operations.accessLog }
+        set { app.operations.accessLog = newValue }
+    }
     /// The `.env` file read when neither `--env-file` nor `LONGHAUL_ENV_FILE` names one.
     var envFile = ".env"
 
@@ -54,7 +57,9 @@ struct Settings {
                 guard let parsed = Int(text) else { throw ValidationError("\(name)=\(text) is not a whole number.") }
                 resolved = parsed
             }
-            guard resolved >= minimum else { throw ValidationError("\(name) must be at least \(minimum), not \(resolved).") }
+            guard resolved >= minimum else {
+                throw ValidationError("\(name) must be at least \(minimum), not \(resolved).")
+            }
             return resolved
         }
         func seconds(_ flag: Double?, _ setting: SettingInfo, current: Duration) throws -> Duration {
@@ -63,12 +68,16 @@ struct Settings {
             if let flag {
                 resolved = flag
             } else if let text = environment[name] {
-                guard let parsed = Double(text) else { throw ValidationError("\(name)=\(text) is not a number of seconds.") }
+                guard let parsed = Double(text) else {
+                    throw ValidationError("\(name)=\(text) is not a number of seconds.")
+                }
                 resolved = parsed
             } else {
                 return current
             }
-            guard resolved.isFinite, resolved > 0 else { throw ValidationError("\(name) must be a positive number of seconds.") }
+            guard resolved.isFinite, resolved > 0 else {
+                throw ValidationError("\(name) must be a positive number of seconds.")
+            }
             return .milliseconds(resolved * 1000)
         }
 
@@ -112,7 +121,8 @@ struct Settings {
         }
         llm.maxTokens = try integer(command.maxTokens, SettingCatalog.maxTokens, current: llm.maxTokens, minimum: 1)
         llm.maxRetries = try integer(command.maxRetries, SettingCatalog.maxRetries, current: llm.maxRetries, minimum: 0)
-        llm.connectTimeout = try seconds(command.connectTimeout, SettingCatalog.connectTimeout, current: llm.connectTimeout)
+        llm.connectTimeout = try seconds(
+            command.connectTimeout, SettingCatalog.connectTimeout, current: llm.connectTimeout)
         llm.idleTimeout = try seconds(command.idleTimeout, SettingCatalog.idleTimeout, current: llm.idleTimeout)
         caFile = value(command.caFile, SettingCatalog.caFile)
 

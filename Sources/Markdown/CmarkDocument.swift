@@ -17,12 +17,13 @@ enum CmarkDocument {
     private static let extensions: Extensions = {
         ccmark_register_extensions()
         let names = ["table", "strikethrough", "tasklist"]
-        return Extensions(all: names.map { name in
-            guard let found = cmark_find_syntax_extension(name) else {
-                fatalError("cmark-gfm has no \(name) extension: is libcmark-gfm-extensions installed?")
-            }
-            return found
-        })
+        return Extensions(
+            all: names.map { name in
+                guard let found = cmark_find_syntax_extension(name) else {
+                    fatalError("cmark-gfm has no \(name) extension: is libcmark-gfm-extensions installed?")
+                }
+                return found
+            })
     }()
 
     /// Serializes parsing. cmark-gfm 0.29.0.gfm.6 keeps its table of special inline characters in a global array

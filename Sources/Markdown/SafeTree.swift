@@ -70,7 +70,9 @@ enum SafeTree {
             guard let anchor = anchor(href: url, title: string(cmark_node_get_title(image)), className: "image-link")
             else { continue }
             moveChildren(of: image, into: anchor)
-            if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 { cmark_node_free(label) }
+            if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 {
+                cmark_node_free(label)
+            }
             replace(image, with: anchor)
         }
         for link in links {

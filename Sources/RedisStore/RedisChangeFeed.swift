@@ -42,7 +42,9 @@ final class RedisChangeFeed: Sendable {
                 let generation = client.generation
                 let connection = try client.dedicatedConnection()
                 _ = try connection.command(["SUBSCRIBE", channel])
-                if everConnected { logger.info("Redis change feed reconnected", metadata: ["redis.url": "\(client.url)"]) }
+                if everConnected {
+                    logger.info("Redis change feed reconnected", metadata: ["redis.url": "\(client.url)"])
+                }
                 everConnected = true
                 delay = .milliseconds(100)
                 // Messages may have been missed while disconnected: look for work and let streams re-read.
@@ -51,7 +53,10 @@ final class RedisChangeFeed: Sendable {
             } catch {
                 logger.warning(
                     "Redis change feed lost; reconnecting",
-                    metadata: ["redis.url": "\(client.url)", "error.message": "\(error)", "retry.delay_ms": "\(delay.wholeMilliseconds)"])
+                    metadata: [
+                        "redis.url": "\(client.url)", "error.message": "\(error)",
+                        "retry.delay_ms": "\(delay.wholeMilliseconds)",
+                    ])
                 Thread.sleep(forTimeInterval: delay.timeInterval)
                 delay = min(delay * 2, .seconds(1))
             }

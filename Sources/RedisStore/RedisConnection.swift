@@ -125,7 +125,11 @@ final class RedisConnection: @unchecked Sendable {
             var elements: [RedisValue] = []
             elements.reserveCapacity(Int(value.elements))
             for index in 0..<Int(value.elements) {
-                if let element = value.element[index] { elements.append(convert(element)) } else { elements.append(.null) }
+                if let element = value.element[index] {
+                    elements.append(convert(element))
+                } else {
+                    elements.append(.null)
+                }
             }
             return .array(elements)
         default:
@@ -148,11 +152,13 @@ final class RedisConnection: @unchecked Sendable {
         defer { pointers.deallocate() }
         var lengths = arguments.map(\.count)
         var storage: [UnsafeMutablePointer<CChar>] = []
-        defer { storage.forEach { $0.deallocate() } }
+        defer { for pointer in storage { pointer.deallocate() } }
         for (index, argument) in arguments.enumerated() {
             let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, argument.count))
             argument.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress { UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: argument.count) }
+                if let base = bytes.baseAddress {
+                    UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: argument.count)
+                }
             }
             storage.append(copy)
             pointers[index] = UnsafePointer(copy)

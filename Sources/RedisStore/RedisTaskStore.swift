@@ -207,7 +207,9 @@ public final class RedisTaskStore: TaskStore {
         var commands = [["EVAL", RedisScripts.prelude + Script.body, "0", configuration.keyPrefix] + script.arguments]
         let wait = waitForReplicas && configuration.waitReplicas > 0
         if wait {
-            commands.append(["WAIT", String(configuration.waitReplicas), String(configuration.waitTimeout.wholeMilliseconds)])
+            commands.append([
+                "WAIT", String(configuration.waitReplicas), String(configuration.waitTimeout.wholeMilliseconds),
+            ])
         }
         let replies: [RedisValue]
         do {
@@ -219,7 +221,10 @@ public final class RedisTaskStore: TaskStore {
         if wait, let acknowledged = replies[1].integer, acknowledged < configuration.waitReplicas {
             logger.warning(
                 "Redis replicas did not acknowledge a write in time",
-                metadata: ["redis.replicas.acknowledged": "\(acknowledged)", "redis.replicas.wanted": "\(configuration.waitReplicas)"])
+                metadata: [
+                    "redis.replicas.acknowledged": "\(acknowledged)",
+                    "redis.replicas.wanted": "\(configuration.waitReplicas)",
+                ])
             throw .unavailable("only \(acknowledged) of \(configuration.waitReplicas) Redis replicas have the write")
         }
         return replies[0]

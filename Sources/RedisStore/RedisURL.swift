@@ -87,7 +87,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 }
                 host = host[host.index(after: host.startIndex)..<close]
             } else if let colon = host.lastIndex(of: ":") {
-                guard let parsed = Int(host[host.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+                guard let parsed = Int(host[host.index(after: colon)...]), (1...65535).contains(parsed) else {
+                    return nil
+                }
                 port = parsed
                 host = host[..<colon]
             }
@@ -115,7 +117,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let secret = password == nil ? "" : ":***@"
         if let masterName {
-            return "redis+sentinel://\(secret)\(sentinels.map(\.description).joined(separator: ","))/\(masterName)/\(database)"
+            return
+                "redis+sentinel://\(secret)\(sentinels.map(\.description).joined(separator: ","))/\(masterName)/\(database)"
         }
         return "redis://\(secret)\(RedisAddress(host: host, port: port))/\(database)"
     }

@@ -55,7 +55,9 @@ public final class MemoryTaskStore: TaskStore {
                 return earlier.id
             }
             guard state.queuedCount < admission.maxQueued else { throw .queueFull }
-            if let client = record.client, let limit = admission.maxPerClient, state.inProgress[client, default: 0] >= limit {
+            if let client = record.client, let limit = admission.maxPerClient,
+                state.inProgress[client, default: 0] >= limit
+            {
                 throw .clientLimit
             }
             precondition(state.records[record.id] == nil, "task ids are random and never reused")
@@ -65,7 +67,9 @@ public final class MemoryTaskStore: TaskStore {
             state.counts[.queued, default: 0] += 1
             if let client = record.client { state.inProgress[client, default: 0] += 1 }
             if let key = admission.idempotencyKey {
-                if state.idempotency.count > 100_000 { state.idempotency = state.idempotency.filter { $0.value.expiresAt > current } }
+                if state.idempotency.count > 100_000 {
+                    state.idempotency = state.idempotency.filter { $0.value.expiresAt > current }
+                }
                 state.idempotency[key] = (record.id, current + admission.idempotencyWindow.timeInterval)
             }
             return record.id
@@ -105,7 +109,8 @@ public final class MemoryTaskStore: TaskStore {
                 record.startedAt = current
                 record.attempt += 1
                 state.records[id] = record
-                let claim = TaskClaim(id: id, token: TaskClaim.newToken(attempt: record.attempt), attempt: record.attempt)
+                let claim = TaskClaim(
+                    id: id, token: TaskClaim.newToken(attempt: record.attempt), attempt: record.attempt)
                 state.tokens[id] = claim.token
                 state.queuedCount -= 1
                 state.runningCount += 1

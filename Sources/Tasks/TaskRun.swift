@@ -165,7 +165,8 @@ final class TaskRun: Sendable {
             do {
                 switch write {
                 case .output(let pending): try store.appendOutput(claim, at: pending.offset, pending.text)
-                case .update(let metadata, let progress): try store.update(claim, metadata: metadata, progress: progress)
+                case .update(let metadata, let progress):
+                    try store.update(claim, metadata: metadata, progress: progress)
                 }
                 state.withLock { $0.retryDelay = .milliseconds(50) }
                 onChange(claim.id)
@@ -186,7 +187,11 @@ final class TaskRun: Sendable {
                     return delay
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + delay.timeInterval) {
-                    if let executor = self.executor { executor.submit { self.writePending() } } else { self.writePending() }
+                    if let executor = self.executor {
+                        executor.submit { self.writePending() }
+                    } else {
+                        self.writePending()
+                    }
                 }
                 return
             }
@@ -248,4 +253,3 @@ final class TaskRun: Sendable {
         return task != nil
     }
 }
-

@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-/// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not import).
-@_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
-#endif
-public import Logging
 import Locking
+public import Logging
+
+#if canImport(Glibc)
+    /// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not import).
+    @_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
 
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
@@ -77,7 +78,8 @@ public final class TaskTable: Sendable {
         self.logger = logger
         executor = store.isShared ? BlockingExecutor(name: "longhaul-store", threads: configuration.storeThreads) : nil
         heartbeatExecutor = store.leaseTimeout != nil ? BlockingExecutor(name: "longhaul-heartbeat", threads: 1) : nil
-        (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (self.wakeups, self.wakeupContinuation) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
         store.subscribeToChanges { [weak self] change in
             switch change {
             case .task(let id): self?.notify(.task(id))
@@ -114,9 +116,11 @@ public final class TaskTable: Sendable {
                 logger.debug("idempotent resubmission", metadata: ["task.id": "\(id)"])
                 return earlier
             }
-            id = try store.enqueue(record, admission: Admission(
-                maxQueued: admission.maxQueued, maxPerClient: admission.maxPerClient, idempotencyKey: nil,
-                idempotencyWindow: admission.idempotencyWindow))
+            id = try store.enqueue(
+                record,
+                admission: Admission(
+                    maxQueued: admission.maxQueued, maxPerClient: admission.maxPerClient, idempotencyKey: nil,
+                    idempotencyWindow: admission.idempotencyWindow))
         }
         logger.debug("task queued", metadata: ["task.id": "\(record.id)", "task.kind": "\(kind)"])
         wakeupContinuation.yield()
@@ -139,7 +143,9 @@ public final class TaskTable: Sendable {
     /// - Returns: the new output, or `nil` when the task is unknown or expired.
     /// - Throws: ``TaskStoreError/unavailable(_:underlying:)``.
     public func output(of id: TaskID, attempt: Int, from offset: Int) async throws(TaskStoreError) -> TaskOutput? {
-        try await onStoreThread { [store] () throws(TaskStoreError) in try store.output(of: id, attempt: attempt, from: offset) }
+        try await onStoreThread { [store] () throws(TaskStoreError) in
+            try store.output(of: id, attempt: attempt, from: offset)
+        }
     }
 
     /// Runs a store call on the executor (a shared store) or inline (a store that never blocks).
@@ -298,7 +304,9 @@ public final class TaskTable: Sendable {
             status = .failed
             failure = TaskFailure(
                 kind: .taskTimeout,
-                message: "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds]))).")
+                message:
+                    "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds])))."
+            )
         } else if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
             (status, failure) = (.failed, interrupted)
         }
@@ -371,8 +379,8 @@ public final class TaskTable: Sendable {
                 let removed = try await onStoreThread { [store] () throws(TaskStoreError) in try store.sweepExpired() }
                 if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
                 #if canImport(Glibc)
-                // glibc keeps freed memory in its arenas; after a large sweep, give it back to the system.
-                if removed > 1000 { _ = glibcMallocTrim(0) }
+                    // glibc keeps freed memory in its arenas; after a large sweep, give it back to the system.
+                    if removed > 1000 { _ = glibcMallocTrim(0) }
                 #endif
             } catch {
                 logger.warning("cannot sweep expired tasks", metadata: ["error.message": "\(error)"])

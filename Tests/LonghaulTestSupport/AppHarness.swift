@@ -1,10 +1,10 @@
 public import FastCGI
-public import Foundation
+import Foundation
 public import LLM
-public import Logging
+import Logging
 public import Longhaul
-public import LonghaulLLM
-public import Tasks
+import LonghaulLLM
+import Tasks
 
 /// One app over an in-memory table, with helpers to send requests as nginx would.
 public final class AppHarness: Sendable {
@@ -33,24 +33,32 @@ public final class AppHarness: Sendable {
         public var status: Int
         public var headers: [HeaderField]
         public var text: String
-        public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
     }
 
     public func send(
         _ method: String, _ uri: String, body: String = "", contentType: String? = nil, htmx: Bool = false
     ) -> Answer {
         let parts = uri.split(separator: "?", maxSplits: 1)
-        var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : ""]
+        var params = [
+            "REQUEST_METHOD": method, "DOCUMENT_URI": String(parts[0]),
+            "QUERY_STRING": parts.count > 1 ? String(parts[1]) : "",
+        ]
         if let contentType { params["CONTENT_TYPE"] = contentType }
         if htmx { params["HTTP_HX_REQUEST"] = "true" }
         let response = app.respond(to: FastCGIRequest(params: params, body: Array(body.utf8)))
-        guard case .bytes(let bytes) = response.body else { return Answer(status: response.status, headers: response.headers, text: "") }
+        guard case .bytes(let bytes) = response.body else {
+            return Answer(status: response.status, headers: response.headers, text: "")
+        }
         return Answer(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self))
     }
 
     public func form(_ query: String, htmx: Bool = true) -> Answer {
         let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        return send("POST", "/generate", body: "query=\(encoded)", contentType: "application/x-www-form-urlencoded", htmx: htmx)
+        return send(
+            "POST", "/generate", body: "query=\(encoded)", contentType: "application/x-www-form-urlencoded", htmx: htmx)
     }
 
     public func taskID(in text: String) -> String? {

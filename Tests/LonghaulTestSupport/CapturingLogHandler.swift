@@ -1,4 +1,4 @@
-public import Locking
+import Locking
 public import Logging
 
 /// A log handler that keeps every entry, for tests that check what a library logs.

@@ -1,4 +1,4 @@
-public import Dispatch
+import Dispatch
 
 /// Polls `condition` every 20 ms, up to `attempts` times. The condition runs on a Dispatch thread: it may block on
 /// Redis, and blocking the cooperative pool (two threads here) would stall the code under test.

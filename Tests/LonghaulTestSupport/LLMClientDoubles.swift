@@ -16,7 +16,11 @@ public struct ScriptedLLMClient: LLMClient {
             if let error {
                 continuation.finish(throwing: error)
             } else {
-                continuation.yield(.finished(LLMCompletionInfo(stopReason: "end_turn", inputTokens: 4, outputTokens: 2, requestID: "req_ok", attempts: 1, model: "m")))
+                continuation.yield(
+                    .finished(
+                        LLMCompletionInfo(
+                            stopReason: "end_turn", inputTokens: 4, outputTokens: 2, requestID: "req_ok", attempts: 1,
+                            model: "m")))
                 continuation.finish()
             }
         }

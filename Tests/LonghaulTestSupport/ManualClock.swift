@@ -1,5 +1,5 @@
 public import Foundation
-public import Locking
+import Locking
 public import Tasks
 
 /// A ``TaskClock`` the test moves by hand: time stands still until ``advance(by:)``, which wakes every sleeper whose

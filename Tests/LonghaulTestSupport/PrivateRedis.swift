@@ -14,7 +14,8 @@ public final class PrivateRedis: Sendable {
         var chosen: (port: Int, directory: URL, pid: pid_t)?
         for _ in 0..<5 where chosen == nil {
             let port = Int.random(in: 40_000..<50_000)
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-private-redis-\(port)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "longhaul-private-redis-\(port)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let started = try Self.spawn(port: port, directory: directory)
             if stillRunning(started) { chosen = (port, directory, started) }
@@ -29,7 +30,10 @@ public final class PrivateRedis: Sendable {
     private static func spawn(port: Int, directory: URL) throws -> pid_t {
         try spawnServer(
             "/usr/bin/redis-server",
-            ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path])
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                directory.path,
+            ])
     }
 
     deinit { kill() }

@@ -1,6 +1,6 @@
-public import Foundation
+import Foundation
 public import RedisStore
-public import Synchronization
+import Synchronization
 
 /// A private redis-server for the tests: started on a free port in a temporary directory, stopped at exit.
 public final class TestRedis: Sendable {

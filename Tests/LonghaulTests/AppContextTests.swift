@@ -4,10 +4,10 @@ import HTML
 import Logging
 import Longhaul
 import LonghaulLLM
+import LonghaulTestSupport
 import RedisStore
 import Synchronization
 import Tasks
-import LonghaulTestSupport
 import Testing
 
 /// The core app without the LLM: an app's own route over ``AppContext``, the generic wording, the store's errors

@@ -4,8 +4,8 @@ import LLM
 import Logging
 import Longhaul
 import LonghaulLLM
-import Tasks
 import LonghaulTestSupport
+import Tasks
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct AppTests {
@@ -48,7 +48,11 @@ import Testing
         let plain = harness.form(query, htmx: false)
         #expect(plain.status == 400)
         #expect(plain.text.contains("No query provided") && plain.text.contains("<!DOCTYPE html>"))
-        let api = harness.send("POST", "/api/tasks", body: #"{"query":"\#(query.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t"))"}"#, contentType: "application/json")
+        let api = harness.send(
+            "POST", "/api/tasks",
+            body:
+                #"{"query":"\#(query.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t"))"}"#,
+            contentType: "application/json")
         #expect(api.status == 400)
         #expect(api.text.contains(#""type":"missing_query""#))
     }
@@ -67,7 +71,9 @@ import Testing
         #expect(!page.text.contains("http-equiv=\"refresh\""))
     }
 
-    @Test(arguments: ["", "task_id=", "task_id=nope", "task_id=AAAAAAAAAAAAAAAAAAAAAA", "task_id=%ZZ", "task_id=0x55d1c3a0"])
+    @Test(arguments: [
+        "", "task_id=", "task_id=nope", "task_id=AAAAAAAAAAAAAAAAAAAAAA", "task_id=%ZZ", "task_id=0x55d1c3a0",
+    ])
     func unknownOrMalformedIDsAre404AndStopPolling(_ query: String) {
         let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
         let check = harness.send("GET", "/check?\(query)", htmx: true)
@@ -78,7 +84,9 @@ import Testing
     }
 
     @Test func failuresShowTypeAndRequestID() async throws {
-        let error = LLMError(code: .authenticationError, message: "invalid x-api-key", httpStatus: 401, requestID: "req_401", attempts: 1)
+        let error = LLMError(
+            code: .authenticationError, message: "invalid x-api-key", httpStatus: 401, requestID: "req_401", attempts: 1
+        )
         let harness = AppHarness(client: ScriptedLLMClient(pieces: [], error: error))
         let id = try #require(harness.taskID(in: harness.form("q").text))
         let done = try await harness.finalFragment(id)
@@ -86,16 +94,23 @@ import Testing
         #expect(done.text.contains("authentication_error"))
         #expect(done.text.contains("req_401"))
         // Try again: a real form that submits the same query again, in place of this task under htmx.
-        #expect(done.text.contains(##"<form class="retry" method="post" action="/generate" hx-post="/generate" hx-target="#task-\##(id)""##))
+        #expect(
+            done.text.contains(
+                ##"<form class="retry" method="post" action="/generate" hx-post="/generate" hx-target="#task-\##(id)""##
+            ))
         #expect(done.text.contains(#"<input type="hidden" name="query" value="q">"#))
         let api = harness.send("GET", "/api/tasks/\(id)")
         #expect(api.text.contains(#""status":"failed""#))
-        #expect(api.text.contains(#""error":{"type":"authentication_error","message":"invalid x-api-key","request_id":"req_401","attempts":1}"#))
+        #expect(
+            api.text.contains(
+                #""error":{"type":"authentication_error","message":"invalid x-api-key","request_id":"req_401","attempts":1}"#
+            ))
     }
 
     @Test func apiHappyPath() async throws {
         let harness = AppHarness(client: ScriptedLLMClient(pieces: ["a", "b"]))
-        let created = harness.send("POST", "/api/tasks", body: #"{"query":"hi"}"#, contentType: "application/json; charset=utf-8")
+        let created = harness.send(
+            "POST", "/api/tasks", body: #"{"query":"hi"}"#, contentType: "application/json; charset=utf-8")
         #expect(created.status == 202)
         let location = try #require(created.header("Location"))
         let id = String(location.dropFirst("/api/tasks/".count))
@@ -116,10 +131,23 @@ import Testing
             (harness.send("GET", "/api/tasks/not-an-id"), 404, "unknown_task"),
             (harness.send("POST", "/api/tasks", body: "{", contentType: "application/json"), 400, "invalid_request"),
             (harness.send("POST", "/api/tasks", body: "[1]", contentType: "application/json"), 400, "invalid_request"),
-            (harness.send("POST", "/api/tasks", body: #"{"query":5}"#, contentType: "application/json"), 400, "invalid_request"),
-            (harness.send("POST", "/api/tasks", body: #"{"query":"x","extra":1}"#, contentType: "application/json"), 400, "invalid_request"),
-            (harness.send("POST", "/api/tasks", body: #"{"query":"x"}"#, contentType: "text/plain"), 415, "unsupported_media_type"),
-            (harness.send("POST", "/api/tasks", body: #"{"query":"\#(String(repeating: "x", count: 65))"}"#, contentType: "application/json"), 413, "content_too_large"),
+            (
+                harness.send("POST", "/api/tasks", body: #"{"query":5}"#, contentType: "application/json"), 400,
+                "invalid_request"
+            ),
+            (
+                harness.send("POST", "/api/tasks", body: #"{"query":"x","extra":1}"#, contentType: "application/json"),
+                400, "invalid_request"
+            ),
+            (
+                harness.send("POST", "/api/tasks", body: #"{"query":"x"}"#, contentType: "text/plain"), 415,
+                "unsupported_media_type"
+            ),
+            (
+                harness.send(
+                    "POST", "/api/tasks", body: #"{"query":"\#(String(repeating: "x", count: 65))"}"#,
+                    contentType: "application/json"), 413, "content_too_large"
+            ),
             (harness.send("GET", "/api/tasks"), 405, "method_not_allowed"),
             (harness.send("PUT", "/api/tasks/AAAAAAAAAAAAAAAAAAAAAA"), 405, "method_not_allowed"),
             (harness.send("GET", "/api/nothing"), 404, "not_found"),
@@ -141,7 +169,8 @@ import Testing
         for _ in 0..<500 where !harness.send("GET", try #require(first.header("Location"))).text.contains("running") {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(harness.send("POST", "/api/tasks", body: #"{"query":"2"}"#, contentType: "application/json").status == 202)
+        #expect(
+            harness.send("POST", "/api/tasks", body: #"{"query":"2"}"#, contentType: "application/json").status == 202)
         let full = harness.send("POST", "/api/tasks", body: #"{"query":"3"}"#, contentType: "application/json")
         #expect(full.status == 503)
         #expect(full.header("Retry-After") == "5")
@@ -157,7 +186,8 @@ import Testing
         #expect(page.status == 200)
         #expect(page.text.contains(#"hx-post="/ask/generate""#))
         #expect(page.text.contains(#"href="/ask/static/app.css""#))
-        let started = harness.send("POST", "/ask/generate", body: "query=x", contentType: "application/x-www-form-urlencoded", htmx: true)
+        let started = harness.send(
+            "POST", "/ask/generate", body: "query=x", contentType: "application/x-www-form-urlencoded", htmx: true)
         #expect(started.text.contains(#"hx-get="/ask/check?task_id="#))
     }
 
@@ -242,17 +272,22 @@ import Testing
     @Test func thousandsOfUnknownFieldsGetAShortMessage() {
         let harness = AppHarness(client: ScriptedLLMClient(pieces: []))
         let fields = (1...5000).map { #""f\#($0)":1"# }.joined(separator: ",")
-        let answer = harness.send("POST", "/api/tasks", body: "{\(fields),\"query\":\"x\"}", contentType: "application/json")
+        let answer = harness.send(
+            "POST", "/api/tasks", body: "{\(fields),\"query\":\"x\"}", contentType: "application/json")
         #expect(answer.status == 400)
-        #expect(answer.text.contains("Unknown field(s): f1, f10, f100, f1000, f1001... (5000 in all)"), "\(answer.text)")
+        #expect(
+            answer.text.contains("Unknown field(s): f1, f10, f100, f1000, f1001... (5000 in all)"), "\(answer.text)")
         #expect(answer.text.utf8.count < 300)
-        let two = harness.send("POST", "/api/tasks", body: #"{"query":"x","b":1,"a":2}"#, contentType: "application/json")
+        let two = harness.send(
+            "POST", "/api/tasks", body: #"{"query":"x","b":1,"a":2}"#, contentType: "application/json")
         #expect(two.text.contains("Unknown field(s): a, b. Send"), "\(two.text)")
     }
 
     @Test(arguments: [
-        #"{"query":"x",}"#, #"{"query":"x"},"#, #"["x",]"#, #"{"query":'x'}"#, #"{query:"x"}"#, "{\"query\":\"x\"} // c",
-        #"{"query":"x"}/* c */"#, #"{"query":NaN}"#, #"{"query":01}"#, #"{"query":.5}"#, #"{"query":+1}"#, #"{"query":1.}"#,
+        #"{"query":"x",}"#, #"{"query":"x"},"#, #"["x",]"#, #"{"query":'x'}"#, #"{query:"x"}"#,
+        "{\"query\":\"x\"} // c",
+        #"{"query":"x"}/* c */"#, #"{"query":NaN}"#, #"{"query":01}"#, #"{"query":.5}"#, #"{"query":+1}"#,
+        #"{"query":1.}"#,
         #"{"query":1e}"#, #"{"query":"\x41"}"#, #"{"query":"\u12"}"#, "{\"query\":\"a\u{01}b\"}", #"{"query":tru}"#,
         #"{"query" "x"}"#, #"{"query":"x" "y":1}"#, #"{,"query":"x"}"#, #"{"query":"x"}}"#, "", " ", "\u{FEFF}{}",
     ])

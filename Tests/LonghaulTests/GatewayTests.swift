@@ -1,6 +1,7 @@
 import Foundation
-@testable import LLM
 import Testing
+
+@testable import LLM
 
 /// What gateways in front of the providers really send (LLM routers, caching proxies, company gateways): each must
 /// still give exactly the answer's text.
@@ -89,13 +90,15 @@ import Testing
     }
 
     @Test func unknownEventsAndFieldsAreIgnored() throws {
-        let extra = [
-            "event: gateway_metadata", #"data: {"type":"gateway_metadata","cache":"miss"}"#, "",
-            "event: gateway_note", "data: not JSON at all", "",
-            #"data: {"type":"content_block_annotation","index":0,"note":{"x":1}}"#, "",
-            ": a comment from the proxy", "",
-        ].joined(separator: "\n") + "\n"
-        let stream = extra + Self.anthropicStream.replacingOccurrences(of: #"{"type":"#, with: #"{"x_trace":[1,2],"type":"#)
+        let extra =
+            [
+                "event: gateway_metadata", #"data: {"type":"gateway_metadata","cache":"miss"}"#, "",
+                "event: gateway_note", "data: not JSON at all", "",
+                #"data: {"type":"content_block_annotation","index":0,"note":{"x":1}}"#, "",
+                ": a comment from the proxy", "",
+            ].joined(separator: "\n") + "\n"
+        let stream =
+            extra + Self.anthropicStream.replacingOccurrences(of: #"{"type":"#, with: #"{"x_trace":[1,2],"type":"#)
         let result = try read(stream, contentType: "text/event-stream", wire: AnthropicWireFormat())
         #expect(result.text == "Hello, world")
         #expect(result.done)
@@ -208,7 +211,8 @@ import Testing
         #expect(events.take(Array("{x".utf8), contentType: "text/event-stream") == .events(Array("\n{x".utf8)))
         #expect(!events.isDocument)
         var labelled = AnswerBody()
-        #expect(labelled.take(Array("data: {}".utf8), contentType: "application/json") == .events(Array("data: {}".utf8)))
+        #expect(
+            labelled.take(Array("data: {}".utf8), contentType: "application/json") == .events(Array("data: {}".utf8)))
         #expect(AnswerBody.isJSON("Application/JSON ; charset=utf-8"))
         #expect(AnswerBody.isJSON(nil))
         #expect(!AnswerBody.isJSON("text/event-stream"))

@@ -1,10 +1,12 @@
 import Curl
-@testable import LLM
 import Testing
+
+@testable import LLM
 
 @Suite(.timeLimit(.minutes(2))) struct SSEParserTests {
     @Test func parsesEventsWhateverTheChunking() {
-        let stream = "event: ping\ndata: {}\n\n: comment\r\nevent: delta\r\ndata: one\r\ndata: two\r\nid: 7\r\n\r\ndata:no-space\n\n"
+        let stream =
+            "event: ping\ndata: {}\n\n: comment\r\nevent: delta\r\ndata: one\r\ndata: two\r\nid: 7\r\n\r\ndata:no-space\n\n"
         let expected = [
             SSEEvent(name: "ping", data: "{}"), SSEEvent(name: "delta", data: "one\ntwo", id: "7"),
             SSEEvent(name: "message", data: "no-space", id: "7"),
@@ -89,13 +91,27 @@ import Testing
         var text = ""
         var done = false
         let events = [
-            SSEEvent(name: "message_start", data: #"{"type":"message_start","message":{"id":"msg_1","model":"claude-haiku-4-5","usage":{"input_tokens":12,"output_tokens":1}}}"#),
-            SSEEvent(name: "content_block_start", data: #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            SSEEvent(
+                name: "message_start",
+                data:
+                    #"{"type":"message_start","message":{"id":"msg_1","model":"claude-haiku-4-5","usage":{"input_tokens":12,"output_tokens":1}}}"#
+            ),
+            SSEEvent(
+                name: "content_block_start",
+                data: #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
             SSEEvent(name: "ping", data: #"{"type": "ping"}"#),
-            SSEEvent(name: "content_block_delta", data: #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
-            SSEEvent(name: "content_block_delta", data: #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" <b>"}}"#),
+            SSEEvent(
+                name: "content_block_delta",
+                data: #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
+            SSEEvent(
+                name: "content_block_delta",
+                data: #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" <b>"}}"#),
             SSEEvent(name: "content_block_stop", data: #"{"type":"content_block_stop","index":0}"#),
-            SSEEvent(name: "message_delta", data: #"{"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":15}}"#),
+            SSEEvent(
+                name: "message_delta",
+                data:
+                    #"{"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":15}}"#
+            ),
             SSEEvent(name: "message_stop", data: #"{"type":"message_stop"}"#),
         ]
         for event in events {
@@ -108,13 +124,19 @@ import Testing
         }
         #expect(text == "Hello <b>")
         #expect(done)
-        #expect(info == LLMCompletionInfo(stopReason: "max_tokens", inputTokens: 12, outputTokens: 15, requestID: "msg_1", model: "claude-haiku-4-5"))
+        #expect(
+            info
+                == LLMCompletionInfo(
+                    stopReason: "max_tokens", inputTokens: 12, outputTokens: 15, requestID: "msg_1",
+                    model: "claude-haiku-4-5"))
     }
 
     @Test func anthropicErrorEventBecomesATypedError() {
         var info = LLMCompletionInfo(requestID: "req_9")
-        let event = SSEEvent(name: "error", data: #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
-        #expect(throws: LLMError(code: .overloadedError, message: "Overloaded", requestID: "req_9", isRetryable: true)) {
+        let event = SSEEvent(
+            name: "error", data: #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+        #expect(throws: LLMError(code: .overloadedError, message: "Overloaded", requestID: "req_9", isRetryable: true))
+        {
             try AnthropicWireFormat().decode(event, info: &info)
         }
     }
@@ -126,13 +148,16 @@ import Testing
     }
 
     @Test func httpErrorBodiesAreRead() {
-        let body = Array(#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_body"}"#.utf8)
+        let body = Array(
+            #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_body"}"#
+                .utf8)
         let error = AnthropicWireFormat().error(status: 401, body: body, requestID: "req_header")
         #expect(error.code == .authenticationError)
         #expect(error.type == "authentication_error")
         #expect(error.message == "invalid x-api-key")
         #expect(error.requestID == "req_header")
-        let html = AnthropicWireFormat().error(status: 502, body: Array("<html>Bad gateway</html>".utf8), requestID: nil)
+        let html = AnthropicWireFormat().error(
+            status: 502, body: Array("<html>Bad gateway</html>".utf8), requestID: nil)
         #expect(html.code == .apiError)
         #expect(html.httpStatus == 502)
     }
@@ -156,7 +181,10 @@ import Testing
         }
         #expect(text == "Hi")
         #expect(done)
-        #expect(info == LLMCompletionInfo(stopReason: "length", inputTokens: 3, outputTokens: 1, requestID: "chatcmpl-1", model: "llama"))
+        #expect(
+            info
+                == LLMCompletionInfo(
+                    stopReason: "length", inputTokens: 3, outputTokens: 1, requestID: "chatcmpl-1", model: "llama"))
     }
 
     @Test func anthropicRequestCarriesKeyVersionAndStream() throws {

@@ -19,7 +19,9 @@ import Testing
     }
 
     @Test func emphasisStrongStrikethroughAndInlineCode() {
-        #expect(render("*a* **b** ~~c~~ `d < e`") == "<p><em>a</em> <strong>b</strong> <del>c</del> <code>d &lt; e</code></p>\n")
+        #expect(
+            render("*a* **b** ~~c~~ `d < e`")
+                == "<p><em>a</em> <strong>b</strong> <del>c</del> <code>d &lt; e</code></p>\n")
     }
 
     @Test func aLineBreakInAParagraphStaysALineBreak() {
@@ -33,7 +35,8 @@ import Testing
 
     @Test func fencedCodeKeepsItsLanguageAsAClassAndEscapesItsText() {
         let html = render("```python\nprint(\"<b>\") # & more\n```")
-        #expect(html == "<pre><code class=\"language-python\">print(&quot;&lt;b&gt;&quot;) # &amp; more\n</code></pre>\n")
+        #expect(
+            html == "<pre><code class=\"language-python\">print(&quot;&lt;b&gt;&quot;) # &amp; more\n</code></pre>\n")
     }
 
     @Test func fencedCodeWithoutLanguageHasNoClass() {
@@ -69,10 +72,22 @@ import Testing
     }
 
     @Test(arguments: [
-        ("see www.example.com.", "<p>see <a href=\"http://www.example.com\" rel=\"noopener noreferrer nofollow\">www.example.com</a>.</p>\n"),
-        ("(https://example.com/a_(b))", "<p>(<a href=\"https://example.com/a_(b)\" rel=\"noopener noreferrer nofollow\">https://example.com/a_(b)</a>)</p>\n"),
-        ("https://example.com/?q=1&hl;", "<p><a href=\"https://example.com/?q=1\" rel=\"noopener noreferrer nofollow\">https://example.com/?q=1</a>&amp;hl;</p>\n"),
-        ("**www.example.com**", "<p><strong><a href=\"http://www.example.com\" rel=\"noopener noreferrer nofollow\">www.example.com</a></strong></p>\n"),
+        (
+            "see www.example.com.",
+            "<p>see <a href=\"http://www.example.com\" rel=\"noopener noreferrer nofollow\">www.example.com</a>.</p>\n"
+        ),
+        (
+            "(https://example.com/a_(b))",
+            "<p>(<a href=\"https://example.com/a_(b)\" rel=\"noopener noreferrer nofollow\">https://example.com/a_(b)</a>)</p>\n"
+        ),
+        (
+            "https://example.com/?q=1&hl;",
+            "<p><a href=\"https://example.com/?q=1\" rel=\"noopener noreferrer nofollow\">https://example.com/?q=1</a>&amp;hl;</p>\n"
+        ),
+        (
+            "**www.example.com**",
+            "<p><strong><a href=\"http://www.example.com\" rel=\"noopener noreferrer nofollow\">www.example.com</a></strong></p>\n"
+        ),
         ("a www.x_y.com b", "<p>a www.x_y.com b</p>\n"),
         ("wwwexample.com http:/x", "<p>wwwexample.com http:/x</p>\n"),
         ("`www.example.com`", "<p><code>www.example.com</code></p>\n"),
@@ -84,7 +99,10 @@ import Testing
     @Test func imagesAreNeverLoadedButShownAsLinks() {
         let html = render("![a cat](https://example.com/cat.png) ![](https://example.com/x.png)")
         #expect(!html.contains("<img"))
-        #expect(html.contains("<a href=\"https://example.com/cat.png\" rel=\"noopener noreferrer nofollow\" class=\"image-link\">a cat</a>"))
+        #expect(
+            html.contains(
+                "<a href=\"https://example.com/cat.png\" rel=\"noopener noreferrer nofollow\" class=\"image-link\">a cat</a>"
+            ))
         #expect(html.contains("class=\"image-link\">https://example.com/x.png</a>"))
     }
 
@@ -95,13 +113,17 @@ import Testing
 
     @Test func rawHTMLIsShownAsText() {
         #expect(render("a <b>bold</b> move") == "<p>a &lt;b&gt;bold&lt;/b&gt; move</p>\n")
-        #expect(render("<div onclick=\"x()\">\nhi\n</div>") == "<p>&lt;div onclick=&quot;x()&quot;&gt;\nhi\n&lt;/div&gt;</p>\n")
+        #expect(
+            render("<div onclick=\"x()\">\nhi\n</div>")
+                == "<p>&lt;div onclick=&quot;x()&quot;&gt;\nhi\n&lt;/div&gt;</p>\n")
     }
 
     @Test func tooLargeOrTooBracketyInputIsShownAsPlainText() {
         var configuration = MarkdownRenderer.Configuration()
         configuration.maxBytes = 10
-        #expect(MarkdownRenderer(configuration: configuration).render("**bold** <i>x</i>").rendered == "<p class=\"plain-text\">**bold** &lt;i&gt;x&lt;/i&gt;</p>\n")
+        #expect(
+            MarkdownRenderer(configuration: configuration).render("**bold** <i>x</i>").rendered
+                == "<p class=\"plain-text\">**bold** &lt;i&gt;x&lt;/i&gt;</p>\n")
         let brackets = render(String(repeating: "![[]()", count: 20_000))
         #expect(brackets.hasPrefix("<p class=\"plain-text\">![[]()"))
     }
@@ -155,7 +177,9 @@ import Testing
         "p", "h3", "h4", "h5", "h6", "ul", "ol", "li", "em", "strong", "del", "code", "pre", "a", "blockquote", "hr",
         "br", "table", "thead", "tbody", "tr", "th", "td", "input",
     ]
-    static let allowedAttributes: Set<String> = ["href", "rel", "title", "class", "align", "start", "type", "checked", "disabled"]
+    static let allowedAttributes: Set<String> = [
+        "href", "rel", "title", "class", "align", "start", "type", "checked", "disabled",
+    ]
 
     @Test(arguments: hostile)
     func hostileMarkdownYieldsOnlyKnownElementsAndSafeLinks(_ markdown: String) throws {
@@ -176,7 +200,8 @@ import Testing
                 if attributeName == "href" {
                     let value = String(found.output[2].substring ?? "").lowercased()
                     let scheme = value.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-                    let hasScheme = value.contains(":") && !scheme.contains("/") && !scheme.contains("?") && !scheme.contains("#")
+                    let hasScheme =
+                        value.contains(":") && !scheme.contains("/") && !scheme.contains("?") && !scheme.contains("#")
                     #expect(!hasScheme || ["http", "https", "mailto"].contains(scheme), "unsafe href \(value)")
                 }
                 if attributeName == "rel" { #expect(found.output[2].substring == "noopener noreferrer nofollow") }
@@ -212,7 +237,8 @@ import Testing
             String(repeating: "www._", count: 60_000), String(repeating: "![[]()", count: 30_000),
             String(repeating: "a@", count: 100_000), String(repeating: "http://a._/(", count: 30_000),
             String(repeating: "[a](", count: 50_000), String(repeating: ">", count: 10_000) + " a",
-            String(repeating: "- ", count: 10_000) + "a", String(repeating: "|a", count: 2_000) + "|\n" + String(repeating: "|-", count: 2_000),
+            String(repeating: "- ", count: 10_000) + "a",
+            String(repeating: "|a", count: 2_000) + "|\n" + String(repeating: "|-", count: 2_000),
         ])
     func pathologicalInputStaysCheap(_ markdown: String) throws {
         let html = render(markdown)
@@ -221,7 +247,9 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1))) func manyThreadsRenderAtOnceWithTheSameResults() async {
-        let inputs = (0..<16).map { "# Answer \($0)\n\n~~old~~ **new** www.example.com/\($0)\n\n| a |\n|---|\n| \($0) |\n" }
+        let inputs = (0..<16).map {
+            "# Answer \($0)\n\n~~old~~ **new** www.example.com/\($0)\n\n| a |\n|---|\n| \($0) |\n"
+        }
         let expected = inputs.map(render)
         let renderer = self.renderer
         await withTaskGroup(of: Bool.self) { group in

@@ -1,9 +1,9 @@
 import Foundation
-import Logging
 import Locking
+import Logging
+import LonghaulTestSupport
 import RedisStore
 import Tasks
-import LonghaulTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct RedisFencingTests {
@@ -204,7 +204,7 @@ final class SentinelCluster: Sendable {
     init() throws {
         // Three ports in a row, given up for others (up to five times) when one is found taken.
         var base = Int.random(in: 50_000..<59_000)
-        for _ in 0..<4 where !Self.portsAreFree(base ..< base + 3) { base = Int.random(in: 50_000..<59_000) }
+        for _ in 0..<4 where !Self.portsAreFree(base..<base + 3) { base = Int.random(in: 50_000..<59_000) }
         (masterPort, replicaPort, sentinelPort) = (base, base + 1, base + 2)
         password = "s3cret-\(base)"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-sentinel-\(base)")
@@ -214,14 +214,14 @@ final class SentinelCluster: Sendable {
         try launch(["--port", String(replicaPort), "--replicaof", "127.0.0.1", String(masterPort)] + auth)
         let configuration = directory.appendingPathComponent("sentinel.conf")
         try """
-            port \(sentinelPort)
-            bind 127.0.0.1
-            requirepass \(password)
-            sentinel monitor testmaster 127.0.0.1 \(masterPort) 1
-            sentinel auth-pass testmaster \(password)
-            sentinel down-after-milliseconds testmaster 1000
-            sentinel failover-timeout testmaster 4000
-            """.write(to: configuration, atomically: true, encoding: .utf8)
+        port \(sentinelPort)
+        bind 127.0.0.1
+        requirepass \(password)
+        sentinel monitor testmaster 127.0.0.1 \(masterPort) 1
+        sentinel auth-pass testmaster \(password)
+        sentinel down-after-milliseconds testmaster 1000
+        sentinel failover-timeout testmaster 4000
+        """.write(to: configuration, atomically: true, encoding: .utf8)
         try launch([configuration.path, "--sentinel"], plainArguments: true)
     }
 

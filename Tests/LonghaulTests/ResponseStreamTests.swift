@@ -65,7 +65,8 @@ import Testing
 
     @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("longhaul-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "longhaul-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("s.sock").path
@@ -76,14 +77,16 @@ import Testing
         let chunk = String(repeating: "x", count: 8192)
         server.start { request in
             let slow = request.path == "/slow"
-            return FastCGIResponse(status: 200, headers: [], body: .stream { stream in
-                if slow {
-                    // Far more than the socket buffers hold: blocks until the client reads or goes.
-                    for _ in 0..<1024 where await stream.write(chunk) {}
-                } else {
-                    _ = await stream.write("hello from the fast stream")
-                }
-            })
+            return FastCGIResponse(
+                status: 200, headers: [],
+                body: .stream { stream in
+                    if slow {
+                        // Far more than the socket buffers hold: blocks until the client reads or goes.
+                        for _ in 0..<1024 where await stream.write(chunk) {}
+                    } else {
+                        _ = await stream.write("hello from the fast stream")
+                    }
+                })
         }
 
         // More slow streams than the server has shared writer queues, so that each of those has one.

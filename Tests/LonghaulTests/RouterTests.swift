@@ -70,8 +70,10 @@ import Testing
         #expect(Self.text(response).contains("nope"))
     }
 
-    @Test(arguments: [("/ask", "/ask/api/tasks/q1", 200), ("/ask/", "/ask", 200), ("/ask", "/ask/", 200),
-                      ("/ask", "/askew/api/tasks/q1", 404)])
+    @Test(arguments: [
+        ("/ask", "/ask/api/tasks/q1", 200), ("/ask/", "/ask", 200), ("/ask", "/ask/", 200),
+        ("/ask", "/askew/api/tasks/q1", 404),
+    ])
     func theBasePathIsStrippedOnlyAtASegmentBoundary(base: String, uri: String, status: Int) {
         let router = Self.router(basePath: base)
         #expect(router.basePath == "/ask")

@@ -24,7 +24,8 @@ import Testing
         let table = String(readme[start.upperBound..<stop.lowerBound])
         #expect(
             table == SettingCatalog.markdownTable,
-            "README.md's configuration table differs from the catalog; replace it with:\n\(SettingCatalog.markdownTable)")
+            "README.md's configuration table differs from the catalog; replace it with:\n\(SettingCatalog.markdownTable)"
+        )
     }
 
     @Test func helpListsEveryCatalogFlagWithItsDefaultAndNoOther() {
@@ -72,11 +73,14 @@ import Testing
     @Test func aFlagWinsOverTheDefault() throws {
         let envFile = FileManager.default.temporaryDirectory
             .appendingPathComponent("longhaul-settings-\(UUID().uuidString).env").path
-        try "ANTHROPIC_API_KEY=test-key\nLONGHAUL_MAX_QUEUED=7\n".write(toFile: envFile, atomically: true, encoding: .utf8)
+        try "ANTHROPIC_API_KEY=test-key\nLONGHAUL_MAX_QUEUED=7\n".write(
+            toFile: envFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: envFile) }
         let settings = try Settings(
-            command: LonghaulCommand.parse(["--env-file", envFile, "--threads", "3", "--lease-timeout", "4",
-                                            "--store", "redis://127.0.0.1:6379/0"]))
+            command: LonghaulCommand.parse([
+                "--env-file", envFile, "--threads", "3", "--lease-timeout", "4",
+                "--store", "redis://127.0.0.1:6379/0",
+            ]))
         #expect(settings.threads == 3)
         #expect(settings.table.maxQueued == 7)
         #expect(settings.redis?.leaseTimeout == .seconds(4))

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
-import RedisStore
-import Tasks
-import Synchronization
 import LonghaulTestSupport
+import RedisStore
+import Synchronization
+import Tasks
 import Testing
 
 /// The store kinds every contract test runs against.
@@ -105,7 +105,8 @@ extension TaskStore {
         try store.appendOutput(claimed.claim, at: 22, " more text")
         #expect(try store.record(for: first.id)?.output == "Hello, wörld <script> more text")
         #expect(throws: TaskStoreError.leaseLost) { try store.appendOutput(claimed.claim, at: 99, "a gap") }
-        try store.update(claimed.claim, metadata: ["stop_reason": "end_turn", "usage.input_tokens": "3"], progress: 0.5)
+        try store.update(
+            claimed.claim, metadata: ["stop_reason": "end_turn", "usage.input_tokens": "3"], progress: 0.5)
         try store.update(claimed.claim, metadata: ["attempts": "1"], progress: nil)
         let running = try #require(try store.record(for: first.id))
         #expect(running.output == "Hello, wörld <script> more text")
@@ -155,7 +156,8 @@ extension TaskStore {
         #expect(try store.enqueue(again, admission: admission) == first.id)
         #expect(try store.record(for: again.id) == nil)
         let other = makeRecord("another")
-        #expect(try store.enqueue(other, admission: Admission(maxQueued: 10, idempotencyKey: "client|key-2")) == other.id)
+        #expect(
+            try store.enqueue(other, admission: Admission(maxQueued: 10, idempotencyKey: "client|key-2")) == other.id)
         #expect(try store.countsByStatus()[.queued] == 2)
     }
 

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-@testable import RedisStore
-import Tasks
 import LonghaulTestSupport
+import Tasks
 import Testing
+
+@testable import RedisStore
 
 @Suite(.timeLimit(.minutes(2))) struct TaskStoreErrorTests {
     @Test func equalityLooksAtTheReasonOnly() {

@@ -1,7 +1,7 @@
 import Foundation
 import Locking
-import Tasks
 import LonghaulTestSupport
+import Tasks
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct TaskIDTests {
@@ -17,7 +17,9 @@ import Testing
         #expect(seen.count == 2000)
     }
 
-    @Test(arguments: ["", "short", "0x7f3a2b1c", "zM4E1juL3wn6zu79DGliy!", "zM4E1juL3wn6zu79DGliyQQ", "zM4E1juL3wn6zu79DGliyR"])
+    @Test(arguments: [
+        "", "short", "0x7f3a2b1c", "zM4E1juL3wn6zu79DGliy!", "zM4E1juL3wn6zu79DGliyQQ", "zM4E1juL3wn6zu79DGliyR",
+    ])
     func malformedIDsAreRejected(_ text: String) {
         #expect(TaskID(text) == nil)
     }

@@ -1,8 +1,8 @@
 import Foundation
-import Logging
 import Locking
-import Tasks
+import Logging
 import LonghaulTestSupport
+import Tasks
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct TaskTableTests {
@@ -47,21 +47,27 @@ import Testing
 
     @Test func jobFailuresAreKept() async throws {
         let job = ClosureJob { _, _ in
-            throw JobFailure(TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 1))
+            throw JobFailure(
+                TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 1))
         }
         let table = TaskTable(store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: ["x": job], logger: logger)
         let runner = Task { await table.run() }
         defer { runner.cancel() }
         let done = try await waitUntilFinished(table, try table.submit(kind: "x", input: "").id)
         #expect(done.status == .failed)
-        #expect(done.failure == TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 1))
+        #expect(
+            done.failure
+                == TaskFailure(type: "authentication_error", message: "bad key", requestID: "req_1", attempts: 1))
     }
 
     @Test func neverRunsMoreThanTheLimit() async throws {
         let current = LockedValue(0)
         let peak = LockedValue(0)
         let job = ClosureJob { _, _ in
-            let now = current.withLock { $0 += 1; return $0 }
+            let now = current.withLock {
+                $0 += 1
+                return $0
+            }
             peak.withLock { $0 = max($0, now) }
             try await Task.sleep(for: .milliseconds(50))
             current.withLock { $0 -= 1 }
