@@ -44,6 +44,8 @@ let package = Package(
         .systemLibrary(
             name: "CCmarkGFM", providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
 
+        // The standard library extensions every module shares: Duration to numbers, trimming whitespace.
+        .target(name: "StandardExtensions", swiftSettings: strictSettings),
         // A value shared between threads behind a pthread mutex (which ThreadSanitizer understands).
         .target(name: "Locking", swiftSettings: strictSettings),
         // FastCGI server over libfcgi: accept threads, requests, responses.
@@ -55,14 +57,14 @@ let package = Package(
         // HTTP client over libcurl's multi interface on one dedicated thread.
         .target(
             name: "Curl",
-            dependencies: ["CCurl", "Locking", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["StandardExtensions", "CCurl", "Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // LLM providers (Anthropic Messages API) over the Curl client.
         .target(
             name: "LLM",
             dependencies: [
-                "Curl", .product(name: "Logging", package: "swift-log"),
+                "StandardExtensions", "Curl", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -70,13 +72,15 @@ let package = Package(
         // Task table: ids, records, stores, the runner. Knows nothing of HTTP or LLMs.
         .target(
             name: "Tasks",
-            dependencies: ["Locking", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["StandardExtensions", "Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // A task store in Redis (hiredis): many processes on many machines share one task table.
         .target(
             name: "RedisStore",
-            dependencies: ["CHiredis", "Locking", "Tasks", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "StandardExtensions", "CHiredis", "Locking", "Tasks", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // Escaping HTML builder.
@@ -88,7 +92,8 @@ let package = Package(
         .target(
             name: "Longhaul",
             dependencies: [
-                "FastCGI", "Locking", "Tasks", "HTML", "Markdown", .product(name: "Logging", package: "swift-log"),
+                "StandardExtensions", "FastCGI", "Locking", "Tasks", "HTML", "Markdown",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
@@ -103,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "LonghaulServer",
             dependencies: [
-                "Longhaul",
+                "StandardExtensions", "Longhaul",
                 "LonghaulLLM",
                 "RedisStore",
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -133,7 +138,8 @@ let package = Package(
         .target(
             name: "LonghaulTestSupport",
             dependencies: [
-                "Curl", "FastCGI", "LLM", "Locking", "Longhaul", "LonghaulLLM", "RedisStore", "Tasks",
+                "Curl", "FastCGI", "LLM", "Locking", "Longhaul", "LonghaulLLM", "RedisStore", "StandardExtensions",
+                "Tasks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/LonghaulTestSupport",

@@ -2,6 +2,7 @@ internal import CCurl
 import Foundation
 import Locking
 public import Logging
+import StandardExtensions
 
 /// An HTTP client over libcurl's multi interface, driven by one dedicated thread.
 ///
@@ -210,7 +211,7 @@ public final class CurlHTTPClient: Sendable {
                 let untilScan = max(.zero, Self.idleScanInterval - (now - lastIdleScan))
                 wait = min(wait ?? untilScan, untilScan)
             }
-            let timeout = wait.map { Int32(clamping: $0.inWholeMillisecondsRoundedUp) } ?? -1
+            let timeout = wait.map { Int32(clamping: $0.wholeMillisecondsRoundedUp) } ?? -1
             let count = epoll_wait(reactor.epollFD, events, Int32(Self.maxEvents), timeout)
             if count < 0 && errno != EINTR {
                 logger.error("epoll_wait failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
@@ -380,7 +381,7 @@ private final class Transfer: @unchecked Sendable {
             ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1),
             ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer),
             ccurl_easy_setopt_long(easy, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
-            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.inWholeMilliseconds),
+            ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.wholeMilliseconds)),
             ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context),
             ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, transferWrite),
             ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context),
@@ -398,7 +399,7 @@ private final class Transfer: @unchecked Sendable {
             codes.append(ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1))
         }
         if let total = request.totalTimeout {
-            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.inWholeMilliseconds))
+            codes.append(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(total.wholeMilliseconds)))
         }
         if let caInfo = configuration.caInfoPath {
             codes.append(ccurl_easy_setopt_string(easy, CURLOPT_CAINFO, caInfo))
@@ -467,14 +468,14 @@ private final class Transfer: @unchecked Sendable {
 
     func receiveHeader(_ line: String) {
         lastActivity = .now
-        let trimmed = line.trimmedWhitespace
+        let trimmed = String(line.trimmingWhitespace())
         if trimmed.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
         } else if trimmed.isEmpty {
             if status >= 200 { sendHeadIfNeeded() }
         } else if let colon = trimmed.firstIndex(of: ":") {
             let name = String(trimmed[..<colon])
-            let value = String(trimmed[trimmed.index(after: colon)...]).trimmedWhitespace
+            let value = String(trimmed[trimmed.index(after: colon)...].trimmingWhitespace())
             headers.append(HTTPHeader(name, value))
         }
     }
@@ -522,11 +523,4 @@ private func transferHeader(
     }
     transfer.receiveHeader(line)
     return length
-}
-
-extension String {
-    /// Without leading and trailing whitespace; the standard library's `isWhitespace`, not Foundation's bridge.
-    fileprivate var trimmedWhitespace: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StandardExtensions
 
 /// Decides how the body of a successful answer is read, and keeps it when it is one JSON document.
 ///
@@ -70,7 +71,7 @@ struct AnswerBody {
     /// Whether a `Content-Type` allows a JSON document: `application/json`, `…+json`, or none at all.
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return true }
-        let media = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces).lowercased()
+        let media = contentType.prefix { $0 != ";" }.trimmingWhitespace().lowercased()
         return media.isEmpty || media == "application/json" || media.hasSuffix("+json")
     }
 

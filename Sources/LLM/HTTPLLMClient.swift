@@ -1,6 +1,7 @@
 public import Curl
 public import Logging
 import Metrics
+import StandardExtensions
 
 /// An ``LLMClient`` for a provider reached over HTTP: Anthropic's Messages API or OpenAI-compatible chat
 /// completions, always streamed, with the official SDKs' retry rules.
@@ -74,7 +75,7 @@ public final class HTTPLLMClient: LLMClient {
                     "LLM call succeeded",
                     metadata: [
                         "llm.model": "\(info.model ?? configuration.model)", "llm.attempts": "\(attempt)",
-                        "llm.duration_ms": "\((ContinuousClock.now - started).inWholeMilliseconds)",
+                        "llm.duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
                         "upstream.request_id": "\(info.requestID ?? "-")",
                     ])
                 Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", "succeeded")]).increment()
@@ -104,7 +105,7 @@ public final class HTTPLLMClient: LLMClient {
                     metadata: [
                         "error.type": "\(error.type)", "error.message": "\(error.message)",
                         "llm.model": "\(configuration.model)", "llm.attempt": "\(attempt)",
-                        "retry.delay_ms": "\(delay.inWholeMilliseconds)",
+                        "retry.delay_ms": "\(delay.wholeMilliseconds)",
                         "upstream.request_id": "\(error.requestID ?? "-")",
                         "http.status": "\(error.httpStatus ?? 0)",
                     ])
@@ -260,6 +261,6 @@ enum LLMMetrics {
 
 extension Metrics.Timer {
     fileprivate func recordInterval(since start: ContinuousClock.Instant) {
-        recordNanoseconds((ContinuousClock.now - start).inWholeNanoseconds)
+        recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
     }
 }

@@ -1,3 +1,5 @@
+import StandardExtensions
+
 /// When and how long to wait before another attempt, as Anthropic's and OpenAI's official SDKs do it.
 public struct RetryPolicy: Sendable {
     /// Retries after the first attempt.
@@ -51,21 +53,13 @@ public struct RetryPolicy: Sendable {
     ///   - retryAfterSeconds: the `retry-after` header.
     /// - Returns: the delay, or `nil`.
     public static func serverDelay(retryAfterMilliseconds: String?, retryAfterSeconds: String?) -> Duration? {
-        if let text = retryAfterMilliseconds, let value = Double(text.trimmingSpaces), value.isFinite, value >= 0 {
+        if let text = retryAfterMilliseconds, let value = Double(text.trimmingWhitespace()), value.isFinite, value >= 0
+        {
             return .milliseconds(value)
         }
-        if let text = retryAfterSeconds, let value = Double(text.trimmingSpaces), value.isFinite, value >= 0 {
+        if let text = retryAfterSeconds, let value = Double(text.trimmingWhitespace()), value.isFinite, value >= 0 {
             return .milliseconds(value * 1000)
         }
         return nil
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: Substring {
-        var text = self[...]
-        while text.first == " " { text.removeFirst() }
-        while text.last == " " { text.removeLast() }
-        return text
     }
 }

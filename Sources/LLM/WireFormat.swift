@@ -4,6 +4,7 @@
 
 import Curl
 import Foundation
+import StandardExtensions
 
 /// What one decoded upstream event means for the call.
 enum StreamSignal: Equatable {
@@ -80,7 +81,7 @@ extension WireFormat {
     /// Whether an event's data is the `[DONE]` sentinel that OpenAI-style streams (and some gateways in front of
     /// Anthropic) end with.
     func isDoneSentinel(_ event: SSEEvent) -> Bool {
-        event.data.trimmingCharacters(in: .whitespaces) == "[DONE]"
+        event.data.trimmingWhitespace() == "[DONE]"
     }
 
     /// The error for a non-2xx status: the provider's type and message when the body is JSON, otherwise one

@@ -1,5 +1,6 @@
 import FastCGI
 import Logging
+import StandardExtensions
 
 /// One line per request, at `info` when the operator turns it on: method, path, status, duration, and what the
 /// route put in ``FastCGI/FastCGIResponse/logMetadata`` (the task it is about, `task.id`).
@@ -12,7 +13,7 @@ struct AccessLog: Sendable {
     ///   - response: the answer.
     ///   - elapsed: how long the route took.
     func record(_ request: FastCGIRequest, _ response: FastCGIResponse, elapsed: Duration) {
-        let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let microseconds = elapsed.wholeMicroseconds
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method)", "http.path": "\(request.path)", "http.status": "\(response.status)",
             "http.duration_us": "\(microseconds)",

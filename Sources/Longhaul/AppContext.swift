@@ -1,6 +1,7 @@
 import CoreMetrics
 public import FastCGI
 import Logging
+import StandardExtensions
 import Synchronization
 public import Tasks
 

@@ -1,3 +1,5 @@
+import StandardExtensions
+
 #if canImport(Glibc)
     import Glibc
 #endif

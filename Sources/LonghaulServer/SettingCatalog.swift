@@ -4,6 +4,7 @@ import LLM
 import Logging
 import Longhaul
 import RedisStore
+import StandardExtensions
 import Tasks
 
 /// One setting of `longhaul`: its flag, the environment variables it falls back to, its default and what it does.
@@ -182,8 +183,7 @@ enum SettingCatalog {
 
     /// A duration as whole seconds when it is whole (`600`), else with a fraction (`0.5`).
     static func seconds(_ duration: Duration) -> String {
-        let (whole, fraction) = duration.components
-        if fraction == 0 { return "\(whole)" }
-        return "\(Double(whole) + Double(fraction) / 1e18)"
+        let seconds = duration.timeInterval
+        return seconds == seconds.rounded() ? "\(Int64(seconds))" : "\(seconds)"
     }
 }

@@ -5,6 +5,7 @@ import LLM
 import Logging
 import Longhaul
 import RedisStore
+import StandardExtensions
 import Tasks
 
 /// Every setting, resolved from flags, then the environment, then the `.env` file, then defaults.
@@ -211,12 +212,12 @@ struct Environment {
     static func parse(_ text: String) -> [(String, String)] {
         var pairs: [(String, String)] = []
         for rawLine in text.split(whereSeparator: \.isNewline) {
-            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            var line = String(rawLine.trimmingWhitespace())
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = String(line.dropFirst(7)) }
             guard let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let key = String(line[..<equals].trimmingWhitespace())
+            var value = String(line[line.index(after: equals)...].trimmingWhitespace())
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Logging
+import StandardExtensions
 import Tasks
 
 /// Relays the store's pub/sub channel to a handler, on a thread of its own, for as long as the process lives.

@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import StandardExtensions
 import Tasks
 
 /// A small pool of connections to the Redis master, safe to use from any thread.

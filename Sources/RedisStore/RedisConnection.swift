@@ -1,5 +1,6 @@
 internal import CHiredis
 import Glibc
+import StandardExtensions
 import Tasks
 
 /// One connection (a hiredis context). Not thread-safe: ``RedisClient`` lends it to one thread at a time.

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import StandardExtensions
 import Synchronization
 public import Tasks
 

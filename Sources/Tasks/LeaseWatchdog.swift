@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import StandardExtensions
 
 /// A thread that calls a function at a fixed interval until stopped.
 final class LeaseWatchdog: Sendable {

@@ -1,5 +1,6 @@
 public import Foundation
 import Locking
+import StandardExtensions
 
 /// A task store in this process's memory: fast and simple, but tasks live only as long as the process.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import StandardExtensions
 
 /// One run of a task in this process: its claim, its Swift task, the writes it has not yet stored, and how
 /// recently its lease was renewed.

@@ -1,6 +1,7 @@
 import Foundation
 import Locking
 public import Logging
+import StandardExtensions
 
 #if canImport(Glibc)
     /// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not import).

@@ -1,5 +1,6 @@
 public import Foundation
 import Locking
+import StandardExtensions
 public import Tasks
 
 /// A ``TaskClock`` the test moves by hand: time stands still until ``advance(by:)``, which wakes every sleeper whose

@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Cancels a queued task or flags a running one: `cancelled`, `requested`, `done:STATUS` or `notfound`.

@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Takes over a task whose lease ran out (or ends it), else the oldest queued task, under a new claim.

@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Returns the id now answering (this one, an earlier one with the same idempotency key, or this one again

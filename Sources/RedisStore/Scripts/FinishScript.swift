@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Ends the claim's run: `{id, hash, output}` (also for a retry by the same claim), `lost`, or false (gone).

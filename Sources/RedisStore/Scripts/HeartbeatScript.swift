@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Renews the leases of a process's claims and reports which were cancelled or lost: `{cancel requested, lost}`.

@@ -1,3 +1,4 @@
+import StandardExtensions
 import Tasks
 
 /// Puts running tasks back at the front of the queue; one whose cancellation was asked for ends cancelled
