@@ -37,31 +37,33 @@ enum MarkdownChecks {
         }
     }
 
-    /// One tag's inside: `name attr="value" …`, `/name`, or `name … /`.
+    /// One tag's inside: `name attr="value" …`, `/name`, or `name … /`. Scanned by Unicode scalar, not by
+    /// Character: a combining mark right after a quote (`title="\u{05AD}"`) would join it into one Character.
     private static func checkTag(_ tag: String, in html: String) throws(InvariantViolation) {
         let target = FuzzTarget.markdown
-        var rest = Substring(tag)
-        if rest.hasPrefix("/") { rest = rest.dropFirst() }
-        let name = rest.prefix { $0.isLetter || $0.isNumber }
-        try expect(elements.contains(String(name)), target, "element <\(name)> in \(show(html))")
-        rest = rest.dropFirst(name.count)
+        func text(_ scalars: Substring.UnicodeScalarView) -> String { String(String.UnicodeScalarView(scalars)) }
+        var rest = Substring(tag).unicodeScalars
+        if rest.first == "/" { rest = rest.dropFirst() }
+        let name = text(rest.prefix { $0.properties.isAlphabetic || $0.properties.numericType != nil })
+        try expect(elements.contains(name), target, "element <\(name)> in \(show(html))")
+        rest = rest.dropFirst(name.unicodeScalars.count)
         var linkRel = ""
         while true {
             rest = rest.drop { $0 == " " }
-            if rest.isEmpty || rest == "/" { break }
-            let attribute = rest.prefix { $0 != "=" && $0 != " " }
-            try expect(attributes.contains(String(attribute)), target, "attribute \(attribute) in \(show(html))")
-            rest = rest.dropFirst(attribute.count)
-            guard rest.hasPrefix("=\"") else {
+            if rest.isEmpty || text(rest) == "/" { break }
+            let attribute = text(rest.prefix { $0 != "=" && $0 != " " })
+            try expect(attributes.contains(attribute), target, "attribute \(attribute) in \(show(html))")
+            rest = rest.dropFirst(attribute.unicodeScalars.count)
+            guard rest.starts(with: "=\"".unicodeScalars) else {
                 throw InvariantViolation(target, "attribute \(attribute) without a quoted value in \(show(html))")
             }
             rest = rest.dropFirst(2)
             guard let close = rest.firstIndex(of: "\"") else {
                 throw InvariantViolation(target, "an unterminated attribute value in \(show(html))")
             }
-            let value = rest[..<close]
+            let value = text(rest[..<close])
             rest = rest[rest.index(after: close)...]
-            if attribute == "rel" { linkRel = String(value) }
+            if attribute == "rel" { linkRel = value }
             if attribute == "href" {
                 let lowered = value.lowercased()
                 let schemeEnd = lowered.firstIndex { ":/?#".contains($0) }
