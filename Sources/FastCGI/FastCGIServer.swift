@@ -134,7 +134,8 @@ public final class FastCGIServer: Sendable {
             guard handle.accept() else {
                 if stopping.load(ordering: .relaxed) { break }
                 // A failed accept on a live socket (EMFILE, ECONNABORTED): back off briefly instead of spinning.
-                logger.warning("FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
+                logger.warning(
+                    "FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
                 usleep(10_000)
                 continue
             }
@@ -154,12 +155,12 @@ public final class FastCGIServer: Sendable {
     }
 
     private func read(_ handle: RequestHandle) -> FastCGIRequest {
-        let params = handle.readParams()
-        let contentLength = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
+        let parameters = handle.readParams()
+        let contentLength = parameters["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
         guard let body = handle.readBody(contentLength: contentLength, limit: configuration.maxBodyBytes) else {
-            return FastCGIRequest(params: params, body: [], bodyTooLarge: true)
+            return FastCGIRequest(parameters: parameters, body: [], bodyTooLarge: true)
         }
-        return FastCGIRequest(params: params, body: body)
+        return FastCGIRequest(parameters: parameters, body: body)
     }
 
     private func write(_ response: FastCGIResponse, method: String, to handle: RequestHandle) {
