@@ -82,17 +82,24 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
     }
 
     static func appendEscaped(_ text: String, to out: inout String) {
-        // Fast path: most text needs no escaping, and scanning UTF-8 bytes is far cheaper than per-Character work.
-        if !text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) {
-            out += text
+        var contiguous = text
+        contiguous.withUTF8 { appendEscaped($0, to: &out, original: text) }
+    }
+
+    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to out: inout String, original: String) {
+        // Fast path: most text needs no escaping, and scanning the UTF-8 bytes in place is far cheaper than going
+        // through String.UTF8View or per-Character work.
+        guard let first = utf8.firstIndex(where: needsEscaping) else {
+            out += original
             return
         }
         // Byte by byte: the five characters are ASCII, so every other byte (UTF-8 sequences included) is copied as is;
         // appending bytes to an array is several times faster than appending scalars to a String (a 128 KB answer's
         // Markdown source is escaped into every finished fragment).
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count + text.utf8.count / 8 + 16)
-        for byte in text.utf8 {
+        bytes.reserveCapacity(utf8.count + utf8.count / 8 + 16)
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[..<first]))
+        for byte in UnsafeBufferPointer(rebasing: utf8[first...]) {
             switch byte {
             case 0x26: bytes.append(contentsOf: "&amp;".utf8)
             case 0x3C: bytes.append(contentsOf: "&lt;".utf8)
@@ -103,5 +110,11 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
             }
         }
         out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `& < > " '`: the bytes ``escape(_:)`` replaces.
+    @inline(__always)
+    private static func needsEscaping(_ byte: UInt8) -> Bool {
+        byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27
     }
 }
