@@ -77,12 +77,15 @@ public struct FastCGIRequest: Sendable {
 /// name into a dictionary); a value becomes a `String` only when it is read.
 ///
 /// Same meaning as the dictionary it replaces: an entry without `=` is skipped, a later entry wins over an earlier
-/// one with the same name, bytes that are not UTF-8 become U+FFFD when read.
+/// one with the same name (names equal as Strings), bytes that are not UTF-8 become U+FFFD when read.
 package struct FastCGIParameters: Sendable {
     /// The entries' bytes, back to back, each `NAME=VALUE` without terminator.
     private var bytes: [UInt8] = []
     /// Per entry three offsets into ``bytes``: where the name starts, where the `=` is, where the value ends.
     private var bounds: [UInt32] = []
+    /// Whether a name has a byte that is not ASCII. Such a name can equal an ASCII one as a `String` (U+212A KELVIN
+    /// SIGN is canonically "K") or not be UTF-8 at all; the dictionary compared names as Strings, so look-ups do too.
+    private var hasNonASCIIName = false
 
     package init() {}
 
@@ -101,6 +104,7 @@ package struct FastCGIParameters: Sendable {
     /// - Parameter dictionary: parameters by name.
     package init(_ dictionary: [String: String]) {
         for (name, value) in dictionary {
+            if !hasNonASCIIName { hasNonASCIIName = name.utf8.contains { $0 >= 0x80 } }
             let start = bytes.count
             bytes.append(contentsOf: name.utf8)
             let equals = bytes.count
@@ -115,7 +119,15 @@ package struct FastCGIParameters: Sendable {
     /// Appends one `NAME=VALUE` entry; one without `=` is skipped.
     /// - Parameter entry: the entry's bytes.
     package mutating func append(_ entry: UnsafeBufferPointer<UInt8>) {
-        guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { return }
+        guard let base = entry.baseAddress else { return }
+        var equals = 0
+        var highBits: UInt8 = 0
+        while equals < entry.count && base[equals] != UInt8(ascii: "=") {
+            highBits |= base[equals]
+            equals += 1
+        }
+        guard equals < entry.count else { return }
+        if highBits >= 0x80 { hasNonASCIIName = true }
         let start = bytes.count
         bytes.append(contentsOf: entry)
         bounds.append(UInt32(start))
@@ -149,13 +161,27 @@ package struct FastCGIParameters: Sendable {
                 entry -= 3
                 let start = Int(bounds[entry])
                 let equals = Int(bounds[entry + 1])
-                guard equals - start == name.count else { continue }
-                for offset in 0..<name.count where storage[start + offset] != name[offset] { continue search }
+                if equals - start != name.count || !Self.sameBytes(storage, from: start, name) {
+                    let entryName = UnsafeBufferPointer(rebasing: storage[start..<equals])
+                    guard hasNonASCIIName, entryName.contains(where: { $0 >= 0x80 }),
+                        String(decoding: entryName, as: UTF8.self) == String(decoding: name, as: UTF8.self)
+                    else { continue search }
+                }
                 let value = UnsafeBufferPointer(rebasing: storage[(equals + 1)..<Int(bounds[entry + 2])])
                 return String(decoding: value, as: UTF8.self)
             }
             return nil
         }
+    }
+
+    /// Whether `storage` holds `name`'s bytes from `start` on (the caller checked that they fit).
+    @inline(__always)
+    private static func sameBytes(
+        _ storage: UnsafeBufferPointer<UInt8>, from start: Int, _ name: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
+        guard let stored = storage.baseAddress, let wanted = name.baseAddress else { return name.isEmpty }
+        for offset in 0..<name.count where stored[start + offset] != wanted[offset] { return false }
+        return true
     }
 
     /// Every parameter by name.

@@ -42,4 +42,21 @@ import Testing
         #expect(request.path == "/")
         #expect(request.contentType == nil)
     }
+
+    /// The dictionary the parameters replace compared names as Strings: U+212A KELVIN SIGN equals "K" there.
+    @Test func parameterNamesCompareAsStrings() {
+        for (entries, expected) in [
+            (["HTTP_K=a", "HTTP_\u{212A}=b"], "b"), (["HTTP_\u{212A}=b", "HTTP_K=a"], "a"), (["HTTP_\u{212A}=b"], "b"),
+        ] {
+            let bytes = entries.map { Array($0.utf8) }
+            var parameters = FastCGIParameters()
+            for entry in bytes { entry.withUnsafeBufferPointer { parameters.append($0) } }
+            let request = FastCGIRequest(parameters: parameters)
+            #expect(request.header("k") == expected)
+            #expect(request.params.count == 1)
+            #expect(request.params["HTTP_K"] == expected)
+            let viaDictionary = FastCGIRequest(params: request.params)
+            #expect(viaDictionary.header("K") == expected)
+        }
+    }
 }
