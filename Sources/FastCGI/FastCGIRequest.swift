@@ -1,7 +1,7 @@
 /// One request as nginx passed it over FastCGI: the CGI parameters and the body.
 public struct FastCGIRequest: Sendable {
-    /// Every FastCGI parameter (CGI/1.1 meta-variables and `HTTP_*` headers), copied out of libfcgi.
-    public var params: [String: String]
+    /// The parameters as libfcgi handed them over, in one byte buffer; read lazily by name.
+    package var parameters: FastCGIParameters
     /// The request body, read up to the server's size limit.
     public var body: [UInt8]
     /// Whether the body was larger than the server's limit (then ``body`` is empty).
@@ -12,9 +12,24 @@ public struct FastCGIRequest: Sendable {
     ///   - body: the request body.
     ///   - bodyTooLarge: whether the body exceeded the limit.
     public init(params: [String: String], body: [UInt8] = [], bodyTooLarge: Bool = false) {
-        self.params = params
+        self.init(parameters: FastCGIParameters(params), body: body, bodyTooLarge: bodyTooLarge)
+    }
+
+    /// - Parameters:
+    ///   - parameters: the FastCGI parameters.
+    ///   - body: the request body.
+    ///   - bodyTooLarge: whether the body exceeded the limit.
+    package init(parameters: FastCGIParameters, body: [UInt8] = [], bodyTooLarge: Bool = false) {
+        self.parameters = parameters
         self.body = body
         self.bodyTooLarge = bodyTooLarge
+    }
+
+    /// Every FastCGI parameter (CGI/1.1 meta-variables and `HTTP_*` headers), as a dictionary. Builds it on each
+    /// call: the accessors below (``method``, ``path``, ``header(_:)``…) read single parameters without it.
+    public var params: [String: String] {
+        get { parameters.dictionary }
+        set { parameters = FastCGIParameters(newValue) }
     }
 
     /// Maps CGI environment entries (`NAME=VALUE`, as libfcgi hands them over) to parameters.
@@ -24,35 +39,28 @@ public struct FastCGIRequest: Sendable {
     /// - Parameter entries: the entries' bytes, without their terminating NUL.
     /// - Returns: the parameters.
     package static func params(fromEnvironment entries: some Sequence<UnsafeBufferPointer<UInt8>>) -> [String: String] {
-        var params = [String: String](minimumCapacity: 32)
-        for entry in entries {
-            guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let name = String(decoding: UnsafeBufferPointer(rebasing: entry[..<equals]), as: UTF8.self)
-            let value = String(decoding: UnsafeBufferPointer(rebasing: entry[(equals + 1)...]), as: UTF8.self)
-            params[name] = value
-        }
-        return params
+        FastCGIParameters(environment: entries).dictionary
     }
 
     /// The HTTP method (`REQUEST_METHOD`), `GET` when absent.
-    public var method: String { params["REQUEST_METHOD"] ?? "GET" }
+    public var method: String { parameters["REQUEST_METHOD"] ?? "GET" }
 
     /// The decoded, normalised path nginx matched (`DOCUMENT_URI`), else the path part of `REQUEST_URI`.
     public var path: String {
-        if let uri = params["DOCUMENT_URI"], !uri.isEmpty { return uri }
-        let requestURI = params["REQUEST_URI"] ?? "/"
+        if let uri = parameters["DOCUMENT_URI"], !uri.isEmpty { return uri }
+        let requestURI = parameters["REQUEST_URI"] ?? "/"
         return String(requestURI.prefix { $0 != "?" })
     }
 
     /// The raw, still percent-encoded query string.
-    public var queryString: String { params["QUERY_STRING"] ?? "" }
+    public var queryString: String { parameters["QUERY_STRING"] ?? "" }
 
     /// The client's address as nginx saw it (`REMOTE_ADDR`).
-    public var remoteAddress: String? { params["REMOTE_ADDR"] }
+    public var remoteAddress: String? { parameters["REMOTE_ADDR"] }
 
     /// The request's `Content-Type`, if any.
     public var contentType: String? {
-        guard let value = params["CONTENT_TYPE"], !value.isEmpty else { return nil }
+        guard let value = parameters["CONTENT_TYPE"], !value.isEmpty else { return nil }
         return value
     }
 
@@ -60,19 +68,135 @@ public struct FastCGIRequest: Sendable {
     /// - Parameter name: the header name.
     /// - Returns: its value, or `nil`.
     public func header(_ name: String) -> String? {
-        var key = "HTTP_"
-        key.reserveCapacity(5 + name.utf8.count)
-        for scalar in name.unicodeScalars {
-            key.unicodeScalars.append(scalar == "-" ? "_" : Unicode.Scalar(UInt8(ascii: scalar).uppercasedASCII))
-        }
-        return params[key]
+        parameters.header(name)
     }
 }
 
-extension UInt8 {
-    init(ascii scalar: Unicode.Scalar) {
-        self = scalar.isASCII ? UInt8(scalar.value) : UInt8(ascii: "?")
+/// FastCGI parameters kept as libfcgi hands them over: every entry's bytes in one buffer, and where each name and
+/// value lie in it. Looking a name up compares bytes (a handful of entries per request: cheaper than hashing every
+/// name into a dictionary); a value becomes a `String` only when it is read.
+///
+/// Same meaning as the dictionary it replaces: an entry without `=` is skipped, a later entry wins over an earlier
+/// one with the same name (names equal as Strings), bytes that are not UTF-8 become U+FFFD when read.
+package struct FastCGIParameters: Sendable {
+    /// The entries' bytes, back to back, each `NAME=VALUE` without terminator.
+    private var bytes: [UInt8] = []
+    /// Per entry three offsets into ``bytes``: where the name starts, where the `=` is, where the value ends.
+    private var bounds: [UInt32] = []
+    /// Whether a name has a byte that is not ASCII. Such a name can equal an ASCII one as a `String` (U+212A KELVIN
+    /// SIGN is canonically "K") or not be UTF-8 at all; the dictionary compared names as Strings, so look-ups do too.
+    private var hasNonASCIIName = false
+
+    package init() {}
+
+    /// Reserves room for the entries of one request.
+    package mutating func reserveCapacity(bytes byteCount: Int, entries: Int) {
+        bytes.reserveCapacity(byteCount)
+        bounds.reserveCapacity(entries * 3)
     }
 
-    var uppercasedASCII: UInt8 { (0x61...0x7A).contains(self) ? self - 0x20 : self }
+    /// - Parameter entries: `NAME=VALUE` entries, without their terminating NUL.
+    package init(environment entries: some Sequence<UnsafeBufferPointer<UInt8>>) {
+        reserveCapacity(bytes: 1024, entries: 32)
+        for entry in entries { append(entry) }
+    }
+
+    /// - Parameter dictionary: parameters by name.
+    package init(_ dictionary: [String: String]) {
+        for (name, value) in dictionary {
+            if !hasNonASCIIName { hasNonASCIIName = name.utf8.contains { $0 >= 0x80 } }
+            let start = bytes.count
+            bytes.append(contentsOf: name.utf8)
+            let equals = bytes.count
+            bytes.append(UInt8(ascii: "="))
+            bytes.append(contentsOf: value.utf8)
+            bounds.append(UInt32(start))
+            bounds.append(UInt32(equals))
+            bounds.append(UInt32(bytes.count))
+        }
+    }
+
+    /// Appends one `NAME=VALUE` entry; one without `=` is skipped.
+    /// - Parameter entry: the entry's bytes.
+    package mutating func append(_ entry: UnsafeBufferPointer<UInt8>) {
+        guard let base = entry.baseAddress else { return }
+        var equals = 0
+        var highBits: UInt8 = 0
+        while equals < entry.count && base[equals] != UInt8(ascii: "=") {
+            highBits |= base[equals]
+            equals += 1
+        }
+        guard equals < entry.count else { return }
+        if highBits >= 0x80 { hasNonASCIIName = true }
+        let start = bytes.count
+        bytes.append(contentsOf: entry)
+        bounds.append(UInt32(start))
+        bounds.append(UInt32(start + equals))
+        bounds.append(UInt32(bytes.count))
+    }
+
+    /// The value of the last entry named `name`, decoded as UTF-8 (U+FFFD for bytes that are not).
+    package subscript(name: StaticString) -> String? {
+        name.withUTF8Buffer { value(named: $0) }
+    }
+
+    /// A request header by its HTTP name, case-insensitively: `HX-Request` reads `HTTP_HX_REQUEST`.
+    package func header(_ name: String) -> String? {
+        // "HTTP_" and the name upper-cased, "-" as "_", a non-ASCII scalar as "?" (no parameter name has one).
+        var key: [UInt8] = []
+        key.reserveCapacity(5 + name.utf8.count)
+        key.append(contentsOf: "HTTP_".utf8)
+        for scalar in name.unicodeScalars {
+            let byte = scalar.isASCII ? UInt8(scalar.value) : UInt8(ascii: "?")
+            key.append(
+                byte == UInt8(ascii: "-") ? UInt8(ascii: "_") : (0x61...0x7A).contains(byte) ? byte - 0x20 : byte)
+        }
+        return key.withUnsafeBufferPointer { value(named: $0) }
+    }
+
+    private func value(named name: UnsafeBufferPointer<UInt8>) -> String? {
+        bytes.withUnsafeBufferPointer { storage -> String? in
+            var entry = bounds.count
+            search: while entry >= 3 {
+                entry -= 3
+                let start = Int(bounds[entry])
+                let equals = Int(bounds[entry + 1])
+                if equals - start != name.count || !Self.sameBytes(storage, from: start, name) {
+                    let entryName = UnsafeBufferPointer(rebasing: storage[start..<equals])
+                    guard hasNonASCIIName, entryName.contains(where: { $0 >= 0x80 }),
+                        String(decoding: entryName, as: UTF8.self) == String(decoding: name, as: UTF8.self)
+                    else { continue search }
+                }
+                let value = UnsafeBufferPointer(rebasing: storage[(equals + 1)..<Int(bounds[entry + 2])])
+                return String(decoding: value, as: UTF8.self)
+            }
+            return nil
+        }
+    }
+
+    /// Whether `storage` holds `name`'s bytes from `start` on (the caller checked that they fit).
+    @inline(__always)
+    private static func sameBytes(
+        _ storage: UnsafeBufferPointer<UInt8>, from start: Int, _ name: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
+        guard let stored = storage.baseAddress, let wanted = name.baseAddress else { return name.isEmpty }
+        for offset in 0..<name.count where stored[start + offset] != wanted[offset] { return false }
+        return true
+    }
+
+    /// Every parameter by name.
+    package var dictionary: [String: String] {
+        var params = [String: String](minimumCapacity: bounds.count / 3)
+        bytes.withUnsafeBufferPointer { storage in
+            for entry in stride(from: 0, to: bounds.count, by: 3) {
+                let start = Int(bounds[entry])
+                let equals = Int(bounds[entry + 1])
+                let end = Int(bounds[entry + 2])
+                let name = String(decoding: UnsafeBufferPointer(rebasing: storage[start..<equals]), as: UTF8.self)
+                params[name] = String(
+                    decoding: UnsafeBufferPointer(rebasing: storage[(equals + 1)..<end]), as: UTF8.self)
+            }
+        }
+        return params
+    }
 }

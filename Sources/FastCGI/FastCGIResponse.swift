@@ -86,3 +86,32 @@ func reasonPhrase(_ status: Int) -> String {
     default: "Status \(status)"
     }
 }
+
+/// The whole `Status:` line, CRLF included, for the codes of ``reasonPhrase(_:)`` (written as they are, without
+/// building a string per response); `nil` for others.
+func statusLine(_ status: Int) -> StaticString? {
+    switch status {
+    case 200: "Status: 200 OK\r\n"
+    case 201: "Status: 201 Created\r\n"
+    case 202: "Status: 202 Accepted\r\n"
+    case 204: "Status: 204 No Content\r\n"
+    case 286: "Status: 286 Stop Polling\r\n"
+    case 303: "Status: 303 See Other\r\n"
+    case 304: "Status: 304 Not Modified\r\n"
+    case 400: "Status: 400 Bad Request\r\n"
+    case 403: "Status: 403 Forbidden\r\n"
+    case 404: "Status: 404 Not Found\r\n"
+    case 405: "Status: 405 Method Not Allowed\r\n"
+    case 409: "Status: 409 Conflict\r\n"
+    case 413: "Status: 413 Content Too Large\r\n"
+    case 414: "Status: 414 URI Too Long\r\n"
+    case 415: "Status: 415 Unsupported Media Type\r\n"
+    case 422: "Status: 422 Unprocessable Content\r\n"
+    case 429: "Status: 429 Too Many Requests\r\n"
+    case 500: "Status: 500 Internal Server Error\r\n"
+    case 502: "Status: 502 Bad Gateway\r\n"
+    case 503: "Status: 503 Service Unavailable\r\n"
+    case 504: "Status: 504 Gateway Timeout\r\n"
+    default: nil
+    }
+}

@@ -134,7 +134,8 @@ public final class FastCGIServer: Sendable {
             guard handle.accept() else {
                 if stopping.load(ordering: .relaxed) { break }
                 // A failed accept on a live socket (EMFILE, ECONNABORTED): back off briefly instead of spinning.
-                logger.warning("FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
+                logger.warning(
+                    "FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
                 usleep(10_000)
                 continue
             }
@@ -154,43 +155,69 @@ public final class FastCGIServer: Sendable {
     }
 
     private func read(_ handle: RequestHandle) -> FastCGIRequest {
-        let params = handle.readParams()
-        let contentLength = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
+        let parameters = handle.readParams()
+        let contentLength = parameters["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
         guard let body = handle.readBody(contentLength: contentLength, limit: configuration.maxBodyBytes) else {
-            return FastCGIRequest(params: params, body: [], bodyTooLarge: true)
+            return FastCGIRequest(parameters: parameters, body: [], bodyTooLarge: true)
         }
-        return FastCGIRequest(params: params, body: body)
+        return FastCGIRequest(parameters: parameters, body: body)
     }
 
+    /// Writes a whole response: the header block from one byte buffer, then the body straight from its storage
+    /// (each copied once, into libfcgi's output buffer).
     private func write(_ response: FastCGIResponse, method: String, to handle: RequestHandle) {
         guard case .bytes(let body) = response.body else { return }
-        var head = headerBlock(response)
-        head += "Content-Length: \(body.count)\r\n\r\n"
-        var bytes = Array(head.utf8)
-        if method != "HEAD" { bytes += body }
-        _ = handle.write(bytes)
+        var head = Self.headerBlock(response)
+        head.append(contentsOf: "Content-Length: ".utf8)
+        Self.appendDecimal(body.count, to: &head)
+        head.append(contentsOf: "\r\n\r\n".utf8)
+        guard handle.write(head), method != "HEAD" else { return }
+        _ = handle.write(body)
     }
 
-    private func headerBlock(_ response: FastCGIResponse) -> String {
-        var head = "Status: \(response.status) \(reasonPhrase(response.status))\r\n"
+    /// The status line and the response's header fields, each line ending in CRLF.
+    static func headerBlock(_ response: FastCGIResponse) -> [UInt8] {
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        appendStatusLine(response.status, to: &head)
         for field in response.headers {
-            head += field.name
-            head += ": "
+            head.append(contentsOf: field.name.utf8)
+            head.append(contentsOf: ": ".utf8)
             // A header value never carries a line break: that would let a value inject headers.
-            head +=
-                field.value.contains(where: { $0 == "\r" || $0 == "\n" })
-                ? field.value.filter { $0 != "\r" && $0 != "\n" } : field.value
-            head += "\r\n"
+            for byte in field.value.utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
+                head.append(byte)
+            }
+            head.append(contentsOf: "\r\n".utf8)
         }
         return head
+    }
+
+    /// `Status: 200 OK` and CRLF.
+    static func appendStatusLine(_ status: Int, to head: inout [UInt8]) {
+        if let line = statusLine(status) {
+            line.withUTF8Buffer { head.append(contentsOf: $0) }
+        } else {
+            head.append(contentsOf: "Status: \(status) \(reasonPhrase(status))\r\n".utf8)
+        }
+    }
+
+    /// Appends the decimal digits of a count (negative counts as 0).
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        guard value >= 10 else {
+            bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: max(0, value)))
+            return
+        }
+        appendDecimal(value / 10, to: &bytes)
+        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
     }
 
     private func startStream(
         on handle: RequestHandle, response: FastCGIResponse,
         producer: @escaping @Sendable (ResponseStream) async -> Void
     ) {
-        let head = headerBlock(response) + "\r\n"
-        guard handle.write(Array(head.utf8)), handle.flush() else {
+        var head = Self.headerBlock(response)
+        head.append(contentsOf: "\r\n".utf8)
+        guard handle.write(head), handle.flush() else {
             handle.finish()
             return
         }

@@ -21,16 +21,17 @@ final class RequestHandle: @unchecked Sendable {
         FCGX_Accept_r(pointer) >= 0
     }
 
-    /// Copies the parameters out: libfcgi frees them on the next accept or finish.
-    func readParams() -> [String: String] {
-        guard let envp = pointer.pointee.envp else { return [:] }
-        let entries = sequence(state: envp) { entry -> UnsafeBufferPointer<UInt8>? in
-            guard let cString = entry.pointee else { return nil }
-            entry += 1
+    /// Copies the parameters out (into one buffer): libfcgi frees them on the next accept or finish.
+    func readParams() -> FastCGIParameters {
+        var parameters = FastCGIParameters()
+        guard var entry = pointer.pointee.envp else { return parameters }
+        parameters.reserveCapacity(bytes: 1024, entries: 32)
+        while let cString = entry.pointee {
             let bytes = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
-            return UnsafeBufferPointer(start: bytes, count: strlen(cString))
+            parameters.append(UnsafeBufferPointer(start: bytes, count: strlen(cString)))
+            entry += 1
         }
-        return FastCGIRequest.params(fromEnvironment: entries)
+        return parameters
     }
 
     /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.

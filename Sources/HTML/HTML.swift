@@ -25,7 +25,7 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
     }
 
     public init(stringInterpolation: StringInterpolation) {
-        self.rendered = stringInterpolation.rendered
+        self.rendered = String(decoding: stringInterpolation.bytes, as: UTF8.self)
     }
 
     public var description: String { rendered }
@@ -39,36 +39,37 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
         HTML(unsafeRaw: fragments.map(\.rendered).joined(separator: separator))
     }
 
-    /// Interpolation that escapes every value that is not already `HTML`.
+    /// Interpolation that escapes every value that is not already `HTML`. It renders into one byte buffer (appending
+    /// bytes is cheaper than growing a String piece by piece), made a String once at the end.
     public struct StringInterpolation: StringInterpolationProtocol {
-        var rendered = ""
+        var bytes: [UInt8] = []
 
         public init(literalCapacity: Int, interpolationCount: Int) {
-            rendered.reserveCapacity(literalCapacity + interpolationCount * 16)
+            bytes.reserveCapacity(literalCapacity + interpolationCount * 16)
         }
 
         public mutating func appendLiteral(_ literal: String) {
-            rendered += literal
+            HTML.append(literal, to: &bytes)
         }
 
         /// Appends text, escaped for element content and quoted attribute values.
         public mutating func appendInterpolation(_ text: String) {
-            HTML.appendEscaped(text, to: &rendered)
+            HTML.appendEscaped(text, to: &bytes)
         }
 
         /// Appends a number or any other value by its description, escaped.
         public mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) {
-            HTML.appendEscaped(value.description, to: &rendered)
+            HTML.appendEscaped(value.description, to: &bytes)
         }
 
         /// Appends a trusted fragment unchanged.
         public mutating func appendInterpolation(_ html: HTML) {
-            rendered += html.rendered
+            HTML.append(html.rendered, to: &bytes)
         }
 
         /// Appends trusted fragments unchanged, one after the other.
         public mutating func appendInterpolation(_ fragments: [HTML]) {
-            for fragment in fragments { rendered += fragment.rendered }
+            for fragment in fragments { HTML.append(fragment.rendered, to: &bytes) }
         }
     }
 
@@ -76,32 +77,42 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
     /// - Parameter text: untrusted text.
     /// - Returns: the text with `& < > " '` replaced by character references.
     public static func escape(_ text: String) -> String {
-        var out = ""
-        appendEscaped(text, to: &out)
-        return out
+        var bytes: [UInt8] = []
+        appendEscaped(text, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func appendEscaped(_ text: String, to out: inout String) {
-        // Fast path: most text needs no escaping, and scanning UTF-8 bytes is far cheaper than per-Character work.
-        if !text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) {
-            out += text
-            return
-        }
-        // Byte by byte: the five characters are ASCII, so every other byte (UTF-8 sequences included) is copied as is;
-        // appending bytes to an array is several times faster than appending scalars to a String (a 128 KB answer's
-        // Markdown source is escaped into every finished fragment).
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count + text.utf8.count / 8 + 16)
-        for byte in text.utf8 {
-            switch byte {
-            case 0x26: bytes.append(contentsOf: "&amp;".utf8)
-            case 0x3C: bytes.append(contentsOf: "&lt;".utf8)
-            case 0x3E: bytes.append(contentsOf: "&gt;".utf8)
-            case 0x22: bytes.append(contentsOf: "&quot;".utf8)
-            case 0x27: bytes.append(contentsOf: "&#39;".utf8)
-            default: bytes.append(byte)
+    /// Appends a string's UTF-8 bytes as they are.
+    static func append(_ text: String, to bytes: inout [UInt8]) {
+        var contiguous = text
+        contiguous.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends a string's UTF-8 bytes with `& < > " '` replaced by character references.
+    static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+        var contiguous = text
+        contiguous.withUTF8 { utf8 in
+            // Scanning the UTF-8 bytes in place is far cheaper than going through String.UTF8View or Characters. The
+            // five characters are ASCII, so every other byte (UTF-8 sequences included) is copied as is.
+            var clean = 0
+            for index in utf8.indices where needsEscaping(utf8[index]) {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean..<index]))
+                switch utf8[index] {
+                case 0x26: bytes.append(contentsOf: "&amp;".utf8)
+                case 0x3C: bytes.append(contentsOf: "&lt;".utf8)
+                case 0x3E: bytes.append(contentsOf: "&gt;".utf8)
+                case 0x22: bytes.append(contentsOf: "&quot;".utf8)
+                default: bytes.append(contentsOf: "&#39;".utf8)
+                }
+                clean = index + 1
             }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean...]))
         }
-        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `& < > " '`: the bytes ``escape(_:)`` replaces.
+    @inline(__always)
+    private static func needsEscaping(_ byte: UInt8) -> Bool {
+        byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27
     }
 }

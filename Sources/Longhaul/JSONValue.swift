@@ -224,7 +224,54 @@ extension UInt8 {
 
 extension Date {
     /// RFC 3339 in UTC with milliseconds, as the JSON API writes times.
+    ///
+    /// Written digit by digit (a pending task's fragment carries two per poll): the same text as
+    /// `Date.ISO8601FormatStyle(includingFractionalSeconds: true)` in UTC, milliseconds rounded down, which it
+    /// falls back to outside the years 1970...9999.
     var rfc3339: String {
-        formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+        let interval = timeIntervalSinceReferenceDate
+        let whole = interval.rounded(.down)
+        // 1970-01-01 is 978,307,200 s before the reference date; 253,402,300,800 s after 1970 is the year 10000.
+        guard whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200 else {
+            return formatted(
+                Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+        }
+        let milliseconds = min(999, Int(((interval - whole) * 1000).rounded(.down)))
+        let seconds = Int(whole) + 978_307_200
+        let secondOfDay = seconds % 86_400
+        // Days to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0).
+        let shifted = seconds / 86_400 + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            func put(_ value: Int, digits: Int, at offset: Int) {
+                var rest = value
+                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+            }
+            put(year, digits: 4, at: 0)
+            buffer[4] = UInt8(ascii: "-")
+            put(month, digits: 2, at: 5)
+            buffer[7] = UInt8(ascii: "-")
+            put(day, digits: 2, at: 8)
+            buffer[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3600, digits: 2, at: 11)
+            buffer[13] = UInt8(ascii: ":")
+            put(secondOfDay / 60 % 60, digits: 2, at: 14)
+            buffer[16] = UInt8(ascii: ":")
+            put(secondOfDay % 60, digits: 2, at: 17)
+            buffer[19] = UInt8(ascii: ".")
+            put(milliseconds, digits: 3, at: 20)
+            buffer[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 }

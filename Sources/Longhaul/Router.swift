@@ -101,8 +101,23 @@ public struct Router: Sendable {
             ]), status: error.status, headers: error.headers)
     }
 
+    /// The non-empty segments between slashes. An ASCII path (every routed one) is cut by its bytes; any other
+    /// by Characters, as before (a "/" followed by a combining mark is no separator there).
     private static func split(_ path: String) -> [Substring] {
-        path.split(separator: "/", omittingEmptySubsequences: true)
+        let utf8 = path.utf8
+        guard utf8.allSatisfy({ $0 < 0x80 }) else { return path.split(separator: "/", omittingEmptySubsequences: true) }
+        var segments: [Substring] = []
+        var start = utf8.startIndex
+        var index = start
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "/") {
+                if start != index { segments.append(path[start..<index]) }
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        if start != index { segments.append(path[start..<index]) }
+        return segments
     }
 
     private static func match(_ pattern: [Substring], _ path: [Substring]) -> [String: String]? {

@@ -26,9 +26,7 @@ public enum URLEncodedForm {
                 inValue = false
             }
             guard !name.isEmpty || !value.isEmpty else { return }
-            guard let decodedName = String(validating: name, as: UTF8.self),
-                let decodedValue = String(validating: value, as: UTF8.self)
-            else { throw .notUTF8 }
+            guard let decodedName = utf8String(name), let decodedValue = utf8String(value) else { throw .notUTF8 }
             pairs.append((decodedName, decodedValue))
         }
         while let byte = iterator.next() {
@@ -61,6 +59,13 @@ public enum URLEncodedForm {
     /// - Throws: ``DecodingError``.
     public static func decode(_ text: String) throws(DecodingError) -> [(name: String, value: String)] {
         try decode(Array(text.utf8))
+    }
+
+    /// The bytes as a String, or `nil` when they are not UTF-8. ASCII (nearly every name and value) is UTF-8 as it is
+    /// and skips the generic validation.
+    private static func utf8String(_ bytes: [UInt8]) -> String? {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
