@@ -134,7 +134,8 @@ public final class FastCGIServer: Sendable {
             guard handle.accept() else {
                 if stopping.load(ordering: .relaxed) { break }
                 // A failed accept on a live socket (EMFILE, ECONNABORTED): back off briefly instead of spinning.
-                logger.warning("FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
+                logger.warning(
+                    "FastCGI accept failed", metadata: ["error.message": "\(String(cString: strerror(errno)))"])
                 usleep(10_000)
                 continue
             }
