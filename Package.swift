@@ -159,6 +159,9 @@ let package = Package(
                 "LonghaulFuzzing", "LonghaulTestSupport",
                 // For SettingCatalogTests: --help and the README's table against the configuration defaults.
                 "LonghaulServer",
+                // For TaskTableServiceTests: a graceful shutdown without a signal.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -13,7 +13,7 @@ public final class TaskTableService: Service, Sendable {
     public static let defaultShutdownGrace: Duration = .seconds(10)
     /// The failure recorded for a task still running at the end of the grace period.
     public static let interrupted = TaskFailure(
-        type: "interrupted", message: "The task was interrupted by a shutdown of the server. Please try again.")
+        kind: .interrupted, message: "The task was interrupted by a shutdown of the server. Please try again.")
 
     /// The table.
     public let table: TaskTable
@@ -44,7 +44,11 @@ public final class TaskTableService: Service, Sendable {
         let table = self.table
         // Unstructured on purpose: cancelling this service must not cancel the jobs as if a user had (they would
         // end `cancelled`); the drain below stops them, handed back or `interrupted`, and then awaits this task.
-        let running = Task { await table.run() }
+        let running = Task { [hurryContinuation] in
+            await table.run()
+            // Every job has ended: no grace period left to wait for.
+            hurryContinuation.yield()
+        }
         await withTaskCancellationHandler {
             // Returns on graceful shutdown, throws on cancellation: either way, drain (cancellation skips the grace).
             try? await gracefulShutdown()
@@ -56,10 +60,10 @@ public final class TaskTableService: Service, Sendable {
 
     private func drain(_ running: Task<Void, Never>) async {
         table.stopClaiming()
-        // The first of: the grace period passes, every running job has ended, the grace period is skipped.
+        // The first of: the grace period passes, every running job has ended, the grace period is skipped. (Each
+        // child must end on cancellation: awaiting `running.value` here would hold the group until the jobs end.)
         await withTaskGroup(of: Void.self) { race in
             race.addTask { [shutdownGrace] in try? await Task.sleep(for: shutdownGrace) }
-            race.addTask { await running.value }
             race.addTask { [hurry] in
                 for await _ in hurry { return }
             }
