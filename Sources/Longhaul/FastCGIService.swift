@@ -6,9 +6,11 @@ public import ServiceLifecycle
 ///
 /// Open streams are not waited for: they end when their task does (the ``TaskTableService`` drain ends every
 /// task).
-public struct FastCGIService: Service {
+public struct FastCGIService: Service, CustomStringConvertible {
     private let server: FastCGIServer
     private let handler: FastCGIServer.Handler
+    /// The name the service group logs.
+    public var description: String { "FastCGIService" }
 
     /// - Parameters:
     ///   - server: the server, initialised (its listen socket open) but not started.

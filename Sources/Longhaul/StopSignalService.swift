@@ -7,10 +7,11 @@ import UnixSignals
 /// first one, and on the second tells the task table to skip its grace period.
 ///
 /// Listed before the task table in the group, so that it is still listening while the table drains.
-struct StopSignalService: Service {
+struct StopSignalService: Service, CustomStringConvertible {
     let signals: UnixSignalsSequence
     let tasks: TaskTableService
     let logger: Logger
+    var description: String { "StopSignalService" }
 
     func run() async {
         var received = 0

@@ -8,7 +8,7 @@ public import Tasks
 /// then hand the rest back to a shared store's queue (``TaskTable/requeueRunning()``) and fail what remains as
 /// `interrupted`. ``skipGracePeriod()`` (a second stop signal) or cancelling the service ends the grace period at
 /// once; the running tasks are still handed back or failed, never left unaccounted for.
-public final class TaskTableService: Service, Sendable {
+public final class TaskTableService: Service, Sendable, CustomStringConvertible {
     /// How long running tasks may go on after a stop signal unless told otherwise.
     public static let defaultShutdownGrace: Duration = .seconds(10)
     /// The failure recorded for a task still running at the end of the grace period.
@@ -21,6 +21,8 @@ public final class TaskTableService: Service, Sendable {
     private let logger: Logger
     private let hurry: AsyncStream<Void>
     private let hurryContinuation: AsyncStream<Void>.Continuation
+    /// The name the service group logs.
+    public var description: String { "TaskTableService" }
 
     /// - Parameters:
     ///   - table: the table.
