@@ -8,7 +8,9 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
-// The module graph (C modules in brackets; every Swift target also uses swift-log):
+// The module graph (C modules in brackets; every Swift target also uses swift-log; Longhaul and LonghaulServer use
+// swift-service-lifecycle: the FastCGI server, task table and curl client run as `Service`s through adapters there,
+// so that FastCGI, Tasks, Curl and RedisStore stay free of it):
 //
 //   LonghaulServer ──► LonghaulLLM ──► LLM ──► Curl ──► [CCurl]
 //         │                 └────────► Longhaul ──► FastCGI ──► [CFastCGI]
@@ -33,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each behind one system-library module with typed shims for the variadic calls.
@@ -95,6 +98,8 @@ let package = Package(
                 "StandardExtensions", "FastCGI", "Locking", "Tasks", "HTML", "Markdown",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -115,6 +120,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -153,6 +159,9 @@ let package = Package(
                 "LonghaulFuzzing", "LonghaulTestSupport",
                 // For SettingCatalogTests: --help and the README's table against the configuration defaults.
                 "LonghaulServer",
+                // For TaskTableServiceTests: a graceful shutdown without a signal.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

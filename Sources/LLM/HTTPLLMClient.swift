@@ -44,6 +44,7 @@ public final class HTTPLLMClient: LLMClient {
 
     public func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<LLMEvent, any Error>.makeStream()
+        // Unstructured: a stream's producer outlives this synchronous call; ending the stream cancels it (below).
         let task = Task { [self] in
             do {
                 let info = try await run(prompt: prompt, continuation: continuation)

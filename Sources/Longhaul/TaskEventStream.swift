@@ -149,6 +149,7 @@ struct TaskEventStream: Sendable {
     private func run(_ stream: ResponseStream) async -> Outcome {
         let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
         let changes = hub.watch(id)
+        // Unstructured: these two feed `wakes` while the loop below reads it; the defer cancels both on every exit.
         let relay = Task {
             for await _ in changes { wake.yield(.changed) }
         }

@@ -9,9 +9,11 @@ import LonghaulLLM
 import Metrics
 import Prometheus
 import RedisStore
+import ServiceLifecycle
 import Tasks
 
-/// Wires the parts together, serves until SIGTERM or SIGINT, then stops in order.
+/// Wires the parts together, serves until SIGTERM, SIGINT or SIGQUIT, then stops in order (one `ServiceGroup`, run by
+/// ``LonghaulRunner``).
 struct Server {
     let settings: Settings
     let logger: Logger
@@ -29,7 +31,7 @@ struct Server {
         var serverConfiguration = FastCGIServer.Configuration()
         serverConfiguration.listener = settings.listener
         serverConfiguration.threadCount = settings.threads
-        // FCGX_Init (inside) installs a SIGTERM handler that only sets a flag; ours must come after it.
+        // FCGX_Init (inside) installs a SIGTERM handler that only sets a flag; the runner's, after it, replaces it.
         let server = try FastCGIServer(configuration: serverConfiguration, logger: logger)
         let runner = LonghaulRunner(server: server, shutdownGrace: settings.shutdownGrace, logger: logger)
 
@@ -71,8 +73,8 @@ struct Server {
                 "tasks.max_queued": "\(settings.table.maxQueued)", "process.pid": "\(getpid())",
                 "store.backend": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
             ])
-        await runner.run(app)
-        http.shutdown()
+        // The curl client is a dependency of the jobs: it stops after the task table has drained.
+        try await runner.run(app, dependencies: [CurlClientService(client: http)])
         logger.notice("longhaul stopped")
     }
 

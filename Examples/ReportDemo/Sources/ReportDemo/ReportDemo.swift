@@ -75,7 +75,7 @@ struct ReportDemo {
             }
         }
         logger.info("report demo started")
-        await runner.run(app)
+        try await runner.run(app)
         logger.info("report demo stopped")
     }
 }
