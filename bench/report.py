@@ -618,8 +618,8 @@ def main():
     rep.w("## How to run")
     rep.w()
     rep.w("```sh")
-    rep.w("scripts/bench           # full run (about 9 minutes with the build), writes BENCHMARKS.md")
-    rep.w("scripts/bench --quick   # every part shortened (under 2 minutes), prints this report, writes nothing")
+    rep.w("scripts/bench           # full run (about 12 minutes with the build), writes BENCHMARKS.md")
+    rep.w("scripts/bench --quick   # every part shortened (about 2.5 minutes), prints this report, writes nothing")
     rep.w("scripts/bench --only 1,3 --keep   # some parts; keep the run directory (configuration, logs, results)")
     rep.w("```")
     rep.w()
@@ -628,8 +628,8 @@ def main():
           "snippets, one `server` per back end and listener type), and the load generators in `bench/`. wrk measures "
           "plain HTTP on loopback, so that it measures nginx and the backend rather than TLS; the TLS cross-check in "
           "part 1 runs the same request through the production listener type. Two deliberate differences from the "
-          "development configuration: `worker_connections` 16384 instead of 1024 (1,000 event streams need 2,000 "
-          "connections), and the rate limits of `/generate` and `/api/tasks` with their rate and burst raised (all "
+          "development configuration: `worker_connections` 32768 instead of 1024 (5,000 event streams need 10,000 "
+          "connections; part 9's 10,000 calls hold 10,000 connections to the mock), and the rate limits of `/generate` and `/api/tasks` with their rate and burst raised (all "
           "the load comes from one address; the limits stay in the path).")
     rep.w()
     m = rep.meta
@@ -650,6 +650,14 @@ def main():
     rep.w("python3 bench/loadgen.py soak --port PORT --n N --concurrency W --latency 0.05 --pid PID   # part 5")
     rep.w("python3 bench/loadgen.py coldstart --port PORT --path / -- spawn-fcgi -n -s SOCKET ... -- longhaul ...")
     rep.w(".build-release/release/MarkdownBench --words 20000 --runs N   # part 7")
+    rep.w("spawn-fcgi -n -s RUN_DIR/callgrind.sock -M 0666 -- env SWIFT_BACKTRACE=enable=no \\")
+    rep.w("    LD_PRELOAD=RUN_DIR/sigsuspend_shim.so valgrind --tool=callgrind --callgrind-out-file=RUN_DIR/cg.out \\")
+    rep.w("    RUN_DIR/longhaul-nodebug ...   # part 8: strip --strip-debug; cc -shared -fPIC bench/sigsuspend_shim.c")
+    rep.w("python3 bench/fcgi_client.py --socket RUN_DIR/callgrind.sock --uri '/check?task_id=ID' --count 1000   "
+          "# part 8, between")
+    rep.w("callgrind_control -z PID   # and, after the requests, callgrind_control -d PID; the dump's totals: line")
+    rep.w("longhaul --base-url https://127.0.0.1:TLS_PORT --ca-file RUN_DIR/cert.pem ...   # part 9: nginx ssl http2 "
+          "-> mock")
     rep.w("```")
     rep.w()
     rep.summary()

@@ -1,3 +1,5 @@
+/* bench/sigsuspend_shim.c: preloaded (LD_PRELOAD) into both back ends under valgrind 3.19 by scripts/bench part 8,
+   which builds it with: cc -O2 -Wall -shared -fPIC -o RUN_DIR/sigsuspend_shim.so bench/sigsuspend_shim.c */
 /* Workaround for valgrind writing into the client's sigsuspend mask
    (PRE(sys_rt_sigsuspend) does VG_(sigdelset)(ARG1, VG_SIGVGKILL)):
    libdispatch passes a `static const sigset_t` in .rodata -> SEGV_ACCERR
