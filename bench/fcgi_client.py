@@ -4,7 +4,9 @@
 give, and checks every answer's status.
 
 Usage: bench/fcgi_client.py --socket PATH --uri '/check?task_id=…' [--count N] [--method GET] [--body TEXT] [--hx]
-Prints one JSON line: {"requests": N, "bytes": total stdout bytes, "statuses": {"200": N}}.
+                            [--output FILE]
+Prints one JSON line: {"requests": N, "bytes": total stdout bytes, "statuses": {"200": N}}. --output writes the
+last answer (the responder's whole FastCGI stdout: headers, blank line, body) to FILE.
 """
 
 import argparse
@@ -80,7 +82,7 @@ def one_request(path, message):
         for line in head.split("\r\n"):
             if line.lower().startswith("status:"):
                 status = line.split(":", 1)[1].strip().split(" ")[0]
-        return status, len(stdout)
+        return status, bytes(stdout)
 
 
 def main():
@@ -91,6 +93,7 @@ def main():
     parser.add_argument("--method", default="GET")
     parser.add_argument("--body", default="")
     parser.add_argument("--hx", action="store_true")
+    parser.add_argument("--output", help="write the last answer here")
     args = parser.parse_args()
     body = args.body.encode()
     params = b"".join(name_value(k, v) for k, v in params_for(args.method, args.uri, body, args.hx).items())
@@ -100,10 +103,14 @@ def main():
     message += record(STDIN, b"")
     statuses = {}
     total = 0
+    answer = b""
     for _ in range(args.count):
-        status, size = one_request(args.socket, message)
+        status, answer = one_request(args.socket, message)
         statuses[status] = statuses.get(status, 0) + 1
-        total += size
+        total += len(answer)
+    if args.output:
+        with open(args.output, "wb") as f:
+            f.write(answer)
     print(json.dumps({"requests": args.count, "bytes": total, "statuses": statuses}))
     return 0
 
