@@ -83,6 +83,7 @@ let package = Package(
             name: "RedisStore",
             dependencies: [
                 "StandardExtensions", "CHiredis", "Locking", "Tasks", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

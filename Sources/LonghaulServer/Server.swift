@@ -40,6 +40,8 @@ struct Server {
         let http = CurlHTTPClient(configuration: httpConfiguration, logger: logger)
         let llm = HTTPLLMClient(configuration: settings.llm, http: http, logger: logger)
         let store: any TaskStore
+        // Services the jobs and the table depend on: they start first and stop after the table has drained.
+        var dependencies: [any Service] = [CurlClientService(client: http)]
         if let redis = settings.redis {
             let shared = RedisTaskStore(configuration: redis, logger: logger)
             do {
@@ -50,6 +52,7 @@ struct Server {
                     "Redis does not answer yet", metadata: ["store.url": "\(redis.url)", "error.message": "\(error)"])
             }
             store = shared
+            dependencies.append(shared.changeFeed)
         } else {
             store = MemoryTaskStore(resultTTL: settings.resultTTL)
         }
@@ -73,8 +76,7 @@ struct Server {
                 "tasks.max_queued": "\(settings.table.maxQueued)", "process.pid": "\(getpid())",
                 "store.backend": "\(settings.redis.map { "\($0.url)" } ?? "memory")",
             ])
-        // The curl client is a dependency of the jobs: it stops after the task table has drained.
-        try await runner.run(app, dependencies: [CurlClientService(client: http)])
+        try await runner.run(app, dependencies: dependencies)
         logger.notice("longhaul stopped")
     }
 

@@ -1,7 +1,6 @@
 import Foundation
 public import Logging
 import StandardExtensions
-import Synchronization
 public import Tasks
 
 /// A ``TaskStore`` in Redis, shared by every backend process on every machine that points at the same server.
@@ -46,7 +45,9 @@ public final class RedisTaskStore: TaskStore {
     private let logger: Logger
     /// This process's identity as a task owner.
     public let ownerID: String
-    private let feedStarted = Atomic<Bool>(false)
+    /// The relay of changes made by other processes to this store's subscribers: a `Service` to run in the
+    /// process's service group (before the task table), without which ``subscribeToChanges(_:)`` reports nothing.
+    public let changeFeed: RedisChangeFeed
 
     /// - Parameters:
     ///   - configuration: settings.
@@ -57,6 +58,7 @@ public final class RedisTaskStore: TaskStore {
         self.logger = logger
         let host = ProcessInfo.processInfo.hostName
         ownerID = "\(host):\(getpid()):\(TaskID.random().rawValue.prefix(8))"
+        changeFeed = RedisChangeFeed(client: client, channel: configuration.keyPrefix + "changes", logger: logger)
     }
 
     public var isShared: Bool { true }
@@ -192,10 +194,7 @@ public final class RedisTaskStore: TaskStore {
     }
 
     public func subscribeToChanges(_ handler: @escaping @Sendable (TaskStoreChange) -> Void) {
-        guard !feedStarted.exchange(true, ordering: .relaxed) else { return }
-        RedisChangeFeed(
-            client: client, channel: configuration.keyPrefix + "changes", logger: logger, handler: handler
-        ).start()
+        changeFeed.subscribe(handler)
     }
 
     // MARK: - Plumbing

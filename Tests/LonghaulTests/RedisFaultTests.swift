@@ -81,6 +81,11 @@ import Testing
         let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "feed"))
         let changes = LockedValue<[TaskStoreChange]>([])
         store.subscribeToChanges { change in changes.withLock { $0.append(change) } }
+        // Nothing is relayed until the feed runs (in the process's service group; here in a task of the test's).
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(changes.withLock { $0.isEmpty })
+        let feed = Task { try await store.changeFeed.run() }
+        defer { feed.cancel() }
         #expect(try await eventually { changes.withLock { $0.contains(.resync) } })
         changes.withLock { $0 = [] }
         redis.kill()
@@ -100,6 +105,13 @@ import Testing
         try redis.start()
         #expect(try await eventually { changes.withLock { $0.contains(.resync) } })
         #expect(changes.withLock { $0.filter { $0 == .resync }.count } == 1)
+        // Cancelled, the feed's thread stops and run() returns: no more changes are relayed.
+        feed.cancel()
+        _ = await feed.result
+        changes.withLock { $0 = [] }
+        try store.enqueue(TaskRecord(id: .random(), kind: "llm", input: "q2", createdAt: Date()), maxQueued: 10)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(changes.withLock { $0.isEmpty })
     }
 
     @Test func aRunWhoseLeaseCannotBeRenewedStopsItselfWithoutEndingTheTask() async throws {
