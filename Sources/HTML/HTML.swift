@@ -8,24 +8,27 @@
 /// let page: HTML = "<p class=\"reply\">\(reply)</p>"   // <p class="reply">&lt;script&gt;…</p>
 /// ```
 public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByStringInterpolation {
-    /// The markup, ready to be written to a response body.
-    public private(set) var rendered: String
+    /// The markup's UTF-8 bytes, ready to be written to a response body as they are (no copy, no re-encoding).
+    public private(set) var utf8: [UInt8]
+
+    /// The markup as a String.
+    public var rendered: String { String(decoding: utf8, as: UTF8.self) }
 
     /// Wraps markup that is trusted as it is. Never pass text that came from a user or a model.
     /// - Parameter unsafeRaw: markup to send without escaping.
     public init(unsafeRaw: String) {
-        self.rendered = unsafeRaw
+        self.utf8 = Array(unsafeRaw.utf8)
     }
 
     /// An empty fragment.
     public static let empty = HTML(unsafeRaw: "")
 
     public init(stringLiteral value: String) {
-        self.rendered = value
+        self.utf8 = Array(value.utf8)
     }
 
     public init(stringInterpolation: StringInterpolation) {
-        self.rendered = String(decoding: stringInterpolation.bytes, as: UTF8.self)
+        self.utf8 = stringInterpolation.bytes
     }
 
     public var description: String { rendered }
@@ -36,11 +39,21 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
     ///   - separator: markup placed between two fragments.
     /// - Returns: the joined fragment.
     public static func joined(_ fragments: [HTML], separator: String = "") -> HTML {
-        HTML(unsafeRaw: fragments.map(\.rendered).joined(separator: separator))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(fragments.reduce(0) { $0 + $1.utf8.count + separator.utf8.count })
+        for (index, fragment) in fragments.enumerated() {
+            if index > 0 { append(separator, to: &bytes) }
+            bytes.append(contentsOf: fragment.utf8)
+        }
+        return HTML(bytes: bytes)
+    }
+
+    private init(bytes: [UInt8]) {
+        self.utf8 = bytes
     }
 
     /// Interpolation that escapes every value that is not already `HTML`. It renders into one byte buffer (appending
-    /// bytes is cheaper than growing a String piece by piece), made a String once at the end.
+    /// bytes is cheaper than growing a String piece by piece), which the `HTML` keeps as it is.
     public struct StringInterpolation: StringInterpolationProtocol {
         var bytes: [UInt8] = []
 
@@ -64,12 +77,12 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
 
         /// Appends a trusted fragment unchanged.
         public mutating func appendInterpolation(_ html: HTML) {
-            HTML.append(html.rendered, to: &bytes)
+            bytes.append(contentsOf: html.utf8)
         }
 
         /// Appends trusted fragments unchanged, one after the other.
         public mutating func appendInterpolation(_ fragments: [HTML]) {
-            for fragment in fragments { HTML.append(fragment.rendered, to: &bytes) }
+            for fragment in fragments { bytes.append(contentsOf: fragment.utf8) }
         }
     }
 

@@ -44,7 +44,9 @@ public struct Request: Sendable {
     /// - Returns: its first value, or `nil`.
     /// - Throws: ``HTTPError`` 400 when the query string cannot be decoded.
     public func queryParameter(_ name: String) throws(HTTPError) -> String? {
-        try queryParameters().first { $0.name == name }?.value
+        // Nearly every query string (`task_id=…`) needs no decoding: look the name up in place.
+        if let plain = URLEncodedForm.firstValueIfPlain(named: name, in: raw.queryString) { return plain }
+        return try queryParameters().first { $0.name == name }?.value
     }
 
     /// The decoded fields of a `application/x-www-form-urlencoded` body.

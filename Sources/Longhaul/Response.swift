@@ -9,6 +9,8 @@ public typealias Response = FastCGIResponse
 extension FastCGIResponse {
     /// Headers every dynamic answer carries: it is per-user and changes, so no cache may keep it.
     static let dynamicHeaders = [HeaderField("Cache-Control", "no-store")]
+    /// An HTML answer's headers, built once.
+    static let htmlHeaders = [HeaderField("Content-Type", "text/html; charset=utf-8")] + dynamicHeaders
 
     /// An HTML page or fragment.
     /// - Parameters:
@@ -17,9 +19,8 @@ extension FastCGIResponse {
     ///   - headers: extra headers.
     /// - Returns: a `text/html; charset=utf-8` response.
     public static func html(_ html: HTML, status: Int = 200, headers: [HeaderField] = []) -> Response {
-        Response(
-            status: status, contentType: "text/html; charset=utf-8", text: html.rendered,
-            headers: dynamicHeaders + headers)
+        // The rendered bytes become the body as they are.
+        Response(status: status, headers: headers.isEmpty ? htmlHeaders : htmlHeaders + headers, body: .bytes(html.utf8))
     }
 
     /// A JSON document.

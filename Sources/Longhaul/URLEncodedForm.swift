@@ -53,6 +53,44 @@ public enum URLEncodedForm {
         return pairs
     }
 
+    /// The first value of `name` in a form that needs no decoding (ASCII without `%` or `+`), found without
+    /// splitting the whole form; `nil` for a form that needs decoding, whose answer ``decode(_:)-swift.type.method``
+    /// gives. For such a form it is the same answer: no escape to check, nothing to decode.
+    /// - Parameters:
+    ///   - name: the field name.
+    ///   - text: the encoded form.
+    /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
+    public static func firstValueIfPlain(named name: String, in text: String) -> String?? {
+        guard !name.isEmpty else { return nil }
+        var text = text
+        return text.withUTF8 { bytes -> String?? in
+            var found: Range<Int>?
+            var start = 0
+            for index in 0...bytes.count {
+                let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "&")
+                if byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "+") { return nil }
+                guard byte == UInt8(ascii: "&") else { continue }
+                if found == nil, let value = valueRange(of: name, in: bytes, field: start..<index) { found = value }
+                start = index + 1
+            }
+            guard let found else { return .some(nil) }
+            return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
+        }
+    }
+
+    /// The range of the value of `field` (a `name=value` or `name` segment) when its name is `name`.
+    private static func valueRange(of name: String, in bytes: UnsafeBufferPointer<UInt8>, field: Range<Int>) -> Range<Int>? {
+        var nameEnd = field.upperBound
+        for index in field where bytes[index] == UInt8(ascii: "=") {
+            nameEnd = index
+            break
+        }
+        guard nameEnd - field.lowerBound == name.utf8.count,
+            name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[field.lowerBound..<nameEnd]))
+        else { return nil }
+        return nameEnd == field.upperBound ? field.upperBound..<field.upperBound : (nameEnd + 1)..<field.upperBound
+    }
+
     /// Decodes text (a query string).
     /// - Parameter text: the encoded form.
     /// - Returns: the pairs.

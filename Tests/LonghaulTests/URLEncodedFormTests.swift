@@ -39,4 +39,21 @@ import Testing
         let fromBytes = try URLEncodedForm.decode(Array(text.utf8)).map { "\($0.name)=\($0.value)" }
         #expect(fromBytes == (try Self.pairs(text)))
     }
+
+    /// The in-place lookup of plain query strings answers exactly what the full decoder's first match does.
+    @Test(arguments: [
+        "task_id=abc", "a=1&task_id=2&task_id=3", "task_id", "task_id=", "&&task_id=x&&", "", "other=1",
+        "task_idx=1&task_id=2", "xtask_id=1", "task_id==a", "=1&task_id=z", "a=b=c&task_id=d",
+    ])
+    func plainLookupAgreesWithTheDecoder(query: String) throws {
+        let decoded = try URLEncodedForm.decode(query).first { $0.name == "task_id" }?.value
+        let plain = try #require(URLEncodedForm.firstValueIfPlain(named: "task_id", in: query))
+        #expect(plain == decoded)
+    }
+
+    @Test(arguments: ["task_id=a%20b", "task_id=a+b", "task_id=J\u{FC}rgen", "x=%zz&task_id=1"])
+    func queriesThatNeedDecodingAreLeftToTheDecoder(query: String) {
+        #expect(URLEncodedForm.firstValueIfPlain(named: "task_id", in: query) == nil)
+        #expect(URLEncodedForm.firstValueIfPlain(named: "", in: "=1") == nil)
+    }
 }
