@@ -79,7 +79,9 @@ public enum URLEncodedForm {
     }
 
     /// The range of the value of `field` (a `name=value` or `name` segment) when its name is `name`.
-    private static func valueRange(of name: String, in bytes: UnsafeBufferPointer<UInt8>, field: Range<Int>) -> Range<Int>? {
+    private static func valueRange(of name: String, in bytes: UnsafeBufferPointer<UInt8>, field: Range<Int>) -> Range<
+        Int
+    >? {
         var nameEnd = field.upperBound
         for index in field where bytes[index] == UInt8(ascii: "=") {
             nameEnd = index
