@@ -20,7 +20,8 @@ extension FastCGIResponse {
     /// - Returns: a `text/html; charset=utf-8` response.
     public static func html(_ html: HTML, status: Int = 200, headers: [HeaderField] = []) -> Response {
         // The rendered bytes become the body as they are.
-        Response(status: status, headers: headers.isEmpty ? htmlHeaders : htmlHeaders + headers, body: .bytes(html.utf8))
+        Response(
+            status: status, headers: headers.isEmpty ? htmlHeaders : htmlHeaders + headers, body: .bytes(html.utf8))
     }
 
     /// A JSON document.
