@@ -172,10 +172,19 @@ public struct AppContext: Sendable {
         HTTPError(status: 404, type: .unknownTask, message: views.presentation.unknownTaskMessage)
     }
 
-    /// The store failed: the operator reads why in the log; the client gets a fixed sentence and `Retry-After`.
+    /// The store failed: the operator reads why in the log (at most one line per 5 s, with how many failures it
+    /// stands for, and every failure counted in `longhaul_store_errors_total`); the client gets a fixed sentence and
+    /// `Retry-After`.
     private func storeUnavailable(_ error: any Error, operation: String) -> HTTPError {
-        logger.warning(
-            "task store unavailable", metadata: ["error.message": "\(error)", "store.operation": "\(operation)"])
+        AppCounters.storeErrorsCounter.increment()
+        if let heldBack = counters.storeUnavailableWarnings.admit() {
+            logger.warning(
+                "task store unavailable",
+                metadata: [
+                    "error.message": "\(error)", "store.operation": "\(operation)",
+                    "log.suppressed": "\(heldBack)",
+                ])
+        }
         return HTTPError.unavailable(
             "The task store is unavailable right now. Please try again shortly.", type: .storeUnavailable,
             retryAfterSeconds: 2)

@@ -8,5 +8,9 @@ final class AppCounters: Sendable {
     /// Times a client was refused because it had too many tasks in progress.
     let clientLimited = Atomic<Int>(0)
 
+    /// Store failures answered with a 503; their warnings are rate-limited, this count is not.
+    let storeUnavailableWarnings = WarningRateLimit(interval: .seconds(5))
+
     static let queueFullCounter = Counter(label: "longhaul_queue_full_total")
+    static let storeErrorsCounter = Counter(label: "longhaul_store_errors_total")
 }

@@ -2,7 +2,7 @@ import FastCGI
 import Foundation
 import HTML
 import Logging
-import Longhaul
+@testable import Longhaul
 import LonghaulLLM
 import LonghaulTestSupport
 import RedisStore
@@ -86,9 +86,21 @@ import Testing
             let message = "The task store is unavailable right now. Please try again shortly."
             #expect(Self.text(response) == #"{"error":{"type":"store_unavailable","message":"\#(message)"}}"#)
         }
+        // One warning stands for both failures: an outage seen by every request must not flood the log.
         let warnings = log.all.filter { $0.level == .warning && $0.message == "task store unavailable" }
-        #expect(warnings.count == 2)
-        #expect(warnings.allSatisfy { $0.metadata["error.message"] != nil })
+        #expect(warnings.count == 1)
+        #expect(warnings.allSatisfy { $0.metadata["error.message"] != nil && $0.metadata["log.suppressed"] == "0" })
+    }
+
+    @Test func aWarningRateLimitLetsOneThroughPerIntervalAndCountsTheRest() {
+        let limit = WarningRateLimit(interval: .seconds(5))
+        let start = ContinuousClock.now
+        #expect(limit.admit(now: start) == 0)
+        #expect(limit.admit(now: start + .seconds(1)) == nil)
+        #expect(limit.admit(now: start + .seconds(4)) == nil)
+        #expect(limit.admit(now: start + .seconds(5)) == 2)
+        #expect(limit.admit(now: start + .seconds(6)) == nil)
+        #expect(limit.admit(now: start + .seconds(11)) == 1)
     }
 
     @Test func theAccessLogNamesTheTaskTheRouteFound() throws {
