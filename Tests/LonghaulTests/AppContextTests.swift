@@ -2,13 +2,14 @@ import FastCGI
 import Foundation
 import HTML
 import Logging
-@testable import Longhaul
 import LonghaulLLM
 import LonghaulTestSupport
 import RedisStore
 import Synchronization
 import Tasks
 import Testing
+
+@testable import Longhaul
 
 /// The core app without the LLM: an app's own route over ``AppContext``, the generic wording, the store's errors
 /// kept from clients, the access log's task id, and the typed error codes.
