@@ -16,7 +16,9 @@
 # no status there).
 
 T15_DONE_QUERY="e2e bad input sentinel done"
-T15_RUN_QUERY="e2e running [mock:latency=120] [mock:long=200]"
+# The running sentinel must outlast the file on a loaded machine (CI runs it beside the sanitizer builds: 120 s was
+# once not enough); it is cancelled where it is no longer needed.
+T15_RUN_QUERY="e2e running [mock:latency=1800] [mock:long=200]"
 t15_done=""
 t15_run=""
 t15_pid=""
