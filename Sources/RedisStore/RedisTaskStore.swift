@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 public import Logging
 import StandardExtensions
 public import Tasks
@@ -48,6 +49,8 @@ public final class RedisTaskStore: TaskStore {
     /// The relay of changes made by other processes to this store's subscribers: a `Service` to run in the
     /// process's service group (before the task table), without which ``subscribeToChanges(_:)`` reports nothing.
     public let changeFeed: RedisChangeFeed
+    /// Each script's SHA1 on the server, by script type (see ``loadedHash(of:source:)``).
+    private let scriptHashes = LockedValue<[ObjectIdentifier: String]>([:])
 
     /// - Parameters:
     ///   - configuration: settings.
@@ -201,19 +204,32 @@ public final class RedisTaskStore: TaskStore {
 
     /// Runs a script (retried on a fresh connection when `retry`: every script but the claim is safe to repeat,
     /// since writes carry their claim's token and output its offset), then `WAIT`s for replicas when asked.
+    ///
+    /// Scripts go by their SHA1 (`EVALSHA`), loaded once per process: sending and hashing the whole source on every
+    /// call would cost both sides more than the script itself. A server that does not know it (restarted, or a
+    /// replica promoted since) answers `NOSCRIPT` without running anything; the source is sent then.
     private func run<Script: RedisScript>(
         _ script: Script, retry: Bool = true, waitForReplicas: Bool = false
     ) throws(TaskStoreError) -> RedisValue {
-        var commands = [["EVAL", RedisScripts.prelude + Script.body, "0", configuration.keyPrefix] + script.arguments]
+        let source = RedisScripts.prelude + Script.body
+        let arguments = ["0", configuration.keyPrefix] + script.arguments
+        var commands = [
+            (loadedHash(of: Script.self, source: source).map { ["EVALSHA", $0] } ?? ["EVAL", source]) + arguments
+        ]
         let wait = waitForReplicas && configuration.waitReplicas > 0
         if wait {
             commands.append([
                 "WAIT", String(configuration.waitReplicas), String(configuration.waitTimeout.wholeMilliseconds),
             ])
         }
-        let replies: [RedisValue]
+        var replies: [RedisValue]
         do {
             replies = retry ? try client.pipelineRetrying(commands) : try client.pipeline(commands)
+            if case .error(let message) = replies[0], message.hasPrefix("NOSCRIPT") {
+                scriptHashes.withLock { $0[ObjectIdentifier(Script.self)] = nil }
+                commands[0] = ["EVAL", source] + arguments
+                replies = retry ? try client.pipelineRetrying(commands) : try client.pipeline(commands)
+            }
         } catch {
             throw .unavailable(error.message, underlying: error)
         }
@@ -228,6 +244,15 @@ public final class RedisTaskStore: TaskStore {
             throw .unavailable("only \(acknowledged) of \(configuration.waitReplicas) Redis replicas have the write")
         }
         return replies[0]
+    }
+
+    /// The SHA1 Redis knows a script by, loaded (`SCRIPT LOAD`) on first use; `nil` when it cannot be loaded now
+    /// (the call then sends the source).
+    private func loadedHash<Script: RedisScript>(of type: Script.Type, source: String) -> String? {
+        if let hash = scriptHashes.withLock({ $0[ObjectIdentifier(type)] }) { return hash }
+        guard let hash = try? client.command(["SCRIPT", "LOAD", source]).text else { return nil }
+        scriptHashes.withLock { $0[ObjectIdentifier(type)] = hash }
+        return hash
     }
 
     /// The failure kept on a task whose attempts are used up.

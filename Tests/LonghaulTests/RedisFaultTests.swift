@@ -114,6 +114,33 @@ import Testing
         #expect(changes.withLock { $0.isEmpty })
     }
 
+    @Test func scriptsGoByTheirHashAndAServerThatForgotThemIsSentTheSource() throws {
+        let redis = try PrivateRedis()
+        var configuration = RedisTaskStore.Configuration(url: redis.url)
+        configuration.keyPrefix = "sha:"
+        let store = RedisTaskStore(configuration: configuration, logger: Logger(label: "sha"))
+        let admin = RedisClient(url: redis.url)
+        let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        try store.enqueue(record, maxQueued: 10)
+        for _ in 0..<5 { #expect(try store.record(for: record.id)?.status == .queued) }
+        func calls(_ command: String) throws -> Int {
+            let stats = try admin.command(["INFO", "commandstats"]).text ?? ""
+            guard let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+                let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        // Two scripts (enqueue, read), each sent whole once (SCRIPT LOAD), then by hash only.
+        #expect(try calls("eval") == 0)
+        #expect(try calls("evalsha") == 6)
+        // A server that lost its scripts (a restart, a promoted replica) answers NOSCRIPT: the call still works.
+        try admin.command(["SCRIPT", "FLUSH"])
+        #expect(try store.record(for: record.id)?.status == .queued)
+        #expect(try calls("eval") == 1)
+        let claimed = try #require(try store.claimNext(maxRunning: 1))
+        #expect(claimed.id == record.id)
+    }
+
     @Test func aRunWhoseLeaseCannotBeRenewedStopsItselfWithoutEndingTheTask() async throws {
         let redis = try PrivateRedis()
         var configuration = RedisTaskStore.Configuration(url: redis.url)
