@@ -36,7 +36,8 @@ ENDPOINTS = [
 # Variants of Longhaul alone: compared with the baselines' numbers for the same request; not targets.
 BASELINE_ENDPOINT = {"generate_queued": "generate", "check_access_log": "check"}
 TARGET_NAMES = {"longhaul": "Longhaul", "c": "C libfcgi responder", "nginx": "nginx `return 200`",
-                "memory1": "1 process, in-memory store", "redis3": "3 processes + Redis"}
+                "memory1": "1 process, in-memory store", "redis1": "1 process + Redis",
+                "redis3": "3 processes + Redis"}
 
 
 def load(path):
@@ -326,18 +327,24 @@ class Report:
             self.w()
             self.targets.append((4, "Redis: /check req/s, 3 processes vs 1", "not measured", "(report)", None))
             return
-        a, b = self.wrk("memory1", "check"), self.wrk("redis3", "check")
-        self.w("`GET /check` of a pending task with wrk (as in part 1, %s interleaved runs of %s s, medians): three "
-               "`longhaul --store redis://127.0.0.1:PORT/0` processes behind one nginx upstream (round robin) and "
-               "a local `redis-server` (no persistence), against one in-memory process behind the same nginx."
-               % (a["runs"] if a else "?", a["seconds"] if a else "?"))
+        a, one, b = self.wrk("memory1", "check"), self.wrk("redis1", "check"), self.wrk("redis3", "check")
+        self.w("`GET /check` of a pending task with wrk (as in part 1, %s interleaved runs of %s s, medians): one, "
+               "then three `longhaul --store redis://127.0.0.1:PORT/0` processes behind one nginx upstream (round "
+               "robin) and a local `redis-server` (no persistence), against one in-memory process behind the same "
+               "nginx." % (a["runs"] if a else "?", a["seconds"] if a else "?"))
         self.w()
         self.w("| Setup | req/s | p50 ms | p99 ms | non-2xx |")
         self.w("|---|---:|---:|---:|---:|")
-        for name, x in (("memory1", a), ("redis3", b)):
+        for name, x in (("memory1", a), ("redis1", one), ("redis3", b)):
             if x:
                 self.w("| %s | %s | %s | %s | %s |" % (TARGET_NAMES[name], fmt(x["rps"]), fmt(x["p50"], 2),
                                                        fmt(x["p99"], 2), fmt(x["non2xx"])))
+        if a and one:
+            self.w()
+            self.w("One process with Redis / one in-memory process: req/s %.2f×, p99 %.2f×." % (
+                one["rps"] / a["rps"], one["p99"] / a["p99"]))
+            self.targets.append((4, "Redis: /check req/s, 1 process with Redis vs in-memory",
+                                 "%.2f×" % (one["rps"] / a["rps"]), "≥ 0.6×", one["rps"] / a["rps"] >= 0.6))
         if a and b:
             self.w()
             self.w("Three processes with Redis / one in-memory process: req/s %.2f×, p99 %.2f×." % (
