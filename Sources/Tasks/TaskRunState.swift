@@ -89,6 +89,8 @@ struct TaskRunState<Handle, Waiter> {
     private(set) var deadline: ContinuousClock.Instant
     private(set) var timedOut = false
     private(set) var cancelRequested = false
+    /// The table stopped every job (a shutdown deadline passed), maybe before this one attached.
+    private(set) var jobStopped = false
     private(set) var retryDelay: Duration = Self.firstRetryDelay
     private(set) var drainWaiters: [Waiter] = []
     /// Cancels handed out and not yet reported done: the job's task must not return before they are.
@@ -109,7 +111,7 @@ struct TaskRunState<Handle, Waiter> {
     }
 
     /// Whether the run was told to stop one way or another.
-    var stopped: Bool { fence != nil || cancelRequested || timedOut }
+    var stopped: Bool { fence != nil || cancelRequested || timedOut || jobStopped }
 
     // MARK: - The job's task
 
@@ -237,9 +239,11 @@ struct TaskRunState<Handle, Waiter> {
         return cancelJob()
     }
 
-    /// The table stops every job (a shutdown deadline has passed).
+    /// The table stops every job (a shutdown deadline has passed). Before the job's task attaches, it is remembered
+    /// and ``attach(_:)`` cancels it.
     mutating func stopJob() -> CancelAction {
-        cancelJob()
+        jobStopped = true
+        return cancelJob()
     }
 
     /// The lease was renewed by a request sent at `sentAt` (replies may arrive out of order: the latest send wins).

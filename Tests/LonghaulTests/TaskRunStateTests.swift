@@ -246,16 +246,19 @@ import Testing
         #expect(state.lastRenewal == start + .seconds(2))
     }
 
-    @Test func stoppingTheJobCancelsItOnlyWhileAttached() {
+    @Test func stoppingTheJobBeforeItAttachesCancelsItAsItAttaches() {
         var state = state()
         guard case .none = state.stopJob() else {
-            Issue.record("stopped a job not attached")
+            Issue.record("handed out a handle for a job not attached")
             return
         }
+        #expect(state.attach("job") == .cancelSelf)
+    }
+
+    @Test func stoppingAnAttachedJobCancelsIt() {
+        var state = state()
         #expect(state.attach("job") == .none)
-        guard case .cancel("job") = state.stopJob() else {
-            Issue.record("did not stop the attached job")
-            return
-        }
+        #expect(state.stopJob() == .cancel("job"))
+        #expect(state.cancellersInFlight == 1)
     }
 }
