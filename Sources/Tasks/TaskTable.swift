@@ -11,8 +11,12 @@ import StandardExtensions
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
 ///
-/// Submissions and lookups are synchronous so that FastCGI threads can call them directly; ``run()`` is the
-/// long-running part and belongs to the process's service group.
+/// Submissions and lookups are synchronous so that FastCGI threads can call them directly. The long-running parts
+/// belong to the process's service group: ``runJobs()`` (claims and runs jobs), ``runSweeper()`` and
+/// ``runHeartbeat()``; ``run()`` runs all three for a table used on its own.
+///
+/// What the table knows of its runs is one ``TaskTableState`` under one lock, and each run's is one
+/// ``TaskRunState``: transitions return what to do, done after the lock is left.
 public final class TaskTable: Sendable {
     /// Limits and timings.
     public struct Configuration: Sendable {
