@@ -8,7 +8,8 @@ public import UnixSignals
 /// Runs an app as one `ServiceGroup` until SIGTERM, SIGINT or SIGQUIT, then shuts its services down in reverse
 /// order: the FastCGI server stops accepting and finishes its requests (``FastCGIService``); the task table stops
 /// claiming, gives running tasks a grace period, hands them back to a shared store's queue or fails them as
-/// interrupted (``TaskTableService``); then the services the jobs depend on stop. A second signal skips the grace
+/// interrupted (``TaskTableService``); then the table's sweeper and lease heartbeat (``TaskSweeperService``,
+/// ``LeaseHeartbeatService``) and the services the jobs depend on stop. A second signal skips the grace
 /// period.
 ///
 /// ```swift
@@ -51,15 +52,20 @@ public struct LonghaulRunner: Sendable {
     ///     table has drained, in reverse order of this list.
     /// - Throws: what the service group throws (`ServiceGroupError` when a service ends before the shutdown).
     public func run(_ app: LonghaulApp, dependencies: [any Service] = []) async throws {
-        let tasks = TaskTableService(table: app.table, shutdownGrace: shutdownGrace, logger: logger)
+        let tasks = TaskTableService(
+            table: app.table, shutdownGrace: shutdownGrace, runsSweeperAndHeartbeat: false, logger: logger)
+        let heartbeat = LeaseHeartbeatService(table: app.table)
+        let sweeper = TaskSweeperService(table: app.table)
         // Registered before the group's own, so that it sees every signal the group sees.
         let signals = await UnixSignalsSequence(trapping: Self.stopSignals)
         let watcher = StopSignalService(signals: signals, tasks: tasks, logger: logger)
         let fastCGI = FastCGIService(server: server) { request in app.respond(to: request) }
-        // Dependency order: the group starts them in this order and shuts them down in reverse.
+        // Dependency order: the group starts them in this order and shuts them down in reverse, each once the one
+        // after it has ended: the FastCGI server stops accepting, the table drains, and only then do the sweeper and
+        // the heartbeat stop (the heartbeat renews the leases of the runs still draining), then the dependencies.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [watcher] + dependencies + [tasks, fastCGI],
+                services: [watcher] + dependencies + [heartbeat, sweeper, tasks, fastCGI],
                 gracefulShutdownSignals: Self.stopSignals,
                 logger: logger))
         try await group.run()

@@ -18,6 +18,7 @@ public final class TaskTableService: Service, Sendable, CustomStringConvertible 
     /// The table.
     public let table: TaskTable
     private let shutdownGrace: Duration
+    private let runsSweeperAndHeartbeat: Bool
     private let logger: Logger
     private let hurry: AsyncStream<Void>
     private let hurryContinuation: AsyncStream<Void>.Continuation
@@ -27,10 +28,17 @@ public final class TaskTableService: Service, Sendable, CustomStringConvertible 
     /// - Parameters:
     ///   - table: the table.
     ///   - shutdownGrace: how long running tasks may go on after graceful shutdown begins.
+    ///   - runsSweeperAndHeartbeat: whether this service also sweeps results and renews a shared store's leases
+    ///     (``TaskTable/run()``); `false` when ``TaskSweeperService`` and ``LeaseHeartbeatService`` run before it in
+    ///     the same group (``LonghaulRunner``), so this one runs only ``TaskTable/runJobs()``.
     ///   - logger: for the drain.
-    public init(table: TaskTable, shutdownGrace: Duration = TaskTableService.defaultShutdownGrace, logger: Logger) {
+    public init(
+        table: TaskTable, shutdownGrace: Duration = TaskTableService.defaultShutdownGrace,
+        runsSweeperAndHeartbeat: Bool = true, logger: Logger
+    ) {
         self.table = table
         self.shutdownGrace = shutdownGrace
+        self.runsSweeperAndHeartbeat = runsSweeperAndHeartbeat
         self.logger = logger
         (hurry, hurryContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -40,14 +48,16 @@ public final class TaskTableService: Service, Sendable, CustomStringConvertible 
         hurryContinuation.yield()
     }
 
-    /// Runs the table (its sweeper, poller, time-limit watcher and a shared store's heartbeat are child tasks of
-    /// ``TaskTable/run()``) until graceful shutdown or cancellation, then drains it.
+    /// Runs the table's jobs (its poller and time-limit watcher are child tasks of ``TaskTable/runJobs()``; the
+    /// sweeper and a shared store's heartbeat too unless they are services of their own) until graceful shutdown or
+    /// cancellation, then drains it.
     public func run() async {
         let table = self.table
+        let everything = runsSweeperAndHeartbeat
         // Unstructured on purpose: cancelling this service must not cancel the jobs as if a user had (they would
         // end `cancelled`); the drain below stops them, handed back or `interrupted`, and then awaits this task.
         let running = Task { [hurryContinuation] in
-            await table.run()
+            if everything { await table.run() } else { await table.runJobs() }
             // Every job has ended: no grace period left to wait for.
             hurryContinuation.yield()
         }

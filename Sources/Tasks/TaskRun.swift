@@ -12,44 +12,8 @@ import StandardExtensions
 /// could not be renewed in time) it writes nothing more and its job is cancelled.
 final class TaskRun: Sendable {
     /// Why a run stopped writing.
-    enum Fence: Sendable, Equatable {
-        /// The store refused a write: another claim owns the task.
-        case leaseLost
-        /// The lease was not renewed in time: another process may take the task over soon.
-        case renewalOverdue
-    }
-
-    private enum Write: Sendable {
-        case output(PendingOutput)
-        case update([String: String], progress: Double?)
-    }
-
-    /// Chunks waiting to be written as one, appended to in place (a new string per chunk would copy the backlog
-    /// each time). Only touched under the run's lock until it is taken for writing.
-    private final class PendingOutput: @unchecked Sendable {
-        var text: String
-        let offset: Int
-
-        init(_ text: String, offset: Int) {
-            self.text = text
-            self.offset = offset
-        }
-    }
-
-    private struct State {
-        var task: Task<Void, Never>?
-        var pending: [Write] = []
-        var writing = false
-        /// Output bytes emitted by the job (stored or pending): the offset of the next chunk.
-        var emittedBytes = 0
-        var fence: Fence?
-        var lastRenewal: ContinuousClock.Instant
-        var deadline: ContinuousClock.Instant
-        var timedOut = false
-        var cancelRequested = false
-        var retryDelay: Duration = .milliseconds(50)
-        var drained: [CheckedContinuation<Void, Never>] = []
-    }
+    typealias Fence = TaskRunState<UnsafeCurrentTask, CheckedContinuation<Void, Never>>.Fence
+    private typealias State = TaskRunState<UnsafeCurrentTask, CheckedContinuation<Void, Never>>
 
     /// The claim this run writes under.
     let claim: TaskClaim
@@ -59,6 +23,7 @@ final class TaskRun: Sendable {
     private let executor: BlockingExecutor?
     private let onChange: @Sendable (TaskID) -> Void
     private let onFence: @Sendable (TaskRun, Fence) -> Void
+    /// The run's one lock: every operation below is one transition under it, then the action it returns.
     private let state: LockedValue<State>
 
     /// - Parameters:
@@ -85,17 +50,23 @@ final class TaskRun: Sendable {
 
     var id: TaskID { claim.id }
 
-    /// Attaches the Swift task running the job (cancelled at once if the run was already told to stop).
-    func attach(_ task: Task<Void, Never>) {
-        let stop = state.withLock { state in
-            state.task = task
-            return state.fence != nil || state.cancelRequested || state.timedOut
+    /// Runs `body` (the job and the recording of its end) in the calling task, which can be cancelled through the
+    /// run meanwhile (``cancelRequested()``, ``fence(_:)``, ``stopIfOverdue(now:)``, ``stopJob()``); at once if the
+    /// run was already told to stop. Returns only once no cancel of the task is in flight, so none reaches a task that
+    /// has ended.
+    func whileAttached(_ body: () async -> Void) async {
+        // Always inside a task here (the table runs jobs in task group children), so the handle is not `nil`.
+        let action: State.AttachAction = withUnsafeCurrentTask { task in
+            guard let task else { return State.AttachAction.none }
+            return state.withLock { $0.attach(task) }
         }
-        if stop { task.cancel() }
+        if action == .cancelSelf { withUnsafeCurrentTask { $0?.cancel() } }
+        await body()
+        guard state.withLock({ $0.detach() }) else { return }
+        await withCheckedContinuation { continuation in
+            state.withLock { $0.waitForCancellers(continuation) }?.resume()
+        }
     }
-
-    /// The Swift task running the job.
-    var task: Task<Void, Never>? { state.withLock { $0.task } }
 
     /// Why the run stopped writing, if it did.
     var fence: Fence? { state.withLock { $0.fence } }
@@ -108,46 +79,31 @@ final class TaskRun: Sendable {
     /// Queues a chunk of output.
     /// - Throws: `CancellationError` once the run is fenced: its job must stop.
     func emit(_ text: String) throws {
-        guard !text.isEmpty else { return }
-        try enqueue { state in
-            let offset = state.emittedBytes
-            state.emittedBytes += text.utf8.count
-            // Consecutive chunks not yet being written travel as one write.
-            if case .output(let pending)? = state.pending.last {
-                pending.text += text
-            } else {
-                state.pending.append(.output(PendingOutput(text, offset: offset)))
-            }
-        }
+        try perform(state.withLock { $0.emit(text) })
     }
 
     /// Queues metadata and progress.
     /// - Throws: `CancellationError` once the run is fenced.
     func update(metadata: [String: String], progress: Double?) throws {
-        try enqueue { $0.pending.append(.update(metadata, progress: progress)) }
+        try perform(state.withLock { $0.update(metadata: metadata, progress: progress) })
     }
 
-    private func enqueue(_ change: (inout State) -> Void) throws {
-        let startWriter = try state.withLock { state throws(CancellationError) -> Bool in
-            guard state.fence == nil else { throw CancellationError() }
-            change(&state)
-            guard !state.writing else { return false }
-            state.writing = true
-            return true
+    private func perform(_ action: State.EmitAction) throws {
+        switch action {
+        case .none: return
+        case .refuse: throw CancellationError()
+        case .startWriter: startWriter()
         }
-        guard startWriter else { return }
+    }
+
+    private func startWriter() {
         if let executor { executor.submit { self.writePending() } } else { writePending() }
     }
 
     /// Waits until every queued write is stored (or the run is fenced).
     func drain() async {
         await withCheckedContinuation { continuation in
-            let done = state.withLock { state in
-                if !state.writing || state.fence != nil { return true }
-                state.drained.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
+            state.withLock { $0.drain(continuation) }?.resume()
         }
     }
 
@@ -155,102 +111,74 @@ final class TaskRun: Sendable {
     /// between tries) until the write lands or the run is fenced.
     private func writePending() {
         while true {
-            let next: Write? = state.withLock { state in
-                guard state.fence == nil, !state.pending.isEmpty else {
-                    state.writing = false
-                    return nil
-                }
-                return state.pending.removeFirst()
+            let write: State.Write
+            switch state.withLock({ $0.nextWrite() }) {
+            case .idle(let waiters):
+                for waiter in waiters { waiter.resume() }
+                return
+            case .write(let next): write = next
             }
-            guard let write = next else { return resumeDrained() }
             do {
                 switch write {
                 case .output(let pending): try store.appendOutput(claim, at: pending.offset, pending.text)
                 case .update(let metadata, let progress):
                     try store.update(claim, metadata: metadata, progress: progress)
                 }
-                state.withLock { $0.retryDelay = .milliseconds(50) }
+                state.withLock { $0.writeSucceeded() }
                 onChange(claim.id)
             } catch .leaseLost {
+                // The fence empties the queue: the next turn finds nothing and stops the writer.
                 fence(.leaseLost)
-                return resumeDrained()
             } catch {
                 // Put it back first in line and try again later; later chunks may join it meanwhile.
-                let delay = state.withLock { state in
-                    if case .output(let failed) = write, case .output(let later)? = state.pending.first {
-                        failed.text += later.text
-                        state.pending[0] = write
-                    } else {
-                        state.pending.insert(write, at: 0)
-                    }
-                    let delay = state.retryDelay
-                    state.retryDelay = min(state.retryDelay * 2, .seconds(1))
-                    return delay
-                }
-                DispatchQueue.global().asyncAfter(deadline: .now() + delay.timeInterval) {
-                    if let executor = self.executor {
-                        executor.submit { self.writePending() }
-                    } else {
-                        self.writePending()
-                    }
-                }
+                let delay = state.withLock { $0.writeFailed(write) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + delay.timeInterval) { self.startWriter() }
                 return
             }
         }
-    }
-
-    private func resumeDrained() {
-        let waiters = state.withLock { state in
-            defer { state.drained = [] }
-            return state.drained
-        }
-        for waiter in waiters { waiter.resume() }
     }
 
     // MARK: - Control from the table
 
     /// Stops the run's writes and its job; the first fence wins.
     func fence(_ reason: Fence) {
-        let (task, first) = state.withLock { state in
-            let first = state.fence == nil
-            if first {
-                state.fence = reason
-                state.pending = []
-            }
-            return (state.task, first)
-        }
-        guard first else { return }
-        task?.cancel()
-        resumeDrained()
+        guard case .fenced(let cancel, let waiters) = state.withLock({ $0.fence(reason) }) else { return }
+        perform(cancel)
+        for waiter in waiters { waiter.resume() }
         onFence(self, reason)
     }
 
     /// Someone asked to cancel the task: stop the job (the store records it as cancelled).
     func cancelRequested() {
-        let task = state.withLock { state in
-            state.cancelRequested = true
-            return state.task
-        }
-        task?.cancel()
+        perform(state.withLock { $0.requestCancel() })
+    }
+
+    /// Stops the job (a shutdown deadline has passed).
+    func stopJob() {
+        perform(state.withLock { $0.stopJob() })
     }
 
     /// The lease was renewed by a request sent at `sentAt`.
     func renewed(sentAt: ContinuousClock.Instant) {
-        state.withLock { $0.lastRenewal = max($0.lastRenewal, sentAt) }
+        state.withLock { $0.renewed(sentAt: sentAt) }
     }
 
     /// When the lease was last known to be renewed (the send time of the request that renewed it).
     var lastRenewal: ContinuousClock.Instant { state.withLock { $0.lastRenewal } }
 
     /// Stops the job if its deadline has passed.
-    /// - Returns: whether it was stopped now.
+    /// - Returns: whether the deadline passed now (it passes once).
+    @discardableResult
     func stopIfOverdue(now: ContinuousClock.Instant) -> Bool {
-        let task: Task<Void, Never>? = state.withLock { state in
-            guard !state.timedOut, state.deadline <= now else { return nil }
-            state.timedOut = true
-            return state.task
-        }
-        task?.cancel()
-        return task != nil
+        guard let cancel = state.withLock({ $0.deadlinePassed(now: now) }) else { return false }
+        perform(cancel)
+        return true
+    }
+
+    /// Cancels the job's task, which cannot return until ``TaskRunState/cancelPerformed()`` says so.
+    private func perform(_ action: State.CancelAction) {
+        guard case .cancel(let task) = action else { return }
+        task.cancel()
+        state.withLock { $0.cancelPerformed() }?.resume()
     }
 }

@@ -11,8 +11,12 @@ import StandardExtensions
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
 ///
-/// Submissions and lookups are synchronous so that FastCGI threads can call them directly; ``run()`` is the
-/// long-running part and belongs to the process's service group.
+/// Submissions and lookups are synchronous so that FastCGI threads can call them directly. The long-running parts
+/// belong to the process's service group: ``runJobs()`` (claims and runs jobs), ``runSweeper()`` and
+/// ``runHeartbeat()``; ``run()`` runs all three for a table used on its own.
+///
+/// What the table knows of its runs is one ``TaskTableState`` under one lock, and each run's is one
+/// ``TaskRunState``: transitions return what to do, done after the lock is left.
 public final class TaskTable: Sendable {
     /// Limits and timings.
     public struct Configuration: Sendable {
@@ -55,12 +59,10 @@ public final class TaskTable: Sendable {
     private let executor: BlockingExecutor?
     /// A thread for lease renewals alone, so that they never wait behind other store calls.
     private let heartbeatExecutor: BlockingExecutor?
-    private let runs = LockedValue<[TaskID: TaskRun]>([:])
+    /// The runs in this process, early cancels and the shutdown's interruption, under one lock.
+    private let state = LockedValue(TaskTableState<TaskRun>())
+    /// Kept apart from ``state``: observers are called on every write, and their list only grows at startup.
     private let outputObservers = LockedValue<[@Sendable (TaskChange) -> Void]>([])
-    /// Cancels asked for between a claim and its run's registration (a private store only), with when.
-    private let earlyCancels = LockedValue<[TaskID: ContinuousClock.Instant]>([:])
-    /// Set by ``failRunning(_:)``: jobs stopped from then on end failed with it instead of cancelled.
-    private let interruption = LockedValue<TaskFailure?>(nil)
 
     /// - Parameters:
     ///   - store: where tasks live.
@@ -164,18 +166,11 @@ public final class TaskTable: Sendable {
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {
         let outcome = try store.cancel(id)
         if outcome == .requested {
-            if let run = runs.withLock({ $0[id] }) {
-                run.cancelRequested()
-            } else if !store.isShared {
-                // Claimed but not registered yet: the registration picks it up. (A shared store's heartbeat
-                // reports the request to whichever process runs the task.)
-                let now = clock.now
-                earlyCancels.withLock { pending in
-                    pending = pending.filter { now - $0.value < .seconds(10) }
-                    pending[id] = now
-                }
-                if let run = runs.withLock({ $0[id] }) { run.cancelRequested() }
-            }
+            // Claimed but not registered yet (a private store): the registration picks it up. (A shared store's
+            // heartbeat reports the request to whichever process runs the task.)
+            let now = clock.now
+            let rememberEarly = !store.isShared
+            state.withLock { $0.requestCancel(id, now: now, rememberEarly: rememberEarly) }?.cancelRequested()
         }
         if outcome == .cancelled { notify(.task(id)) }
         return outcome
@@ -195,31 +190,49 @@ public final class TaskTable: Sendable {
     /// Stops every running job and records it as failed with `failure` (a shutdown deadline has passed).
     /// - Parameter failure: why they failed, for example "interrupted by shutdown".
     public func failRunning(_ failure: TaskFailure) {
-        interruption.withLock { $0 = failure }
-        cancelRunning()
+        for run in state.withLock({ $0.interrupt(with: failure) }) { run.stopJob() }
     }
 
     /// Cancels every running job (for example when a shutdown deadline has passed).
     public func cancelRunning() {
-        for run in runs.withLock({ Array($0.values) }) { run.task?.cancel() }
+        for run in runningRuns { run.stopJob() }
     }
 
     /// The number of jobs running in this process.
-    public var runningCount: Int { runs.withLock { $0.count } }
+    public var runningCount: Int { state.withLock { $0.runs.count } }
 
-    /// Runs jobs and sweeps results until ``stopClaiming()`` is called (then waits for running jobs) or the
-    /// calling task is cancelled (then running jobs are cancelled too).
+    /// The runs in this process, at this instant.
+    private var runningRuns: [TaskRun] { state.withLock { Array($0.runs.values) } }
+
+    /// Runs jobs, sweeps results and (a shared store) renews leases until ``stopClaiming()`` is called (then waits
+    /// for running jobs) or the calling task is cancelled (then running jobs are cancelled too).
+    ///
+    /// ``runJobs()``, ``runSweeper()`` and ``runHeartbeat()`` in one call, for a table used without a service group
+    /// (tests, embedding); a service group runs them as services of their own.
     public func run() async {
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await self.runSweeper() }
+            background.addTask { await self.runHeartbeat() }
+            await runJobs()
+            background.cancelAll()
+        }
+    }
+
+    /// Claims and runs jobs until ``stopClaiming()`` is called (then waits for running jobs) or the calling task is
+    /// cancelled (then running jobs are cancelled too). The poller and the time-limit watcher run as its children
+    /// and end with it: they serve the claiming and the running jobs.
+    ///
+    /// Each job runs in a child of one discarding task group, cancellable alone through its ``TaskRun``: no other
+    /// Swift task per job.
+    public func runJobs() async {
         // Self-fencing must fire on time even when the cooperative pool is busy: it runs on a thread of its own.
         let watchdog = store.leaseTimeout.map { lease in
             LeaseWatchdog(interval: min(.milliseconds(250), lease / 12)) { [weak self] in self?.fenceOverdueRuns() }
         }
         defer { watchdog?.stop() }
         await withTaskGroup(of: Void.self) { background in
-            background.addTask { await self.sweepLoop() }
             background.addTask { await self.pollLoop() }
             background.addTask { await self.watchLoop() }
-            if store.isShared { background.addTask { await self.heartbeatLoop() } }
             await withDiscardingTaskGroup { jobs in
                 for await _ in wakeups {
                     await claimAvailable(into: &jobs)
@@ -247,20 +260,15 @@ public final class TaskTable: Sendable {
                 deadline: claimedAt + configuration.taskTimeout,
                 onChange: { [weak self] id in self?.notify(.task(id)) },
                 onFence: { [weak self] run, reason in self?.fenced(run, reason) })
+            let registered = state.withLock { $0.register(run, id: run.id) }
             // This process may take back a task whose lease it let run out (it was stalled): stop the old run.
-            runs.withLock { $0.updateValue(run, forKey: run.id) }?.fence(.leaseLost)
-            // An unstructured task per job so that one job can be cancelled alone; the group child waits for it,
-            // which keeps its lifetime inside run().
-            let task = Task { await self.execute(run) }
-            run.attach(task)
-            if earlyCancels.withLock({ $0.removeValue(forKey: run.id) }) != nil { run.cancelRequested() }
+            registered.replaced?.fence(.leaseLost)
+            // Remembered by the run: its job's task is cancelled as it attaches.
+            if registered.cancelRequested { run.cancelRequested() }
+            // The job runs in the group child itself, which the run can cancel alone while it is attached.
             group.addTask {
-                await withTaskCancellationHandler {
-                    await task.value
-                } onCancel: {
-                    task.cancel()
-                }
-                self.runs.withLock { if $0[run.id] === run { $0[run.id] = nil } }
+                await run.whileAttached { await self.execute(run) }
+                self.state.withLock { $0.unregister(run, id: run.id) }
                 self.wakeupContinuation.yield()
             }
         }
@@ -308,7 +316,7 @@ public final class TaskTable: Sendable {
                 message:
                     "The task did not finish within \(configuration.taskTimeout.formatted(.units(allowed: [.minutes, .seconds])))."
             )
-        } else if status == .cancelled, let interrupted = interruption.withLock({ $0 }) {
+        } else if status == .cancelled, let interrupted = state.withLock({ $0.interruption }) {
             (status, failure) = (.failed, interrupted)
         }
         // Everything the job wrote must be stored before the task is final.
@@ -373,7 +381,8 @@ public final class TaskTable: Sendable {
         for observer in outputObservers.withLock({ $0 }) { observer(change) }
     }
 
-    private func sweepLoop() async {
+    /// Sweeps expired results every ``Configuration/sweepInterval`` until the calling task is cancelled.
+    public func runSweeper() async {
         while !Task.isCancelled {
             try? await clock.sleep(for: configuration.sweepInterval)
             do {
@@ -396,7 +405,7 @@ public final class TaskTable: Sendable {
         while !Task.isCancelled {
             try? await clock.sleep(for: interval)
             let now = clock.now
-            for run in runs.withLock({ Array($0.values) }) { _ = run.stopIfOverdue(now: now) }
+            for run in runningRuns { run.stopIfOverdue(now: now) }
         }
     }
 
@@ -404,20 +413,23 @@ public final class TaskTable: Sendable {
     /// (its job's Swift task is cancelled), so two runs of one task never overlap across a pause or a partition.
     private func fenceOverdueRuns() {
         let now = clock.now
-        for run in runs.withLock({ Array($0.values) }) where run.fence == nil {
+        for run in runningRuns where run.fence == nil {
             if overdueRenewal(run, now: now) == true { run.fence(.renewalOverdue) }
         }
     }
 
-    private func heartbeatLoop() async {
+    /// Renews a shared store's leases of the runs in this process and picks up cancels asked for in other processes,
+    /// until the calling task is cancelled (at once for a store without leases). Run it until the table's drain has
+    /// finished: a run handed back or recording its end still needs its lease.
+    public func runHeartbeat() async {
+        guard store.isShared, let heartbeatExecutor else { return }
         var interval = configuration.heartbeatInterval
         if let lease = store.leaseTimeout { interval = min(interval, lease / 5) }
         while !Task.isCancelled {
             try? await clock.sleep(for: interval)
-            let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
+            let active = runningRuns.filter { $0.fence == nil }
             guard !active.isEmpty else { continue }
             let sentAt = clock.now
-            guard let heartbeatExecutor else { return }
             do {
                 let report = try await heartbeatExecutor.run { [store] () throws(TaskStoreError) in
                     try store.renewLeases(active.map(\.claim))
@@ -442,7 +454,7 @@ public final class TaskTable: Sendable {
     /// here. Returns how many were handed back (none for a private store).
     @discardableResult
     public func requeueRunning() async -> Int {
-        let active = runs.withLock { Array($0.values) }.filter { $0.fence == nil }
+        let active = runningRuns.filter { $0.fence == nil }
         guard store.isShared, !active.isEmpty else { return 0 }
         do {
             let count = try await onStoreThread { [store] () throws(TaskStoreError) in

@@ -67,6 +67,24 @@ import Testing
         #expect(try table.record(id)?.failure?.kind == .interrupted)
     }
 
+    @Test func theSweeperAndHeartbeatServicesStopAfterTheTableHasDrained() async throws {
+        let table = table(jobDuration: .milliseconds(300))
+        let tasks = TaskTableService(
+            table: table, shutdownGrace: .seconds(30), runsSweeperAndHeartbeat: false, logger: logger)
+        // As LonghaulRunner lists them: the heartbeat (here with a private store: it only waits) and the sweeper
+        // before the table. A service that ended before the shutdown would make run() throw.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [LeaseHeartbeatService(table: table), TaskSweeperService(table: table), tasks],
+                logger: logger))
+        async let run: Void = group.run()
+        let id = try await startTask(on: table)
+        await group.triggerGracefulShutdown()
+        try await run
+        #expect(try table.record(id)?.status == .succeeded)
+        #expect(table.runningCount == 0)
+    }
+
     @Test func cancellingTheServiceFailsRunningTasksAsInterruptedNotCancelled() async throws {
         let table = table(jobDuration: nil)
         let service = TaskTableService(table: table, shutdownGrace: .seconds(3600), logger: logger)

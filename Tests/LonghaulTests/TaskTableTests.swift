@@ -100,6 +100,33 @@ import Testing
         #expect(try table.cancel(id) == .alreadyFinished(.cancelled))
     }
 
+    @Test func cancellingOneRunningTaskLeavesTheOthersRunning() async throws {
+        // Job "wait" ends when the gate closes: cancelled if its task was cancelled, succeeded otherwise.
+        let (gate, opener) = AsyncStream.makeStream(of: Void.self)
+        let job = ClosureJob { input, context in
+            try context.emit("started")
+            if input == "wait" {
+                for await _ in gate {}
+                try Task.checkCancellation()
+                try context.emit(" done")
+            } else {
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+        let table = TaskTable(store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: ["x": job], logger: logger)
+        let runner = Task { await table.run() }
+        defer { runner.cancel() }
+        let cancelled = try table.submit(kind: "x", input: "sleep").id
+        let kept = try table.submit(kind: "x", input: "wait").id
+        for id in [cancelled, kept] { _ = try await waitUntil(table, id) { $0.output == "started" } }
+        #expect(try table.cancel(cancelled) == .requested)
+        #expect(try await waitUntilFinished(table, cancelled).status == .cancelled)
+        opener.finish()
+        let done = try await waitUntilFinished(table, kept)
+        #expect(done.status == .succeeded)
+        #expect(done.output == "started done")
+    }
+
     @Test func aJobPastTheTimeLimitFailsWithTaskTimeout() async throws {
         let job = ClosureJob { _, _ in try await Task.sleep(for: .seconds(60)) }
         var configuration = TaskTable.Configuration()
