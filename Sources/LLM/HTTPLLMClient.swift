@@ -61,6 +61,8 @@ public final class HTTPLLMClient: LLMClient {
         private let started = ContinuousClock.now
         private var attempt = 0
         private var finished = false
+        /// Set after a retryable failure: wait this long, then start the next attempt.
+        private var retryDelay: Duration?
         /// Events decoded but not yet handed out (a chunk can hold several), from `nextEvent` on.
         private var events: [LLMEvent] = []
         private var nextEvent = 0
@@ -83,53 +85,63 @@ public final class HTTPLLMClient: LLMClient {
             info = LLMCompletionInfo(model: client.configuration.model)
         }
 
+        // `next()` is the only async function of a call, and it keeps little across its awaits: its frame (in the
+        // consumer's task's slabs) is what a call holds while it waits for the provider; a deeper chain of async
+        // functions would hold a slab each. Decoding, logging and retry decisions run in synchronous functions,
+        // on the thread's stack.
         func next() async throws -> LLMEvent? {
             while true {
-                if nextEvent < events.count {
-                    let event = events[nextEvent]
-                    nextEvent += 1
-                    if nextEvent == events.count {
-                        events.removeAll(keepingCapacity: true)
-                        nextEvent = 0
-                    }
-                    return event
-                }
+                if let event = takeEvent() { return event }
                 if finished { return nil }
-                try await step()
+                if let delay = retryDelay {
+                    retryDelay = nil
+                    do {
+                        try await client.sleep(delay)
+                    } catch {
+                        finished = true
+                        throw error
+                    }
+                }
+                if parts == nil { startAttempt() }
+                // The iterator is a reference to the stream's storage: a copy reads the same stream.
+                var iterator = parts!
+                let part: Result<HTTPResponsePart?, any Error>
+                do {
+                    part = .success(try await iterator.next())
+                } catch {
+                    part = .failure(error)
+                }
+                try received(part)
             }
         }
 
-        // The async functions below stay small: their frames are what a call holds (in its task's slabs) while it
-        // waits for the provider. Everything else runs in synchronous functions, on the thread's stack.
+        private func takeEvent() -> LLMEvent? {
+            guard nextEvent < events.count else { return nil }
+            let event = events[nextEvent]
+            nextEvent += 1
+            if nextEvent == events.count {
+                events.removeAll(keepingCapacity: true)
+                nextEvent = 0
+            }
+            return event
+        }
 
-        /// Reads one part of the current attempt (starting one if needed); ends the call, or waits to retry, as it says.
-        private func step() async throws {
+        /// Handles what the transfer gave: ends the call, or sets `retryDelay`, as it says.
+        private func received(_ part: Result<HTTPResponsePart?, any Error>) throws {
             let outcome: Result<LLMCompletionInfo?, LLMError>
-            do {
-                if parts == nil { startAttempt() }
-                outcome = .success(try handle(try await nextPart()))
+            do throws(LLMError) {
+                switch part {
+                case .success(let part):
+                    outcome = .success(try handle(part))
+                case .failure(let error as CurlError):
+                    throw HTTPLLMClient.llmError(error, requestID: info.requestID)
+                case .failure:
+                    throw LLMError(code: .cancelled, message: "The call was cancelled.")
+                }
             } catch {
                 outcome = .failure(error)
             }
-            guard let delay = try settle(outcome) else { return }
-            do {
-                try await client.sleep(delay)
-            } catch {
-                finished = true
-                throw error
-            }
-        }
-
-        private func nextPart() async throws(LLMError) -> HTTPResponsePart? {
-            do {
-                // The iterator is a reference to the stream's storage: a copy reads the same stream.
-                var iterator = parts!
-                return try await iterator.next()
-            } catch let error as CurlError {
-                throw HTTPLLMClient.llmError(error, requestID: info.requestID)
-            } catch {
-                throw LLMError(code: .cancelled, message: "The call was cancelled.")
-            }
+            retryDelay = try settle(outcome)
         }
 
         private func startAttempt() {
