@@ -43,55 +43,152 @@ public final class HTTPLLMClient: LLMClient {
     }
 
     public func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<LLMEvent, any Error>.makeStream()
-        // Unstructured: a stream's producer outlives this synchronous call; ending the stream cancels it (below).
-        let task = Task { [self] in
-            do {
-                let info = try await run(prompt: prompt, continuation: continuation)
-                continuation.yield(.finished(info))
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
+        // No producer task: the task that iterates the stream runs the call itself, a step per `next()` (an
+        // unfolding stream). A task per call costs its object and its own async-frame slabs; cancelling the
+        // consumer's task cancels the step it is awaiting, which aborts the transfer.
+        let call = Call(client: self, prompt: prompt)
+        return AsyncThrowingStream(unfolding: { try await call.next() })
     }
 
-    private func run(
-        prompt: String, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation
-    ) async throws -> LLMCompletionInfo {
-        let request = wire.request(prompt: prompt, configuration: configuration)
-        let started = ContinuousClock.now
-        var attempt = 0
-        while true {
+    /// One call: its attempts, each an HTTP transfer read a part at a time, and the events ready for the consumer.
+    ///
+    /// Touched only by the task iterating the call's stream, one `next()` at a time (an iterator has one consumer):
+    /// hence `@unchecked Sendable`.
+    private final class Call: @unchecked Sendable {
+        private let client: HTTPLLMClient
+        private var prompt: String
+        private var request: HTTPRequest?
+        private let started = ContinuousClock.now
+        private var attempt = 0
+        private var finished = false
+        /// Set after a retryable failure: wait this long, then start the next attempt.
+        private var retryDelay: Duration?
+        /// Events decoded but not yet handed out (a chunk can hold several), from `nextEvent` on.
+        private var events: [LLMEvent] = []
+        private var nextEvent = 0
+
+        // The current attempt; `parts` is nil between attempts.
+        private var parts: AsyncThrowingStream<HTTPResponsePart, any Error>.AsyncIterator?
+        private var delivered = false
+        private var info: LLMCompletionInfo
+        private var parser = SSEParser()
+        /// The status, and the head itself only when it is an error's (its headers say whether to retry).
+        private var status: Int?
+        private var contentType: String?
+        private var errorHead: HTTPResponseHead?
+        private var errorBody: [UInt8] = []
+        private var answer = AnswerBody()
+
+        init(client: HTTPLLMClient, prompt: String) {
+            self.client = client
+            self.prompt = prompt
+            info = LLMCompletionInfo(model: client.configuration.model)
+        }
+
+        // `next()` is the only async function of a call, and it keeps little across its awaits: its frame (in the
+        // consumer's task's slabs) is what a call holds while it waits for the provider; a deeper chain of async
+        // functions would hold a slab each. Decoding, logging and retry decisions run in synchronous functions,
+        // on the thread's stack.
+        func next() async throws -> LLMEvent? {
+            while true {
+                if let event = takeEvent() { return event }
+                if finished { return nil }
+                if let delay = retryDelay {
+                    retryDelay = nil
+                    do {
+                        try await client.sleep(delay)
+                    } catch {
+                        finished = true
+                        throw error
+                    }
+                }
+                if parts == nil { startAttempt() }
+                // The iterator is a reference to the stream's storage: a copy reads the same stream.
+                var iterator = parts!
+                let part: Result<HTTPResponsePart?, any Error>
+                do {
+                    part = .success(try await iterator.next())
+                } catch {
+                    part = .failure(error)
+                }
+                try received(part)
+            }
+        }
+
+        private func takeEvent() -> LLMEvent? {
+            guard nextEvent < events.count else { return nil }
+            let event = events[nextEvent]
+            nextEvent += 1
+            if nextEvent == events.count {
+                events.removeAll(keepingCapacity: true)
+                nextEvent = 0
+            }
+            return event
+        }
+
+        /// Handles what the transfer gave: ends the call, or sets `retryDelay`, as it says.
+        private func received(_ part: Result<HTTPResponsePart?, any Error>) throws {
+            let outcome: Result<LLMCompletionInfo?, LLMError>
+            do throws(LLMError) {
+                switch part {
+                case .success(let part):
+                    outcome = .success(try handle(part))
+                case .failure(let error as CurlError):
+                    throw HTTPLLMClient.llmError(error, requestID: info.requestID)
+                case .failure:
+                    throw LLMError(code: .cancelled, message: "The call was cancelled.")
+                }
+            } catch {
+                outcome = .failure(error)
+            }
+            retryDelay = try settle(outcome)
+        }
+
+        private func startAttempt() {
             attempt += 1
-            var delivered = false
-            do {
-                var info = try await attemptOnce(
-                    request, continuation: continuation, delivered: &delivered, started: started)
+            if request == nil {
+                request = client.wire.request(prompt: prompt, configuration: client.configuration)
+                prompt = ""
+            }
+            info = LLMCompletionInfo(model: client.configuration.model)
+            parts = client.http.stream(request!).makeAsyncIterator()
+        }
+
+        /// After a part: `nil` to go on; the delay before the next attempt after a retryable failure. Ends the call
+        /// on success (queueing `.finished`) and throws when it fails for good.
+        private func settle(_ outcome: Result<LLMCompletionInfo?, LLMError>) throws -> Duration? {
+            switch outcome {
+            case .success(nil):
+                return nil
+            case .success(var info?):
+                endAttempt()
                 info.attempts = attempt
                 LLMMetrics.callDuration.recordInterval(since: started)
-                logger.debug(
+                client.logger.debug(
                     "LLM call succeeded",
                     metadata: [
-                        "llm.model": "\(info.model ?? configuration.model)", "llm.attempts": "\(attempt)",
+                        "llm.model": "\(info.model ?? client.configuration.model)", "llm.attempts": "\(attempt)",
                         "llm.duration_ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
                         "upstream.request_id": "\(info.requestID ?? "-")",
                     ])
                 Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", "succeeded")]).increment()
-                return info
-            } catch var error {
+                events.append(.finished(info))
+                finished = true
+                return nil
+            case .failure(var error):
+                endAttempt()
                 error.attempts = attempt
+                if Task.isCancelled { finished = true }
                 try Task.checkCancellation()
-                guard error.isRetryable, !delivered, attempt <= retryPolicy.maxRetries else {
+                guard error.isRetryable, !delivered, attempt <= client.retryPolicy.maxRetries else {
+                    finished = true
                     LLMMetrics.callDuration.recordInterval(since: started)
                     Counter(label: LLMMetrics.callsLabel, dimensions: [("outcome", error.shortDescription)]).increment()
-                    logger.warning(
+                    client.logger.warning(
                         "LLM call failed",
                         metadata: [
                             "error.type": "\(error.type)", "error.message": "\(error.message)",
-                            "llm.model": "\(configuration.model)", "llm.attempts": "\(attempt)",
+                            "llm.model": "\(client.configuration.model)", "llm.attempts": "\(attempt)",
                             "upstream.request_id": "\(error.requestID ?? "-")",
                             "http.status": "\(error.httpStatus ?? 0)",
                         ])
@@ -99,110 +196,112 @@ public final class HTTPLLMClient: LLMClient {
                 }
                 Counter(label: LLMMetrics.retriesLabel, dimensions: [("error_type", error.shortDescription)])
                     .increment()
-                let delay = retryPolicy.delay(beforeRetry: attempt - 1, retryAfter: error.retryAfter, random: random())
+                let delay = client.retryPolicy.delay(
+                    beforeRetry: attempt - 1, retryAfter: error.retryAfter, random: client.random())
                 // A retry is degraded service (the call is slower, the provider struggles): warning, not info.
-                logger.warning(
+                client.logger.warning(
                     "LLM call will be retried",
                     metadata: [
                         "error.type": "\(error.type)", "error.message": "\(error.message)",
-                        "llm.model": "\(configuration.model)", "llm.attempt": "\(attempt)",
+                        "llm.model": "\(client.configuration.model)", "llm.attempt": "\(attempt)",
                         "retry.delay_ms": "\(delay.wholeMilliseconds)",
                         "upstream.request_id": "\(error.requestID ?? "-")",
                         "http.status": "\(error.httpStatus ?? 0)",
                     ])
-                try await sleep(delay)
+                return delay
             }
         }
-    }
 
-    /// One HTTP attempt. `delivered` becomes true once text has been handed to the consumer.
-    private func attemptOnce(
-        _ request: HTTPRequest, continuation: AsyncThrowingStream<LLMEvent, any Error>.Continuation,
-        delivered: inout Bool, started: ContinuousClock.Instant
-    ) async throws(LLMError) -> LLMCompletionInfo {
-        var info = LLMCompletionInfo(model: configuration.model)
-        var parser = SSEParser()
-        var head: HTTPResponseHead?
-        var errorBody: [UInt8] = []
-        var answer = AnswerBody()
-
-        func deliver(_ text: String) {
-            if !delivered { LLMMetrics.timeToFirstToken.recordInterval(since: started) }
-            delivered = true
-            continuation.yield(.textDelta(text))
+        /// Drops the current attempt's transfer (aborting it if still running) and its state.
+        private func endAttempt() {
+            parts = nil
+            parser = SSEParser()
+            status = nil
+            contentType = nil
+            errorHead = nil
+            errorBody = []
+            answer = AnswerBody()
         }
 
-        do {
-            for try await part in http.stream(request) {
-                switch part {
-                case .head(let received):
-                    head = received
-                    info.requestID = received.header(wire.requestIDHeader)
-                    LLMMetrics.recordRateLimits(received)
-                case .body(let bytes):
-                    guard let head, (200..<300).contains(head.status) else {
-                        if errorBody.count < 65_536 { errorBody += bytes }
-                        continue
+        /// Handles one part of the current attempt (`nil`: the transfer has ended). Returns the call's facts once the
+        /// answer is complete.
+        private func handle(_ part: HTTPResponsePart?) throws(LLMError) -> LLMCompletionInfo? {
+            guard let part else { return try endOfBody() }
+            switch part {
+            case .head(let received):
+                status = received.status
+                contentType = received.header("content-type")
+                if !(200..<300).contains(received.status) { errorHead = received }
+                info.requestID = received.header(client.wire.requestIDHeader)
+                LLMMetrics.recordRateLimits(received)
+            case .body(let bytes):
+                guard let status, (200..<300).contains(status) else {
+                    if errorBody.count < 65_536 { errorBody += bytes }
+                    return nil
+                }
+                switch answer.take(bytes, contentType: contentType) {
+                case .pending:
+                    return nil
+                case .document:
+                    guard answer.document.count <= AnswerBody.maxDocumentBytes else {
+                        throw LLMError(
+                            code: .invalidResponse,
+                            message: "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
+                            requestID: info.requestID)
                     }
-                    switch answer.take(bytes, contentType: head.header("content-type")) {
-                    case .pending:
-                        continue
-                    case .document:
-                        guard answer.document.count <= AnswerBody.maxDocumentBytes else {
-                            throw LLMError(
-                                code: .invalidResponse,
-                                message:
-                                    "The model's server sent a JSON answer over \(AnswerBody.maxDocumentBytes) bytes.",
-                                requestID: info.requestID)
-                        }
-                    case .events(let events):
-                        for event in parser.feed(events) {
-                            for signal in try wire.decode(event, info: &info) {
-                                switch signal {
-                                case .text(let text): deliver(text)
-                                case .done: return info
-                                }
+                case .events(let received):
+                    for event in parser.feed(received) {
+                        for signal in try client.wire.decode(event, info: &info) {
+                            switch signal {
+                            case .text(let text): deliver(text)
+                            case .done: return info
                             }
                         }
-                        if parser.isOverflowed {
-                            throw LLMError(
-                                code: .invalidResponse,
-                                message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
-                                requestID: info.requestID)
-                        }
+                    }
+                    if parser.isOverflowed {
+                        throw LLMError(
+                            code: .invalidResponse,
+                            message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
+                            requestID: info.requestID)
                     }
                 }
             }
-        } catch let error as LLMError {
-            throw error
-        } catch let error as CurlError {
-            throw Self.llmError(error, requestID: info.requestID)
-        } catch {
-            throw LLMError(code: .cancelled, message: "The call was cancelled.")
+            return nil
         }
-        if Task.isCancelled { throw LLMError(code: .cancelled, message: "The call was cancelled.") }
-        guard let head else {
+
+        /// The transfer has ended without the answer's end event.
+        private func endOfBody() throws(LLMError) -> LLMCompletionInfo {
+            if Task.isCancelled { throw LLMError(code: .cancelled, message: "The call was cancelled.") }
+            guard let status else {
+                throw LLMError(
+                    code: .connectionError, message: "The model's server closed the connection without answering.",
+                    isRetryable: true)
+            }
+            guard (200..<300).contains(status) else {
+                var error = client.wire.error(status: status, body: errorBody, requestID: info.requestID)
+                error.isRetryable = RetryPolicy.isRetryable(
+                    status: status, shouldRetryHeader: errorHead?.header("x-should-retry"))
+                error.retryAfter = RetryPolicy.serverDelay(
+                    retryAfterMilliseconds: errorHead?.header("retry-after-ms"),
+                    retryAfterSeconds: errorHead?.header("retry-after"))
+                throw error
+            }
+            if answer.isDocument {
+                // A gateway answered the stream request with the whole answer at once: complete now that it has ended.
+                let text = try client.wire.decodeDocument(answer.document, info: &info)
+                if !text.isEmpty { deliver(text) }
+                return info
+            }
             throw LLMError(
-                code: .connectionError, message: "The model's server closed the connection without answering.",
-                isRetryable: true)
+                code: .incompleteResponse, message: "The model's stream ended before the answer was complete.",
+                requestID: info.requestID, isRetryable: true)
         }
-        guard (200..<300).contains(head.status) else {
-            var error = wire.error(status: head.status, body: errorBody, requestID: info.requestID)
-            error.isRetryable = RetryPolicy.isRetryable(
-                status: head.status, shouldRetryHeader: head.header("x-should-retry"))
-            error.retryAfter = RetryPolicy.serverDelay(
-                retryAfterMilliseconds: head.header("retry-after-ms"), retryAfterSeconds: head.header("retry-after"))
-            throw error
+
+        private func deliver(_ text: String) {
+            if !delivered { LLMMetrics.timeToFirstToken.recordInterval(since: started) }
+            delivered = true
+            events.append(.textDelta(text))
         }
-        if answer.isDocument {
-            // A gateway answered the stream request with the whole answer at once: complete now that it has ended.
-            let text = try wire.decodeDocument(answer.document, info: &info)
-            if !text.isEmpty { deliver(text) }
-            return info
-        }
-        throw LLMError(
-            code: .incompleteResponse, message: "The model's stream ended before the answer was complete.",
-            requestID: info.requestID, isRetryable: true)
     }
 
     private static func llmError(_ error: CurlError, requestID: String?) -> LLMError {

@@ -99,6 +99,26 @@ private func closedPort() throws -> Int {
         #expect(parser.feed(response.body).last?.name == "message_stop", "the body ends with the stream's last event")
     }
 
+    @Test(.timeLimit(.minutes(1))) func http1TransfersAreNotHeldToTheMultiplexedConnectionLimit() async throws {
+        // Each HTTP/1.1 call needs its own connection: a limit meant for HTTP/2 would queue these one at a time.
+        let mock = try MockLLMServer(latency: 3)
+        var configuration = CurlHTTPClient.Configuration()
+        configuration.maxMultiplexedConnectionsPerHost = 1
+        let client = CurlHTTPClient(configuration: configuration, logger: logger)
+        defer { client.shutdown() }
+
+        let started = ContinuousClock.now
+        let statuses = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for index in 0..<8 {
+                group.addTask { try await collect(client, mock.messages("parallel \(index)")).head?.status }
+            }
+            return try await group.reduce(into: [Int?]()) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: 8))
+        // One at a time would take 8 × 3 s.
+        #expect(ContinuousClock.now - started < .seconds(15))
+    }
+
     @Test(.timeLimit(.minutes(1))) func aClosedPortIsCouldNotConnect() async throws {
         let client = CurlHTTPClient(logger: logger)
         defer { client.shutdown() }
