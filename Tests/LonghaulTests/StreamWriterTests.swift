@@ -89,6 +89,32 @@ import Testing
         func readToEnd() -> [UInt8] { read(count: Int.max) }
     }
 
+    /// A blocking read on a thread of its own: blocking on the cooperative pool (two threads here) would stall
+    /// every other test.
+    final class ThreadResult<T: Sendable>: Sendable {
+        private let result = Mutex<T?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ body: @escaping @Sendable () -> T) {
+            Thread { [self] in
+                let value = body()
+                result.withLock { $0 = value }
+                done.signal()
+            }.start()
+        }
+
+        func value() async -> T {
+            await withCheckedContinuation { continuation in
+                Thread { [self] in
+                    done.wait()
+                    continuation.resume(returning: result.withLock { $0! })
+                }.start()
+            }
+        }
+    }
+
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> ThreadResult<T> { ThreadResult(body) }
+
     /// What `complete` did: closes the server end (as `FCGX_Finish_r` would after its end records).
     final class Completions: Sendable {
         let count = Atomic<Int>(0)
@@ -108,7 +134,7 @@ import Testing
         let completions = Completions()
         let server = pair.server
         let connection = writer.register(fd: server, requestID: 3) { completions.complete(server) }
-        let reader = Task.detached { pair.readToEnd() }
+        let reader = Self.onThread { pair.readToEnd() }
         var expected = ""
         for index in 0..<2000 {
             let chunk = "id: \(index)\ndata: " + String(repeating: "x", count: index % 300) + "\n\n"
@@ -116,7 +142,7 @@ import Testing
             #expect(await connection.write(chunk))
         }
         await connection.finish()
-        let received = await reader.value
+        let received = await reader.value()
         let parsed = try #require(FastCGIRecordTests.parseStdout(received))
         #expect(String(decoding: parsed.content, as: UTF8.self) == expected)
         #expect(parsed.ids.allSatisfy { $0 == 3 })
@@ -143,10 +169,10 @@ import Testing
         let live = try Pair()
         let liveServer = live.server
         let liveConnection = writer.register(fd: liveServer, requestID: 2) { completions.complete(liveServer) }
-        let reader = Task.detached { live.readToEnd() }
+        let reader = Self.onThread { live.readToEnd() }
         for _ in 0..<100 { #expect(await liveConnection.write("data: live\n\n")) }
         await liveConnection.finish()
-        let parsed = try #require(FastCGIRecordTests.parseStdout(await reader.value))
+        let parsed = try #require(FastCGIRecordTests.parseStdout(await reader.value()))
         #expect(String(decoding: parsed.content, as: UTF8.self) == String(repeating: "data: live\n\n", count: 100))
 
         // The stuck stream's client goes away: its waiting write returns false, and finishing completes it.
