@@ -55,8 +55,7 @@ public final class FastCGIServer: Sendable {
     private let busy = Atomic<Int>(0)
     private let streams = Atomic<Int>(0)
     private let threadsDone = DispatchGroup()
-    private let writerQueues: [DispatchQueue]
-    private let nextWriter = Atomic<Int>(0)
+    private let streamWriter: StreamWriter
 
     /// Initialises libfcgi and opens (or adopts) the listen socket. Call once per process.
     /// - Parameters:
@@ -66,7 +65,7 @@ public final class FastCGIServer: Sendable {
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        self.writerQueues = (0..<4).map { DispatchQueue(label: "longhaul.fastcgi.stream-writer.\($0)") }
+        self.streamWriter = StreamWriter(logger: logger)
         guard FCGX_Init() == 0 else { throw FastCGIError.initFailed("FCGX_Init returned an error") }
         switch configuration.listener {
         case .inherited:
@@ -221,10 +220,15 @@ public final class FastCGIServer: Sendable {
             handle.finish()
             return
         }
-        let queue = writerQueues[nextWriter.add(1, ordering: .relaxed).newValue % writerQueues.count]
-        let stream = ResponseStream(handle: handle, queue: queue)
+        // The header flush left libfcgi's buffer empty: from here the stream writer owns the connection until
+        // the producer returns, then hands it back to libfcgi to write the end records and close it.
+        let connection = streamWriter.register(
+            fd: handle.pointer.pointee.ipcFd, requestID: UInt16(truncatingIfNeeded: handle.pointer.pointee.requestId)
+        ) { handle.finish() }
+        let stream = ResponseStream(connection: connection)
         streams.add(1, ordering: .relaxed)
-        // The stream outlives this accept cycle by design; it ends when the producer returns.
+        // Unstructured: the producer outlives this accept cycle by design (the thread goes back to accepting);
+        // it ends when the producer returns, and SIGTERM's drain ends every task's producer.
         Task {
             await producer(stream)
             await stream.finish()

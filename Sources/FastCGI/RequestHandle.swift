@@ -2,7 +2,8 @@ import CFastCGI
 import Glibc
 
 /// Owns one heap-allocated `FCGX_Request`. It is touched by one thread at a time: the accept thread until the
-/// request is answered or handed off, then the stream writer queue that finishes it.
+/// request is answered or handed off; a streamed request's socket is then written by the ``StreamWriter`` (raw
+/// records, libfcgi untouched) until its finish queue calls ``finish()``.
 final class RequestHandle: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<FCGX_Request>
 

@@ -8,14 +8,16 @@ public import Tasks
 
 /// Wakes the streams watching a task when it changes (new text, new state).
 ///
-/// The table calls ``notify(_:)`` for every change; each open stream waits on its own signal stream, so a change
-/// costs one yield per watcher and no polling.
+/// The table calls ``notify(_:)`` for every change; each open stream registers a wake-up closure (which yields into
+/// its own signal stream), so a change costs one call per watcher, no polling and no relay task.
 public final class TaskChangeHub: Sendable {
-    private struct Watcher {
-        let continuation: AsyncStream<Void>.Continuation
+    /// A registration, to end it with ``unwatch(_:)``.
+    struct Watch: Sendable {
+        fileprivate let id: TaskID
+        fileprivate let token: UInt64
     }
 
-    private let watchers = LockedValue<[TaskID: [UInt64: Watcher]]>([:])
+    private let watchers = LockedValue<[TaskID: [UInt64: @Sendable () -> Void]]>([:])
     private let nextToken = Atomic<UInt64>(0)
 
     public init() {}
@@ -24,13 +26,13 @@ public final class TaskChangeHub: Sendable {
     /// - Parameter id: the task that changed.
     public func notify(_ id: TaskID) {
         let targets = watchers.withLock { $0[id].map { Array($0.values) } ?? [] }
-        for watcher in targets { watcher.continuation.yield() }
+        for wake in targets { wake() }
     }
 
     /// Signals every watcher of every task (changes may have been missed: they all re-read).
     public func notifyAll() {
         let targets = watchers.withLock { $0.values.flatMap(\.values) }
-        for watcher in targets { watcher.continuation.yield() }
+        for wake in targets { wake() }
     }
 
     /// Relays a change from the task table.
@@ -45,20 +47,24 @@ public final class TaskChangeHub: Sendable {
     /// The number of open watchers, for the status page and tests.
     public var watcherCount: Int { watchers.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
-    /// Starts watching a task. The stream yields once per change (changes in between coalesce).
-    /// - Parameter id: the task.
-    /// - Returns: the signals; ending their iteration stops watching.
-    func watch(_ id: TaskID) -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    /// Starts watching a task.
+    /// - Parameters:
+    ///   - id: the task.
+    ///   - wake: called (on the notifying thread; it must not block) once per change.
+    /// - Returns: the registration; pass it to ``unwatch(_:)``.
+    func watch(_ id: TaskID, wake: @escaping @Sendable () -> Void) -> Watch {
         let token = nextToken.add(1, ordering: .relaxed).newValue
-        watchers.withLock { $0[id, default: [:]][token] = Watcher(continuation: continuation) }
-        continuation.onTermination = { [weak self] _ in
-            self?.watchers.withLock { all in
-                all[id]?[token] = nil
-                if all[id]?.isEmpty == true { all[id] = nil }
-            }
+        watchers.withLock { $0[id, default: [:]][token] = wake }
+        return Watch(id: id, token: token)
+    }
+
+    /// Stops watching.
+    /// - Parameter watch: a registration from ``watch(_:wake:)``.
+    func unwatch(_ watch: Watch) {
+        watchers.withLock { all in
+            all[watch.id]?[watch.token] = nil
+            if all[watch.id]?.isEmpty == true { all[watch.id] = nil }
         }
-        return stream
     }
 }
 
@@ -147,23 +153,29 @@ struct TaskEventStream: Sendable {
     }
 
     private func run(_ stream: ResponseStream) async -> Outcome {
+        // Changes coalesce: a wake re-reads everything new since the last one.
         let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
-        let changes = hub.watch(id)
-        // Unstructured: these two feed `wakes` while the loop below reads it; the defer cancels both on every exit.
-        let relay = Task {
-            for await _ in changes { wake.yield(.changed) }
-        }
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.keepAliveInterval)
-                wake.yield(.keepAlive)
-            }
-        }
+        let watch = hub.watch(id) { wake.yield(.changed) }
         defer {
-            relay.cancel()
-            ticker.cancel()
+            hub.unwatch(watch)
             wake.finish()
         }
+        return await withDiscardingTaskGroup { group in
+            // The keep-alive ticker, a child task: it ends with the stream.
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.keepAliveInterval)
+                    wake.yield(.keepAlive)
+                }
+            }
+            let outcome = await deliver(to: stream, wakes: wakes)
+            group.cancelAll()
+            return outcome
+        }
+    }
+
+    /// Writes the events: what the task has now, then more on every wake, until the task ends or the client goes.
+    private func deliver(to stream: ResponseStream, wakes: AsyncStream<Wake>) async -> Outcome {
         // Tell the browser how long to wait before reconnecting after a drop.
         guard await stream.write("retry: 2000\n\n") else { return .clientGone }
         var position = start
