@@ -10,10 +10,10 @@ let strictSettings: [SwiftSetting] = [
 
 // The module graph (C modules in brackets; every Swift target also uses swift-log; Longhaul and LonghaulServer use
 // swift-service-lifecycle: the FastCGI server, task table and curl client run as `Service`s through adapters there,
-// so that FastCGI, Tasks, Curl and RedisStore stay free of it):
+// so that FastCGI, Tasks and Curl stay free of it; RedisStore's change feed is a `Service` itself):
 //
 //   LonghaulServer ──► LonghaulLLM ──► LLM ──► Curl ──► [CCurl]
-//         │                 └────────► Longhaul ──► FastCGI ──► [CFastCGI]
+//         │                 └────────► Longhaul ──► FastCGI ──► [CFastCGI], Locking
 //         │                               ├───────► Tasks ──► Locking
 //         │                               ├───────► HTML
 //         │                               └───────► Markdown ──► [CCmarkGFM], HTML
@@ -54,7 +54,7 @@ let package = Package(
         // FastCGI server over libfcgi: accept threads, requests, responses.
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CFastCGI", "Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // HTTP client over libcurl's multi interface on one dedicated thread.

@@ -1,6 +1,6 @@
 import Dispatch
 import Glibc
-import Synchronization
+import Locking
 
 /// One streamed response owned by the ``StreamWriter``: its outbound buffer of FastCGI records and its state.
 ///
@@ -40,7 +40,8 @@ final class StreamConnection: Sendable {
     private let fd: Int32
     private let requestID: UInt16
     private let complete: @Sendable () -> Void
-    private let state = Mutex(State())
+    /// A pthread mutex (`LockedValue`), not `Synchronization.Mutex`, so ThreadSanitizer sees the lock.
+    private let state = LockedValue(State())
 
     init(writer: StreamWriter, token: UInt64, fd: Int32, requestID: UInt16, complete: @escaping @Sendable () -> Void) {
         self.writer = writer
