@@ -201,6 +201,14 @@ struct TaskEventStream: Sendable {
                 return .taskGone
             }
             var events = ""
+            if let attempt = position.attempt, attempt == output.attempt, output.offset < position.offset {
+                // The store has less of this run than the client (a Redis failover lost writes the client had
+                // seen): the client starts again from the store's text, never a splice of the two.
+                position = Position(attempt: attempt, offset: 0)
+                guard await stream.write(event("reset", id: position, data: "reset")) else { return .clientGone }
+                pendingWake = .changed
+                continue
+            }
             if let attempt = position.attempt, attempt != output.attempt,
                 position.offset > 0 || output.attempt > attempt
             {

@@ -66,6 +66,12 @@ t21_expected="$(python3 -c 'import sys; print(sys.argv[1][20:])' "${t21_result}"
 assert_eq "resume: Last-Event-ID 20 gives exactly the text after offset 20" "${t21_expected}" "$(json text <(printf '%s' "${t21_resumed}"))"
 t21_requests_after="$(curl -s "http://127.0.0.1:${MOCK_PORT}/mock/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests_total"])')"
 assert_eq "resume: no second upstream call" "${t21_requests_before}" "${t21_requests_after}"
+# A client that has more of this run than the store (a Redis failover lost writes it had seen) starts again from
+# the store's text after a reset, never a splice.
+t21_stream "/api/tasks/${t21_id}/events" "${E2E_DIR}/t21_ahead.out" -H 'Last-Event-ID: 1-1000000'
+t21_ahead="$(t21_parse "${E2E_DIR}/t21_ahead.out" json)"
+assert_eq "resume: an offset past the stored text gives reset, then the whole text" "reset ${t21_result}" \
+    "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["names"][0], d["text"])' "${t21_ahead}")"
 http GET "/api/tasks/${t21_id}/events" -H 'Last-Event-ID: nope'
 assert_json_error "resume: a malformed Last-Event-ID is 400" 400
 
