@@ -1,7 +1,11 @@
+import Glibc
+
 /// One request as nginx passed it over FastCGI: the CGI parameters and the body.
 public struct FastCGIRequest: Sendable {
     /// The parameters as libfcgi handed them over, in one byte buffer; read lazily by name.
-    package var parameters: FastCGIParameters
+    package var parameters: FastCGIParameters {
+        didSet { method = Self.method(of: parameters) }
+    }
     /// The request body, read up to the server's size limit.
     public var body: [UInt8]
     /// Whether the body was larger than the server's limit (then ``body`` is empty).
@@ -23,6 +27,7 @@ public struct FastCGIRequest: Sendable {
         self.parameters = parameters
         self.body = body
         self.bodyTooLarge = bodyTooLarge
+        self.method = Self.method(of: parameters)
     }
 
     /// Every FastCGI parameter (CGI/1.1 meta-variables and `HTTP_*` headers), as a dictionary. Builds it on each
@@ -42,8 +47,18 @@ public struct FastCGIRequest: Sendable {
         FastCGIParameters(environment: entries).dictionary
     }
 
-    /// The HTTP method (`REQUEST_METHOD`), `GET` when absent.
-    public var method: String { parameters["REQUEST_METHOD"] ?? "GET" }
+    /// The HTTP method (`REQUEST_METHOD`), `GET` when absent. Read once: every request asks several times.
+    public private(set) var method: String
+
+    private static func method(of parameters: FastCGIParameters) -> String {
+        parameters["REQUEST_METHOD"] ?? "GET"
+    }
+
+    /// A parameter's value as bytes (not UTF-8 checked), without making a `String`; `nil` when it is absent.
+    /// - Parameter name: the parameter's name.
+    package func parameterBytes(_ name: StaticString) -> ArraySlice<UInt8>? {
+        name.withUTF8Buffer { parameters.valueBytes(named: $0) }
+    }
 
     /// The decoded, normalised path nginx matched (`DOCUMENT_URI`), else the path part of `REQUEST_URI`.
     public var path: String {
@@ -93,6 +108,45 @@ package struct FastCGIParameters: Sendable {
     package mutating func reserveCapacity(bytes byteCount: Int, entries: Int) {
         bytes.reserveCapacity(byteCount)
         bounds.reserveCapacity(entries * 3)
+    }
+
+    /// Copies a C environment (`NAME=VALUE` strings up to a null pointer, as libfcgi's `envp`) with two `memcpy`
+    /// passes: one to size the buffers, one to fill them.
+    /// - Parameter environment: the first entry.
+    package init(cEnvironment environment: UnsafePointer<UnsafeMutablePointer<CChar>?>) {
+        var entryCount = 0
+        var byteCount = 0
+        while let entry = environment[entryCount] {
+            byteCount += strlen(entry)
+            entryCount += 1
+        }
+        var highBits: UInt8 = 0
+        var kept = 0
+        var offsetsFilled: [UInt32] = []
+        let copied = [UInt8](unsafeUninitializedCapacity: byteCount) { storage, storageCount in
+            offsetsFilled = [UInt32](unsafeUninitializedCapacity: entryCount * 3) { offsets, offsetCount in
+                var filled = 0
+                for index in 0..<entryCount {
+                    guard let entry = environment[index], let base = storage.baseAddress else { continue }
+                    let length = strlen(entry)
+                    guard let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) else { continue }
+                    let nameLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
+                    let source = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+                    for offset in 0..<nameLength { highBits |= source[offset] }
+                    (base + filled).update(from: source, count: length)
+                    offsets[kept * 3] = UInt32(filled)
+                    offsets[kept * 3 + 1] = UInt32(filled + nameLength)
+                    offsets[kept * 3 + 2] = UInt32(filled + length)
+                    filled += length
+                    kept += 1
+                }
+                offsetCount = kept * 3
+                storageCount = filled
+            }
+        }
+        bytes = copied
+        bounds = offsetsFilled
+        hasNonASCIIName = highBits >= 0x80
     }
 
     /// - Parameter entries: `NAME=VALUE` entries, without their terminating NUL.
@@ -155,7 +209,19 @@ package struct FastCGIParameters: Sendable {
     }
 
     private func value(named name: UnsafeBufferPointer<UInt8>) -> String? {
-        bytes.withUnsafeBufferPointer { storage -> String? in
+        valueRange(named: name).map { range in
+            bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+        }
+    }
+
+    /// The value of the last entry named `name`, as bytes; `nil` when there is none.
+    package func valueBytes(named name: UnsafeBufferPointer<UInt8>) -> ArraySlice<UInt8>? {
+        valueRange(named: name).map { bytes[$0] }
+    }
+
+    /// Where the value of the last entry named `name` lies in ``bytes``.
+    private func valueRange(named name: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        bytes.withUnsafeBufferPointer { storage -> Range<Int>? in
             var entry = bounds.count
             search: while entry >= 3 {
                 entry -= 3
@@ -167,8 +233,7 @@ package struct FastCGIParameters: Sendable {
                         String(decoding: entryName, as: UTF8.self) == String(decoding: name, as: UTF8.self)
                     else { continue search }
                 }
-                let value = UnsafeBufferPointer(rebasing: storage[(equals + 1)..<Int(bounds[entry + 2])])
-                return String(decoding: value, as: UTF8.self)
+                return (equals + 1)..<Int(bounds[entry + 2])
             }
             return nil
         }
@@ -180,8 +245,7 @@ package struct FastCGIParameters: Sendable {
         _ storage: UnsafeBufferPointer<UInt8>, from start: Int, _ name: UnsafeBufferPointer<UInt8>
     ) -> Bool {
         guard let stored = storage.baseAddress, let wanted = name.baseAddress else { return name.isEmpty }
-        for offset in 0..<name.count where stored[start + offset] != wanted[offset] { return false }
-        return true
+        return memcmp(stored + start, wanted, name.count) == 0
     }
 
     /// Every parameter by name.

@@ -30,11 +30,18 @@ public struct FastCGIResponse: Sendable {
     /// The HTTP status code.
     public var status: Int
     /// Header fields, in order. `Status` and `Content-Length` are added by the server.
-    public var headers: [HeaderField]
+    public var headers: [HeaderField] {
+        didSet { encodedHeaders = nil }
+    }
+    /// ``headers`` already encoded (``HeaderBlock``), for the header sets an app answers with on every request.
+    package private(set) var encodedHeaders: HeaderBlock?
     /// The body.
     public var body: Body
     /// What the handler knows that the access log should say (for example `task.id`); never sent to the client.
     public var logMetadata: Logger.Metadata = [:]
+    /// The id of what the response is about (a task), for the access log; never sent to the client. A plain field
+    /// rather than ``logMetadata``: routes set it on every request, and the log is usually off.
+    public var subjectID: String?
 
     /// - Parameters:
     ///   - status: the HTTP status code.
@@ -44,6 +51,18 @@ public struct FastCGIResponse: Sendable {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// A response whose header fields come encoded once, ahead of time.
+    /// - Parameters:
+    ///   - status: the HTTP status code.
+    ///   - headers: the header fields, encoded.
+    ///   - body: the body.
+    package init(status: Int, headers: HeaderBlock, body: Body) {
+        self.status = status
+        self.headers = headers.fields
+        self.body = body
+        self.encodedHeaders = headers
     }
 
     /// A complete response with a text body.
@@ -113,5 +132,35 @@ func statusLine(_ status: Int) -> StaticString? {
     case 503: "Status: 503 Service Unavailable\r\n"
     case 504: "Status: 504 Gateway Timeout\r\n"
     default: nil
+    }
+}
+
+/// Header fields and their encoding (`Name: value` and CRLF each, CR and LF removed from values), made once for
+/// header sets that answer many requests.
+package struct HeaderBlock: Sendable {
+    /// The fields.
+    package let fields: [HeaderField]
+    /// Their encoding.
+    package let bytes: [UInt8]
+
+    /// - Parameter fields: the header fields.
+    package init(_ fields: [HeaderField]) {
+        self.fields = fields
+        var bytes: [UInt8] = []
+        Self.append(fields, to: &bytes)
+        self.bytes = bytes
+    }
+
+    /// Appends header fields' encoding.
+    static func append(_ fields: [HeaderField], to head: inout [UInt8]) {
+        for field in fields {
+            head.append(contentsOf: field.name.utf8)
+            head.append(contentsOf: ": ".utf8)
+            // A header value never carries a line break: that would let a value inject headers.
+            for byte in field.value.utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
+                head.append(byte)
+            }
+            head.append(contentsOf: "\r\n".utf8)
+        }
     }
 }

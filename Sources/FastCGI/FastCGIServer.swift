@@ -179,14 +179,10 @@ public final class FastCGIServer: Sendable {
         var head: [UInt8] = []
         head.reserveCapacity(256)
         appendStatusLine(response.status, to: &head)
-        for field in response.headers {
-            head.append(contentsOf: field.name.utf8)
-            head.append(contentsOf: ": ".utf8)
-            // A header value never carries a line break: that would let a value inject headers.
-            for byte in field.value.utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
-                head.append(byte)
-            }
-            head.append(contentsOf: "\r\n".utf8)
+        if let encoded = response.encodedHeaders {
+            head.append(contentsOf: encoded.bytes)
+        } else {
+            HeaderBlock.append(response.headers, to: &head)
         }
         return head
     }

@@ -24,15 +24,8 @@ final class RequestHandle: @unchecked Sendable {
 
     /// Copies the parameters out (into one buffer): libfcgi frees them on the next accept or finish.
     func readParams() -> FastCGIParameters {
-        var parameters = FastCGIParameters()
-        guard var entry = pointer.pointee.envp else { return parameters }
-        parameters.reserveCapacity(bytes: 1024, entries: 32)
-        while let cString = entry.pointee {
-            let bytes = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
-            parameters.append(UnsafeBufferPointer(start: bytes, count: strlen(cString)))
-            entry += 1
-        }
-        return parameters
+        guard let environment = pointer.pointee.envp else { return FastCGIParameters() }
+        return FastCGIParameters(cEnvironment: environment)
     }
 
     /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.

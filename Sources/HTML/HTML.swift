@@ -52,6 +52,11 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
         self.utf8 = bytes
     }
 
+    /// Bytes a ``Writer`` produced (escaped where they came from text).
+    init(writtenBytes: [UInt8]) {
+        self.utf8 = writtenBytes
+    }
+
     /// Interpolation that escapes every value that is not already `HTML`. It renders into one byte buffer (appending
     /// bytes is cheaper than growing a String piece by piece), which the `HTML` keeps as it is.
     public struct StringInterpolation: StringInterpolationProtocol {
@@ -125,7 +130,7 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
 
     /// `& < > " '`: the bytes ``escape(_:)`` replaces.
     @inline(__always)
-    private static func needsEscaping(_ byte: UInt8) -> Bool {
+    static func needsEscaping(_ byte: UInt8) -> Bool {
         byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27
     }
 }

@@ -3,7 +3,8 @@ import Logging
 import StandardExtensions
 
 /// One line per request, at `info` when the operator turns it on: method, path, status, duration, and what the
-/// route put in ``FastCGI/FastCGIResponse/logMetadata`` (the task it is about, `task.id`).
+/// route put in ``FastCGI/FastCGIResponse/logMetadata``, and the task it is about (`task.id`, from
+/// ``FastCGI/FastCGIResponse/subjectID``).
 struct AccessLog: Sendable {
     let logger: Logger
 
@@ -18,6 +19,7 @@ struct AccessLog: Sendable {
             "http.method": "\(request.method)", "http.path": "\(request.path)", "http.status": "\(response.status)",
             "http.duration_us": "\(microseconds)",
         ]
+        if let subject = response.subjectID { metadata["task.id"] = "\(subject)" }
         metadata.merge(response.logMetadata) { _, route in route }
         logger.info("request", metadata: metadata)
     }

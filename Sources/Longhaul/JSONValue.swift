@@ -229,13 +229,31 @@ extension Date {
     /// `Date.ISO8601FormatStyle(includingFractionalSeconds: true)` in UTC, milliseconds rounded down, which it
     /// falls back to outside the years 1970...9999.
     var rfc3339: String {
+        let text = String(unsafeUninitializedCapacity: 24) { writeRFC3339(into: $0) ? 24 : 0 }
+        guard text.isEmpty else { return text }
+        return formatted(
+            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+    }
+
+    /// Calls `body` with ``rfc3339``'s bytes, without making a `String` between the years 1970 and 9999.
+    func withRFC3339Bytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var storage: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let written = withUnsafeMutableBytes(of: &storage) { raw in
+            writeRFC3339(into: raw.bindMemory(to: UInt8.self))
+        }
+        guard written else {
+            var text = rfc3339
+            return text.withUTF8(body)
+        }
+        return withUnsafeBytes(of: &storage) { body($0.bindMemory(to: UInt8.self)) }
+    }
+
+    /// Writes the 24 bytes of ``rfc3339`` into `buffer` (at least 24 bytes); `false` outside the years 1970...9999.
+    private func writeRFC3339(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Bool {
         let interval = timeIntervalSinceReferenceDate
         let whole = interval.rounded(.down)
         // 1970-01-01 is 978,307,200 s before the reference date; 253,402,300,800 s after 1970 is the year 10000.
-        guard whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200 else {
-            return formatted(
-                Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
-        }
+        guard buffer.count >= 24, whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200 else { return false }
         let milliseconds = min(999, Int(((interval - whole) * 1000).rounded(.down)))
         let seconds = Int(whole) + 978_307_200
         let secondOfDay = seconds % 86_400
@@ -249,29 +267,27 @@ extension Date {
         let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
         let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return String(unsafeUninitializedCapacity: 24) { buffer in
-            func put(_ value: Int, digits: Int, at offset: Int) {
-                var rest = value
-                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                    buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-                    rest /= 10
-                }
+        func put(_ value: Int, digits: Int, at offset: Int) {
+            var rest = value
+            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
             }
-            put(year, digits: 4, at: 0)
-            buffer[4] = UInt8(ascii: "-")
-            put(month, digits: 2, at: 5)
-            buffer[7] = UInt8(ascii: "-")
-            put(day, digits: 2, at: 8)
-            buffer[10] = UInt8(ascii: "T")
-            put(secondOfDay / 3600, digits: 2, at: 11)
-            buffer[13] = UInt8(ascii: ":")
-            put(secondOfDay / 60 % 60, digits: 2, at: 14)
-            buffer[16] = UInt8(ascii: ":")
-            put(secondOfDay % 60, digits: 2, at: 17)
-            buffer[19] = UInt8(ascii: ".")
-            put(milliseconds, digits: 3, at: 20)
-            buffer[23] = UInt8(ascii: "Z")
-            return 24
         }
+        put(year, digits: 4, at: 0)
+        buffer[4] = UInt8(ascii: "-")
+        put(month, digits: 2, at: 5)
+        buffer[7] = UInt8(ascii: "-")
+        put(day, digits: 2, at: 8)
+        buffer[10] = UInt8(ascii: "T")
+        put(secondOfDay / 3600, digits: 2, at: 11)
+        buffer[13] = UInt8(ascii: ":")
+        put(secondOfDay / 60 % 60, digits: 2, at: 14)
+        buffer[16] = UInt8(ascii: ":")
+        put(secondOfDay % 60, digits: 2, at: 17)
+        buffer[19] = UInt8(ascii: ".")
+        put(milliseconds, digits: 3, at: 20)
+        buffer[23] = UInt8(ascii: "Z")
+        return true
     }
 }

@@ -11,6 +11,8 @@ extension FastCGIResponse {
     static let dynamicHeaders = [HeaderField("Cache-Control", "no-store")]
     /// An HTML answer's headers, built once.
     static let htmlHeaders = [HeaderField("Content-Type", "text/html; charset=utf-8")] + dynamicHeaders
+    /// ``htmlHeaders``, encoded once.
+    static let htmlHeaderBlock = HeaderBlock(htmlHeaders)
 
     /// An HTML page or fragment.
     /// - Parameters:
@@ -20,8 +22,10 @@ extension FastCGIResponse {
     /// - Returns: a `text/html; charset=utf-8` response.
     public static func html(_ html: HTML, status: Int = 200, headers: [HeaderField] = []) -> Response {
         // The rendered bytes become the body as they are.
-        Response(
-            status: status, headers: headers.isEmpty ? htmlHeaders : htmlHeaders + headers, body: .bytes(html.utf8))
+        guard headers.isEmpty else {
+            return Response(status: status, headers: htmlHeaders + headers, body: .bytes(html.utf8))
+        }
+        return Response(status: status, headers: htmlHeaderBlock, body: .bytes(html.utf8))
     }
 
     /// A JSON document.
@@ -61,7 +65,7 @@ extension FastCGIResponse {
     /// - Returns: the response.
     public func about(_ id: TaskID) -> Response {
         var response = self
-        response.logMetadata["task.id"] = "\(id)"
+        response.subjectID = id.rawValue
         return response
     }
 }

@@ -19,6 +19,9 @@ public struct Router: Sendable {
     /// The path prefix the app is mounted under, without a trailing slash (`""` at the root).
     public let basePath: String
     private var routes: [Route] = []
+    /// The routes without captures by their path (`/check`), each list in the order added: a request's canonical
+    /// path finds its route with one lookup instead of a walk over every pattern.
+    private var literalRoutes: [String: [Route]] = [:]
     private let renderError: ErrorRenderer
 
     /// - Parameters:
@@ -44,7 +47,11 @@ public struct Router: Sendable {
     ///   - pattern: the path below the base path, segments starting with `:` capture.
     ///   - handler: the handler.
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, segments: Self.split(pattern), handler: handler))
+        let route = Route(method: method, segments: Self.split(pattern), handler: handler)
+        routes.append(route)
+        if !route.segments.contains(where: { $0.first == ":" }) {
+            literalRoutes["/" + route.segments.joined(separator: "/"), default: []].append(route)
+        }
     }
 
     /// Answers a request.
@@ -63,8 +70,19 @@ public struct Router: Sendable {
             relative = fullPath
         }
         var request = Request(raw: raw, path: relative)
-        let segments = Self.split(relative)
         let method = raw.method == "HEAD" ? "GET" : raw.method
+        // A literal route (no route here has both a literal and a capturing pattern for one path) answers the
+        // canonical path at once; other paths, other methods (405) and captures take the walk below.
+        if Self.isCanonical(relative), let candidates = literalRoutes[relative],
+            let route = candidates.first(where: { $0.method == method })
+        {
+            do {
+                return try route.handler(request)
+            } catch {
+                return renderError(error, request)
+            }
+        }
+        let segments = Self.split(relative)
         var allowed: [String] = []
         for route in routes {
             guard let captures = Self.match(route.segments, segments) else { continue }
@@ -99,6 +117,21 @@ public struct Router: Sendable {
             .object([
                 ("error", .object([("type", .string(error.type.rawValue)), ("message", .string(error.message))]))
             ]), status: error.status, headers: error.headers)
+    }
+
+    /// Whether a path is the one its segments spell (`/a/b`, `/`): ASCII, a leading slash, no empty segment.
+    private static func isCanonical(_ path: String) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard bytes.first == UInt8(ascii: "/") else { return false }
+            guard bytes.count > 1 else { return true }
+            var previous: UInt8 = 0
+            for byte in bytes {
+                if byte >= 0x80 || (byte == UInt8(ascii: "/") && previous == byte) { return false }
+                previous = byte
+            }
+            return previous != UInt8(ascii: "/")
+        }
     }
 
     /// The non-empty segments between slashes. An ASCII path (every routed one) is cut by its bytes; any other

@@ -61,21 +61,28 @@ public enum URLEncodedForm {
     ///   - text: the encoded form.
     /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
     public static func firstValueIfPlain(named name: String, in text: String) -> String?? {
-        guard !name.isEmpty else { return nil }
         var text = text
-        return text.withUTF8 { bytes -> String?? in
-            var found: Range<Int>?
-            var start = 0
-            for index in 0...bytes.count {
-                let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "&")
-                if byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "+") { return nil }
-                guard byte == UInt8(ascii: "&") else { continue }
-                if found == nil, let value = valueRange(of: name, in: bytes, field: start..<index) { found = value }
-                start = index + 1
-            }
-            guard let found else { return .some(nil) }
-            return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
+        return text.withUTF8 { firstValueIfPlain(named: name, inUTF8: $0) }
+    }
+
+    /// ``firstValueIfPlain(named:in:)`` on the form's bytes.
+    /// - Parameters:
+    ///   - name: the field name.
+    ///   - bytes: the encoded form's bytes.
+    /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
+    public static func firstValueIfPlain(named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>) -> String?? {
+        guard !name.isEmpty else { return nil }
+        var found: Range<Int>?
+        var start = 0
+        for index in 0...bytes.count {
+            let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "&")
+            if byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "+") { return nil }
+            guard byte == UInt8(ascii: "&") else { continue }
+            if found == nil, let value = valueRange(of: name, in: bytes, field: start..<index) { found = value }
+            start = index + 1
         }
+        guard let found else { return .some(nil) }
+        return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
     }
 
     /// The range of the value of `field` (a `name=value` or `name` segment) when its name is `name`.

@@ -75,33 +75,14 @@ public struct Views: Sendable {
     /// - Parameter record: the task.
     /// - Returns: the fragment; it polls `check` every second until the task has finished.
     public func taskFragment(_ record: TaskRecord) -> HTML {
+        if record.status == .queued || record.status == .running { return pendingFragment(record) }
         let id = record.id.rawValue
         let input: HTML = """
             <p class="query"><span class="visually-hidden">\(presentation.inputLabel): </span>\(record.input)</p>
             """
         switch record.status {
         case .queued, .running:
-            // Text streams in over server-sent events (the htmx SSE extension); `check` is polled every second only
-            // while no stream is open (see static/app.js), and once more when the stream says `done`.
-            let from = record.output.unicodeScalars.count
-            let status: HTML = record.cancelRequested ? "Cancelling..." : "Processing..."
-            let now = Date()
-            let elapsed = Self.duration(now.timeIntervalSince(record.createdAt))
-            return """
-                <div id="task-\(id)" class="task task-pending" aria-busy="true" \
-                data-created-at="\(record.createdAt.rfc3339)" data-server-time="\(now.rfc3339)" \
-                hx-get="\(basePath)/check?task_id=\(id)" \
-                hx-trigger="sse:done, sse:reset, every 1s" hx-swap="outerHTML" \
-                hx-ext="sse" sse-connect="\(basePath)/stream?task_id=\(id)&from=\(from)" sse-close="done">
-                \(input)
-                <p class="status">\(status) <span class="elapsed" role="timer">\(elapsed)</span></p>
-                <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">\(record.output)</div>
-                <form class="cancel" method="post" action="\(basePath)/cancel?task_id=\(id)" \
-                hx-post="\(basePath)/cancel?task_id=\(id)" hx-target="#task-\(id)" hx-swap="outerHTML">
-                <button type="submit">Cancel</button>
-                </form>
-                </div>
-                """
+            return pendingFragment(record)
         case .succeeded:
             let note: HTML = presentation.resultNote(record).map { "<p class=\"note\">\($0)</p>" } ?? .empty
             return """
@@ -147,6 +128,79 @@ public struct Views: Sendable {
                 </div>
                 """
         }
+    }
+
+    /// A queued or running task's fragment, polled every second by every open page: written piece by piece into
+    /// one buffer (see ``HTML/Writer``), the same markup the other states get from interpolation.
+    ///
+    /// It shows the input, the time elapsed since the task was accepted (server-rendered, and kept ticking by
+    /// static/app.js from `data-created-at` and `data-server-time`), the text streamed so far and a Cancel button.
+    /// Text streams in over server-sent events (the htmx SSE extension); `check` is polled every second only while
+    /// no stream is open (see static/app.js), and once more when the stream says `done`.
+    private func pendingFragment(_ record: TaskRecord) -> HTML {
+        let id = record.id.rawValue
+        let now = Date()
+        let capacity = 1024 + record.input.utf8.count + record.output.utf8.count + 3 * basePath.utf8.count
+        return HTML.write(capacity: capacity) { html in
+            html.append("<div id=\"task-")
+            let idStart = html.position
+            html.appendEscaped(id)
+            let escapedID = idStart..<html.position
+            html.append("\" class=\"task task-pending\" aria-busy=\"true\" data-created-at=\"")
+            record.createdAt.withRFC3339Bytes { html.appendEscaped(utf8: $0) }
+            html.append("\" data-server-time=\"")
+            now.withRFC3339Bytes { html.appendEscaped(utf8: $0) }
+            html.append("\" hx-get=\"")
+            let baseStart = html.position
+            html.appendEscaped(basePath)
+            let escapedBase = baseStart..<html.position
+            html.append("/check?task_id=")
+            html.appendCopy(of: escapedID)
+            html.append(
+                "\" hx-trigger=\"sse:done, sse:reset, every 1s\" hx-swap=\"outerHTML\" hx-ext=\"sse\" sse-connect=\"")
+            html.appendCopy(of: escapedBase)
+            html.append("/stream?task_id=")
+            html.appendCopy(of: escapedID)
+            html.append("&from=")
+            html.append(record.output.unicodeScalars.count)
+            html.append("\" sse-close=\"done\">\n<p class=\"query\"><span class=\"visually-hidden\">")
+            html.appendEscaped(presentation.inputLabel)
+            html.append(": </span>")
+            html.appendEscaped(record.input)
+            html.append("</p>\n<p class=\"status\">")
+            html.append(record.cancelRequested ? "Cancelling..." : "Processing...")
+            html.append(" <span class=\"elapsed\" role=\"timer\">")
+            Self.appendDuration(now.timeIntervalSince(record.createdAt), to: &html)
+            html.append(
+                "</span></p>\n<div class=\"result-text partial\" sse-swap=\"delta\" hx-swap=\"beforeend\">")
+            html.appendEscaped(record.output)
+            html.append("</div>\n<form class=\"cancel\" method=\"post\" action=\"")
+            html.appendCopy(of: escapedBase)
+            html.append("/cancel?task_id=")
+            html.appendCopy(of: escapedID)
+            html.append("\" hx-post=\"")
+            html.appendCopy(of: escapedBase)
+            html.append("/cancel?task_id=")
+            html.appendCopy(of: escapedID)
+            html.append("\" hx-target=\"#task-")
+            html.appendCopy(of: escapedID)
+            html.append("\" hx-swap=\"outerHTML\">\n<button type=\"submit\">Cancel</button>\n</form>\n</div>")
+        }
+    }
+
+    /// ``duration(_:)``, written into a fragment.
+    private static func appendDuration(_ interval: TimeInterval, to html: inout HTML.Writer) {
+        let seconds = interval.isFinite ? max(0, Int(interval.rounded(.down))) : 0
+        guard seconds >= 60 else {
+            html.append(seconds)
+            html.append(" s")
+            return
+        }
+        let rest = seconds % 60
+        html.append(seconds / 60)
+        html.append(rest < 10 ? " min 0" : " min ")
+        html.append(rest)
+        html.append(" s")
     }
 
     /// A finished task's result: Markdown rendered (with its source in a `<template>`, which static/app.js's "Copy

@@ -16,7 +16,8 @@ public enum LLMRoutes {
     ///   - router: the router to add them to.
     ///   - context: what routes need: the table, the views, validation and submission with the app's limits.
     public static func add(_ router: inout Router, _ context: AppContext) {
-        router.add("GET", "/") { _ in .html(context.views.indexPage()) }
+        let indexPage = IndexPageTemplate(views: context.views)
+        router.add("GET", "/") { _ in .html(indexPage.render()) }
 
         router.add("POST", "/generate") { request throws(HTTPError) in
             let fields = try request.formFields()

@@ -8,11 +8,17 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
     /// The length of every valid identifier.
     public static let length = 22
 
-    /// Makes a new identifier from `SystemRandomNumberGenerator` (getrandom(2) on Linux).
+    /// Makes a new identifier from the kernel's CSPRNG: one getrandom(2) call for all 128 bits, falling back to
+    /// `SystemRandomNumberGenerator`.
     /// - Returns: a fresh, unguessable identifier.
     public static func random() -> TaskID {
-        var generator = SystemRandomNumberGenerator()
-        return random(using: &generator)
+        var bits: (UInt64, UInt64) = (0, 0)
+        let filled = withUnsafeMutableBytes(of: &bits) { systemGetRandom($0.baseAddress, $0.count, 0) == $0.count }
+        guard filled else {
+            var generator = SystemRandomNumberGenerator()
+            return random(using: &generator)
+        }
+        return TaskID(high: bits.0, low: bits.1)
     }
 
     /// Makes an identifier from the given generator; tests pass a seeded one.
@@ -21,25 +27,37 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
     public static func random<G: RandomNumberGenerator>(using generator: inout G) -> TaskID {
         let high = generator.next() as UInt64
         let low = generator.next() as UInt64
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(16)
-        for shift in stride(from: 56, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: high >> UInt64(shift)))
+        return TaskID(high: high, low: low)
+    }
+
+    /// The 128 bits `high` then `low`, big-endian, in URL-safe base64 without padding: 21 characters of 6 bits,
+    /// then one of the last 2 bits.
+    private init(high: UInt64, low: UInt64) {
+        let value = UInt128(high) << 64 | UInt128(low)
+        rawValue = String(unsafeUninitializedCapacity: Self.length) { out in
+            Self.alphabet.withUnsafeBufferPointer { alphabet in
+                for index in 0..<21 {
+                    out[index] = alphabet[Int(truncatingIfNeeded: value >> (122 - 6 * index)) & 0x3F]
+                }
+                out[21] = alphabet[Int(truncatingIfNeeded: value & 0x3) << 4]
+            }
+            return Self.length
         }
-        for shift in stride(from: 56, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: low >> UInt64(shift)))
-        }
-        return TaskID(uncheckedRawValue: base64URLEncode(bytes))
     }
 
     /// Parses the text form; anything but exactly 22 characters of `[A-Za-z0-9_-]` is rejected.
     /// - Parameter text: untrusted input, for example a query parameter.
     public init?(_ text: some StringProtocol) {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == Self.length, utf8.allSatisfy(Self.isAlphabetByte) else { return nil }
-        // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
-        guard let last = utf8.last, let value = Self.sextet(last), value & 0x0F == 0 else { return nil }
-        self.rawValue = String(text)
+        var string = String(text)
+        let valid = string.withUTF8 { utf8 in
+            guard utf8.count == Self.length else { return false }
+            for byte in utf8 where Self.sextet(byte) == nil { return false }
+            // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
+            guard let value = Self.sextet(utf8[Self.length - 1]), value & 0x0F == 0 else { return false }
+            return true
+        }
+        guard valid else { return nil }
+        self.rawValue = string
     }
 
     private init(uncheckedRawValue: String) {
@@ -63,8 +81,6 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    private static func isAlphabetByte(_ byte: UInt8) -> Bool { sextet(byte) != nil }
-
     private static func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {
         case 0x41...0x5A: byte - 0x41
@@ -75,20 +91,10 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         default: nil
         }
     }
-
-    private static func base64URLEncode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(length)
-        var index = 0
-        while index + 3 <= bytes.count {
-            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((chunk >> UInt32(shift)) & 0x3F)]) }
-            index += 3
-        }
-        // 16 bytes leave one: 8 bits become two characters, no padding.
-        let rest = UInt32(bytes[index]) << 16
-        out.append(alphabet[Int((rest >> 18) & 0x3F)])
-        out.append(alphabet[Int((rest >> 12) & 0x3F)])
-        return String(decoding: out, as: UTF8.self)
-    }
 }
+
+/// getrandom(2) (declared in <sys/random.h>, which the Glibc module does not import).
+@_silgen_name("getrandom") private func systemGetRandom(
+    _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: UInt32
+)
+    -> Int

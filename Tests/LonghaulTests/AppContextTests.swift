@@ -109,7 +109,7 @@ import Testing
         let app = Self.reportApp(logger: logger)
         let created = app.respond(
             to: Self.request("POST", "/api/reports", body: "title=x", contentType: "application/x-www-form-urlencoded"))
-        let id = try #require(created.logMetadata["task.id"].map { "\($0)" })
+        let id = try #require(created.subjectID)
         _ = app.respond(to: Self.request("GET", "/api/tasks/\(id)"))
         _ = app.respond(to: Self.request("GET", "/check?task_id=\(id)&x=1"))
         let requests = log.all.filter { $0.message == "request" }

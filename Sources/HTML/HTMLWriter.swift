@@ -1,0 +1,126 @@
+extension HTML {
+    /// Builds markup in one growable byte buffer, for fragments rendered on every request (a polled task's
+    /// fragment): each piece is one `memcpy`, without the per-append checks of `Array` or the literal copies of
+    /// string interpolation.
+    ///
+    /// It keeps ``HTML``'s guarantee: markup passes through unchanged only when it is a `StaticString` (a literal
+    /// written in source code) or already ``HTML``; every `String` is escaped.
+    public struct Writer: ~Copyable {
+        private var base: UnsafeMutablePointer<UInt8>
+        private var count = 0
+        private var capacity: Int
+
+        fileprivate init(capacity: Int) {
+            self.capacity = max(capacity, 64)
+            base = .allocate(capacity: self.capacity)
+        }
+
+        fileprivate consuming func finish() -> HTML {
+            let bytes = [UInt8](UnsafeBufferPointer(start: base, count: count))
+            base.deallocate()
+            return HTML(writtenBytes: bytes)
+        }
+
+        /// Makes room for `extra` more bytes.
+        @inline(__always)
+        private mutating func reserve(_ extra: Int) {
+            guard count + extra > capacity else { return }
+            let newCapacity = max(capacity * 2, count + extra)
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            grown.update(from: base, count: count)
+            base.deallocate()
+            base = grown
+            capacity = newCapacity
+        }
+
+        @inline(__always)
+        private mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+            reserve(bytes.count)
+            (base + count).update(from: source, count: bytes.count)
+            count += bytes.count
+        }
+
+        /// Appends markup written in source code, unchanged.
+        /// - Parameter markup: a literal.
+        public mutating func append(_ markup: StaticString) {
+            markup.withUTF8Buffer { copy($0) }
+        }
+
+        /// Appends a trusted fragment unchanged.
+        /// - Parameter html: the fragment.
+        public mutating func append(fragment html: HTML) {
+            html.utf8.withUnsafeBufferPointer { copy($0) }
+        }
+
+        /// Appends text, escaped for element content and quoted attribute values.
+        /// - Parameter text: untrusted text.
+        public mutating func appendEscaped(_ text: String) {
+            var contiguous = text
+            contiguous.withUTF8 { appendEscaped(utf8: $0) }
+        }
+
+        /// Appends UTF-8 text, escaped for element content and quoted attribute values.
+        /// - Parameter utf8: untrusted text's bytes.
+        public mutating func appendEscaped(utf8: UnsafeBufferPointer<UInt8>) {
+            var clean = 0
+            for index in utf8.indices where HTML.needsEscaping(utf8[index]) {
+                copy(UnsafeBufferPointer(rebasing: utf8[clean..<index]))
+                switch utf8[index] {
+                case 0x26: append("&amp;")
+                case 0x3C: append("&lt;")
+                case 0x3E: append("&gt;")
+                case 0x22: append("&quot;")
+                default: append("&#39;")
+                }
+                clean = index + 1
+            }
+            copy(UnsafeBufferPointer(rebasing: utf8[clean...]))
+        }
+
+        /// How many bytes are written so far: a position for ``appendCopy(of:)``.
+        public var position: Int { count }
+
+        /// Appends again bytes this writer wrote before (say, an escaped id used several times), without escaping
+        /// them a second time.
+        /// - Parameter range: positions returned by ``position`` around the earlier append.
+        public mutating func appendCopy(of range: Range<Int>) {
+            precondition(range.lowerBound >= 0 && range.upperBound <= count, "not written yet")
+            reserve(range.count)
+            (base + count).update(from: base + range.lowerBound, count: range.count)
+            count += range.count
+        }
+
+        /// Appends a whole number in decimal (digits and a minus sign need no escaping).
+        /// - Parameter value: the number.
+        public mutating func append(_ value: Int) {
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for Int.min's 20 characters
+            withUnsafeMutableBytes(of: &digits) { raw in
+                let buffer = raw.bindMemory(to: UInt8.self)
+                var position = buffer.count
+                var rest = value.magnitude
+                repeat {
+                    position -= 1
+                    buffer[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                } while rest > 0
+                if value < 0 {
+                    position -= 1
+                    buffer[position] = UInt8(ascii: "-")
+                }
+                copy(UnsafeBufferPointer(rebasing: buffer[position...]))
+            }
+        }
+    }
+
+    /// Renders markup with a ``Writer``.
+    /// - Parameters:
+    ///   - capacity: the expected size in bytes (the buffer grows past it when needed).
+    ///   - body: writes the markup.
+    /// - Returns: the markup.
+    public static func write(capacity: Int, _ body: (inout Writer) -> Void) -> HTML {
+        var writer = Writer(capacity: capacity)
+        body(&writer)
+        return writer.finish()
+    }
+}

@@ -1,0 +1,169 @@
+import FastCGI
+import Foundation
+import HTML
+import Longhaul
+import Tasks
+import Testing
+
+/// The request path's byte-level pieces (issue 15) against the general code they stand in for: the HTML writer
+/// against interpolation, task ids against Foundation's base64, parameters copied from a C environment against
+/// the entry-by-entry copy, literal routes against the pattern walk.
+@Suite(.timeLimit(.minutes(2))) struct HotPathTests {
+    private static let awkward = [
+        "", "plain", #"<script>alert("x")</script> & 'q'"#, "é ü 漢字 🙂", "&&&&", "a\u{0}b", "\"'<>&",
+        String(repeating: "<", count: 500),
+    ]
+
+    @Test(arguments: awkward)
+    func theWriterEscapesAsInterpolationDoes(text: String) {
+        let interpolated: HTML = "<p title=\"\(text)\">\(text)</p>"
+        let written = HTML.write(capacity: 1) { html in
+            html.append("<p title=\"")
+            html.appendEscaped(text)
+            html.append("\">")
+            html.appendEscaped(text)
+            html.append("</p>")
+        }
+        #expect(written == interpolated)
+    }
+
+    @Test func theWriterGrowsPastItsCapacityAndKeepsFragments() {
+        let fragment: HTML = "<b>\("x<y")</b>"
+        let written = HTML.write(capacity: 8) { html in
+            for _ in 0..<1000 { html.append(fragment: fragment) }
+        }
+        #expect(written.rendered == String(repeating: "<b>x&lt;y</b>", count: 1000))
+    }
+
+    @Test(arguments: [0, 7, 10, 59, 1_000_000, -1, -42, Int.max, Int.min])
+    func theWriterWritesNumbersInDecimal(value: Int) {
+        #expect(HTML.write(capacity: 0) { $0.append(value) }.rendered == String(value))
+    }
+
+    @Test func taskIDsAreBase64URLOfTheirBits() throws {
+        var generator = SplitMix(seed: 0x5EED)
+        for _ in 0..<2000 {
+            var copy = generator
+            let id = TaskID.random(using: &generator)
+            let high = copy.next()
+            let low = copy.next()
+            var bytes = [UInt8]()
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: high >> shift)) }
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: low >> shift)) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(id.rawValue == expected)
+            #expect(TaskID(id.rawValue) == id)
+        }
+        let fresh = (0..<100).map { _ in TaskID.random() }
+        #expect(Set(fresh).count == 100)
+        #expect(fresh.allSatisfy { TaskID($0.rawValue) == $0 })
+    }
+
+    @Test func parametersFromACEnvironmentMatchTheEntryByEntryCopy() {
+        let entries = [
+            "REQUEST_METHOD=GET", "QUERY_STRING=task_id=abc&x=%20", "NOEQUALS", "EMPTY=", "=nameless",
+            "DOCUMENT_URI=/check", "HTTP_X_K\u{212A}=kelvin", "REQUEST_METHOD=POST", "HTTP_ACCEPT=a=b=c",
+            "HTTP_\u{00E9}T\u{00C9}=accent",
+        ]
+        let copies = entries.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let environment = copies + [nil]
+        let fromC = environment.withUnsafeBufferPointer { FastCGIParameters(cEnvironment: $0.baseAddress!) }
+        let fromEntries = FastCGIParameters(
+            environment: copies.map {
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer($0!).assumingMemoryBound(to: UInt8.self), count: strlen($0!))
+            })
+        #expect(fromC.dictionary == fromEntries.dictionary)
+        #expect(fromC["REQUEST_METHOD"] == "POST")
+        #expect(fromC["EMPTY"] == "")
+        #expect(fromC["NOEQUALS"] == nil)
+        #expect(fromC["HTTP_ACCEPT"] == "a=b=c")
+        #expect(fromC.header("X-K") == nil)
+        #expect(FastCGIParameters(cEnvironment: [nil]).dictionary.isEmpty)
+    }
+
+    @Test(arguments: ["/check", "/check/", "//check", "/check//", "/", "", "/api/x"])
+    func literalRoutesAnswerEveryPathThePatternWalkDid(path: String) {
+        var router = Router()
+        router.add("GET", "/") { _ in .text("index") }
+        router.add("GET", "/check") { _ in .text("check") }
+        router.add("POST", "/check") { _ in .text("post check") }
+        router.add("GET", "/api/:name") { request in .text("api \(request.pathParameters["name"] ?? "")") }
+        let expected: [String: (Int, String)] = [
+            "/check": (200, "check"), "/check/": (200, "check"), "//check": (200, "check"),
+            "/check//": (200, "check"), "/": (200, "index"), "": (200, "index"), "/api/x": (200, "api x"),
+        ]
+        for method in ["GET", "HEAD", "POST", "PUT"] {
+            let response = router.respond(
+                to: FastCGIRequest(params: ["REQUEST_METHOD": method, "DOCUMENT_URI": path, "REQUEST_URI": path]))
+            guard case .bytes(let bytes) = response.body else {
+                Issue.record("no body")
+                continue
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            switch method {
+            case "GET", "HEAD":
+                #expect(response.status == expected[path]?.0)
+                #expect(text == expected[path]?.1)
+            case "POST" where path.contains("check"):
+                #expect(text == "post check")
+            default:
+                #expect(response.status == 405)
+            }
+        }
+    }
+}
+
+extension HotPathTests {
+    @Test(arguments: [("", false), ("/tools/a\"b", true)])
+    func thePendingFragmentIsTheMarkupInterpolationGave(basePath: String, cancelling: Bool) throws {
+        let views = Views(basePath: basePath)
+        var record = TaskRecord(
+            id: .random(), kind: "llm", input: #"<b>"q" & 'a'</b>"#,
+            createdAt: Date(timeIntervalSince1970: 1_700_000_000.5))
+        record.status = .running
+        record.output = "so <far> 🙂"
+        record.cancelRequested = cancelling
+        let id = record.id.rawValue
+        let base = HTML.escape(basePath)
+        let status = cancelling ? "Cancelling..." : "Processing..."
+        let expected = """
+            <div id="task-\(id)" class="task task-pending" aria-busy="true" \
+            data-created-at="2023-11-14T22:13:20.500Z" data-server-time="SERVER-TIME" \
+            hx-get="\(base)/check?task_id=\(id)" \
+            hx-trigger="sse:done, sse:reset, every 1s" hx-swap="outerHTML" \
+            hx-ext="sse" sse-connect="\(base)/stream?task_id=\(id)&from=10" sse-close="done">
+            <p class="query"><span class="visually-hidden">Task: </span>&lt;b&gt;&quot;q&quot; &amp; &#39;a&#39;&lt;/b&gt;</p>
+            <p class="status">\(status) <span class="elapsed" role="timer">ELAPSED</span></p>
+            <div class="result-text partial" sse-swap="delta" hx-swap="beforeend">so &lt;far&gt; 🙂</div>
+            <form class="cancel" method="post" action="\(base)/cancel?task_id=\(id)" \
+            hx-post="\(base)/cancel?task_id=\(id)" hx-target="#task-\(id)" hx-swap="outerHTML">
+            <button type="submit">Cancel</button>
+            </form>
+            </div>
+            """
+        let rendered = views.taskFragment(record).rendered
+        let serverTime = try #require(rendered.firstMatch(of: /data-server-time="([0-9T:.\-]+Z)"/)).1
+        let elapsed = try #require(rendered.firstMatch(of: /role="timer">([0-9]+ min [0-9]{2} s)</)).1
+        #expect(Int(elapsed.prefix { $0 != " " }).map { $0 > 1_000_000 } == true)
+        #expect(
+            rendered.replacingOccurrences(of: String(serverTime), with: "SERVER-TIME")
+                .replacingOccurrences(of: ">\(elapsed)<", with: ">ELAPSED<") == expected)
+    }
+}
+
+/// A seeded generator (SplitMix64), so that ids can be checked against their bits.
+private struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
