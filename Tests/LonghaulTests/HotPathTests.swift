@@ -68,7 +68,7 @@ import Testing
             "HTTP_\u{00E9}T\u{00C9}=accent",
         ]
         let copies = entries.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
+        defer { for copy in copies { free(copy) } }
         let environment = copies + [nil]
         let fromC = environment.withUnsafeBufferPointer { FastCGIParameters(cEnvironment: $0.baseAddress!) }
         let fromEntries = FastCGIParameters(
