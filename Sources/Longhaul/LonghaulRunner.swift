@@ -1,5 +1,7 @@
 public import FastCGI
 import Foundation
+import Locking
+import Synchronization
 public import Logging
 public import ServiceLifecycle
 import Tasks
@@ -32,7 +34,7 @@ public struct LonghaulRunner: Sendable {
 
     /// Takes over SIGTERM, SIGINT and SIGQUIT. Create it after the ``FastCGIServer``: libfcgi's `FCGX_Init` installs
     /// a SIGTERM handler that only sets a flag (after which every accept fails); this replaces it. A stop signal
-    /// between here and ``run(_:dependencies:)`` is ignored.
+    /// between here and ``run(_:dependencies:)`` is remembered, and the run then stops at once, gracefully.
     /// - Parameters:
     ///   - server: the FastCGI server.
     ///   - shutdownGrace: how long running tasks may go on after a stop signal.
@@ -41,8 +43,9 @@ public struct LonghaulRunner: Sendable {
         self.server = server
         self.shutdownGrace = shutdownGrace
         self.logger = logger
-        // Ignored until the service group's signal sources take them over (Dispatch installs its own handler).
-        for stopSignal in Self.stopSignals { _ = signal(stopSignal.rawValue, SIG_IGN) }
+        // Remembered until the signal sources of `run` take them over (Dispatch installs its own handler): a
+        // service manager that stops the process while it starts must not wait for its kill timeout.
+        for stopSignal in Self.stopSignals { _ = signal(stopSignal.rawValue, rememberEarlyStopSignal) }
     }
 
     /// Serves `app` until a stop signal, then shuts down in order and returns.
@@ -58,7 +61,12 @@ public struct LonghaulRunner: Sendable {
         let sweeper = TaskSweeperService(table: app.table)
         // Registered before the group's own, so that it sees every signal the group sees.
         let signals = await UnixSignalsSequence(trapping: Self.stopSignals)
-        let watcher = StopSignalService(signals: signals, tasks: tasks, logger: logger)
+        // The group starts listening to signals only inside `run()`: the watcher, listening already, starts the
+        // shutdown itself, so that a signal in between is not lost.
+        let groupReference = LockedValue<ServiceGroup?>(nil)
+        let watcher = StopSignalService(signals: signals, tasks: tasks, logger: logger) {
+            await groupReference.withLock { $0 }?.triggerGracefulShutdown()
+        }
         let fastCGI = FastCGIService(server: server) { request in app.respond(to: request) }
         // Dependency order: the group starts them in this order and shuts them down in reverse, each once the one
         // after it has ended: the FastCGI server stops accepting, the table drains, and only then do the sweeper and
@@ -68,6 +76,20 @@ public struct LonghaulRunner: Sendable {
                 services: [watcher] + dependencies + [heartbeat, sweeper, tasks, fastCGI],
                 gracefulShutdownSignals: Self.stopSignals,
                 logger: logger))
+        groupReference.withLock { $0 = group }
+        let early = earlyStopSignal.load(ordering: .relaxed)
+        if early != 0 {
+            logger.notice("stopping", metadata: ["process.signal": "\(early)", "process.signal.when": "starting"])
+            await group.triggerGracefulShutdown()
+        }
         try await group.run()
     }
+}
+
+/// The stop signal received before ``LonghaulRunner/run(_:dependencies:)`` listens (0: none).
+private let earlyStopSignal = Atomic<Int32>(0)
+
+/// A signal handler: only an atomic store, which is async-signal-safe.
+private func rememberEarlyStopSignal(_ signal: Int32) {
+    earlyStopSignal.store(signal, ordering: .relaxed)
 }
