@@ -18,10 +18,16 @@ public struct SSEEvent: Sendable, Equatable {
 ///
 /// The bytes of the event being read are bounded (`maxEventBytes`): an upstream that never ends a line or an
 /// event would otherwise grow memory without limit. Past the bound the parser stops and sets ``isOverflowed``.
+///
+/// It works on bytes (an event's data lines are joined as bytes and made a `String` once, when it is dispatched):
+/// it runs once per delta, so a `String` per line and per field would be most of its cost.
 public struct SSEParser: Sendable {
     private var line: [UInt8] = []
-    private var name = ""
-    private var dataLines: [String] = []
+    /// The `event:` field's value so far, as bytes.
+    private var name: [UInt8] = []
+    /// The data lines so far, joined with newlines.
+    private var data: [UInt8] = []
+    private var dataLineCount = 0
     private var id: String?
     private var sawCR = false
     /// Bytes held for the event being read: its data lines so far plus the current line.
@@ -40,29 +46,40 @@ public struct SSEParser: Sendable {
     /// - Parameter bytes: the next bytes of the body.
     /// - Returns: the events completed by them (none once ``isOverflowed``).
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [SSEEvent] {
+        if let events = bytes.withContiguousStorageIfAvailable({ feed(buffer: $0) }) { return events }
+        return Array(bytes).withUnsafeBufferPointer { feed(buffer: $0) }
+    }
+
+    private mutating func feed(buffer bytes: UnsafeBufferPointer<UInt8>) -> [SSEEvent] {
         var events: [SSEEvent] = []
         guard !isOverflowed else { return events }
-        for byte in bytes {
+        var position = 0
+        while position < bytes.count {
             if sawCR {
                 sawCR = false
-                if byte == UInt8(ascii: "\n") { continue }  // the LF of a CRLF
+                if bytes[position] == UInt8(ascii: "\n") {  // the LF of a CRLF
+                    position += 1
+                    continue
+                }
             }
-            switch byte {
-            case UInt8(ascii: "\r"):
-                sawCR = true
-                if let event = endLine() { events.append(event) }
-            case UInt8(ascii: "\n"):
-                if let event = endLine() { events.append(event) }
-            default:
-                pendingBytes += 1
+            // The rest of the line: the bytes up to the next CR or LF.
+            var end = position
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\n"), bytes[end] != UInt8(ascii: "\r") { end += 1 }
+            if end > position {
+                pendingBytes += end - position
                 guard pendingBytes <= maxEventBytes else {
                     isOverflowed = true
                     line = []
-                    dataLines = []
+                    name = []
+                    data = []
                     return events
                 }
-                line.append(byte)
+                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[position..<end]))
             }
+            guard end < bytes.count else { break }
+            if bytes[end] == UInt8(ascii: "\r") { sawCR = true }
+            if let event = endLine() { events.append(event) }
+            position = end + 1
         }
         return events
     }
@@ -71,36 +88,59 @@ public struct SSEParser: Sendable {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty {
             defer {
-                name = ""
-                dataLines.removeAll()
+                name.removeAll(keepingCapacity: true)
+                data.removeAll(keepingCapacity: true)
+                dataLineCount = 0
                 pendingBytes = 0
             }
-            guard !dataLines.isEmpty else { return nil }
-            return SSEEvent(name: name.isEmpty ? "message" : name, data: dataLines.joined(separator: "\n"), id: id)
+            guard dataLineCount > 0 else { return nil }
+            return SSEEvent(name: Self.eventName(name), data: String(decoding: data, as: UTF8.self), id: id)
         }
         if line.first == UInt8(ascii: ":") {  // a comment
             pendingBytes -= line.count
             return nil
         }
-        let field: String
-        var value: Substring
-        if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-            field = String(decoding: line[..<colon], as: UTF8.self)
-            let text = String(decoding: line[line.index(after: colon)...], as: UTF8.self)
-            value = text[...]
-            if value.first == " " { value = value.dropFirst() }
-        } else {
-            field = String(decoding: line, as: UTF8.self)
-            value = ""
+        let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
+        let field = line[..<colon]
+        var valueStart = colon < line.endIndex ? colon + 1 : colon
+        if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " "), Self.spaceStandsAlone(line, valueStart) {
+            valueStart += 1
         }
-        switch field {
-        case "event": name = String(value)
-        case "data": dataLines.append(String(value))
-        case "id": id = String(value)
-        default: break
+        let value = line[valueStart...]
+        if field.elementsEqual("data".utf8) {
+            if dataLineCount > 0 { data.append(UInt8(ascii: "\n")) }
+            data.append(contentsOf: value)
+            dataLineCount += 1
+            // Only data lines stay with the event; the other fields' bytes are released.
+            return nil
         }
-        // Only data lines stay with the event; the other fields' bytes are released.
-        if field != "data" { pendingBytes -= line.count }
+        if field.elementsEqual("event".utf8) {
+            name.removeAll(keepingCapacity: true)
+            name.append(contentsOf: value)
+        } else if field.elementsEqual("id".utf8) {
+            id = String(decoding: value, as: UTF8.self)
+        }
+        pendingBytes -= line.count
         return nil
     }
+
+    /// Whether the space at `index` is a character of its own, so that it is the one space the spec drops after
+    /// the colon. The parser used to compare the value's first `Character`, and a space followed by a combining
+    /// mark is one `Character` with it: that is kept as it was (only a non-ASCII byte can start such a mark).
+    private static func spaceStandsAlone(_ line: [UInt8], _ index: Int) -> Bool {
+        guard index + 1 < line.endIndex, line[index + 1] >= 0x80 else { return true }
+        return String(decoding: line[index...], as: UTF8.self).first == " "
+    }
+
+    /// The event's name: `message` when it has none; the names providers send are literals (no allocation).
+    private static func eventName(_ bytes: [UInt8]) -> String {
+        if bytes.isEmpty { return "message" }
+        for known in knownNames where bytes.elementsEqual(known.utf8) { return known }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static let knownNames = [
+        "content_block_delta", "message_start", "content_block_start", "content_block_stop", "message_delta",
+        "message_stop", "ping", "error",
+    ]
 }
