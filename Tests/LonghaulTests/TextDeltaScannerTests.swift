@@ -193,3 +193,90 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Both providers' text chunks, read by the scanner and by the decoder (the same JSON with a space after its first
+/// brace is not in the scanned shape): the same signals and the same facts.
+@Suite(.timeLimit(.minutes(2))) struct TextDeltaScannerEquivalenceTests {
+    private static func read(
+        _ data: String, wire: any WireFormat, requestID: String? = nil
+    ) throws -> ([StreamSignal], LLMCompletionInfo) {
+        var info = LLMCompletionInfo(requestID: requestID, model: "configured")
+        let signals = try wire.decode(SSEEvent(data: data), info: &info)
+        return (signals, info)
+    }
+
+    /// The same JSON, but not in the scanned shape.
+    private static func unscannable(_ data: String) -> String { "{ " + data.dropFirst() }
+
+    private static func openAI(
+        id: String = #""chatcmpl-1""#, model: String = #""gpt-x""#, fingerprint: String? = nil, text: String,
+        usage: Bool = true
+    ) -> String {
+        let head = #"{"id":"# + id + #","object":"chat.completion.chunk","created":1733280000,"model":"# + model
+        let fingerprintField = fingerprint.map { #","system_fingerprint":"# + $0 } ?? ""
+        let choices = #","choices":[{"index":0,"delta":{"content":"# + text
+        return head + fingerprintField + choices + #"},"logprobs":null,"finish_reason":null}]"#
+            + (usage ? #","usage":null"# : "") + "}"
+    }
+
+    @Test(arguments: [
+        openAI(text: #""Hello""#), openAI(text: #""""#), openAI(fingerprint: #""fp_1""#, text: #""a\nb""#),
+        openAI(text: #""\ud83d\ude00 \"q\" \u00e9""#, usage: false),
+        openAI(id: #""chat\/cmpl\u0031""#, model: #""m\u00f6del""#, text: #""x""#),
+        openAI(fingerprint: #""fp\\1""#, text: #""y""#),
+    ])
+    func openAIChunksAreScannedWithTheDecodersEffects(_ data: String) throws {
+        let wire = OpenAIWireFormat()
+        #expect(TextDeltaScanner.openAIText(data, readingID: true) != nil, "the common shape must be scanned")
+        #expect(TextDeltaScanner.openAIText(Self.unscannable(data), readingID: true) == nil)
+        for requestID in [nil, "req_1"] {
+            let scanned = try Self.read(data, wire: wire, requestID: requestID)
+            let decoded = try Self.read(Self.unscannable(data), wire: wire, requestID: requestID)
+            #expect(scanned.0 == decoded.0)
+            #expect(scanned.1 == decoded.1)
+        }
+    }
+
+    @Test(arguments: [
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"x"},"logprobs":null,"finish_reason":null}]}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":"stop"}]}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":1}}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":01,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}"#,
+        #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}],"obfuscation":"ab"}"#,
+        #"{"id":"c\x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}"#,
+    ])
+    func otherOpenAIShapesFallBackToTheDecoder(_ data: String) throws {
+        #expect(TextDeltaScanner.openAIText(data, readingID: true) == nil)
+        #expect(TextDeltaScanner.openAIText(data, readingID: false) == nil)
+        let wire = OpenAIWireFormat()
+        let viaWire = Result { try Self.read(data, wire: wire) }.map { "\($0.0) \($0.1)" }
+        let viaDecoder = Result { try Self.read(Self.unscannable(data), wire: wire) }.map { "\($0.0) \($0.1)" }
+        #expect(String(describing: viaWire) == String(describing: viaDecoder))
+    }
+
+    /// Random texts and models (JSONEncoder's escaping) through both providers' shapes.
+    @Test func randomChunksGiveTheDecodersResult() throws {
+        var random = SplitMix64(seed: 42)
+        let encoder = JSONEncoder()
+        for _ in 0..<500 {
+            let text = String(decoding: try encoder.encode(Self.randomText(using: &random)), as: UTF8.self)
+            let model = String(decoding: try encoder.encode(Self.randomText(using: &random)), as: UTF8.self)
+            let openAI = Self.openAI(model: model, text: text)
+            #expect(TextDeltaScanner.openAIText(openAI, readingID: true) != nil)
+            let scannedOpenAI = try Self.read(openAI, wire: OpenAIWireFormat())
+            #expect(scannedOpenAI == (try Self.read(Self.unscannable(openAI), wire: OpenAIWireFormat())))
+            let anthropic =
+                #"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"# + text + "}}"
+            #expect(TextDeltaScanner.anthropicText(anthropic) != nil)
+            let scannedAnthropic = try Self.read(anthropic, wire: AnthropicWireFormat())
+            #expect(scannedAnthropic == (try Self.read(Self.unscannable(anthropic), wire: AnthropicWireFormat())))
+        }
+    }
+
+    private static func randomText(using random: inout SplitMix64) -> String {
+        let alphabet = Array("ab \"\\/\n\t\u{1}é中😀\u{301}<>&")
+        return String((0..<Int(random.next() % 12)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
+    }
+}
