@@ -66,8 +66,8 @@ enum TextDeltaScanner {
     }
 }
 
-/// A cursor over the bytes of one JSON text.
-struct ByteReader {
+/// A cursor over the bytes of one JSON text (the scanner's; `JSONDecoder` reads everything else).
+private struct ByteReader {
     let bytes: UnsafeBufferPointer<UInt8>
     private(set) var position = 0
 
