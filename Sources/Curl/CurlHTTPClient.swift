@@ -164,6 +164,7 @@ public final class CurlHTTPClient: Sendable {
         var stillRunning: Int32 = 0
         var lastIdleScan = ContinuousClock.now
         let versions = VersionsSeen()
+        let bodies = ReceivedBodies()
         var hostLimit = HostConnectionLimit(configuration: configuration)
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Self.maxEvents)
         defer { events.deallocate() }
@@ -183,7 +184,7 @@ public final class CurlHTTPClient: Sendable {
             for command in commands {
                 switch command {
                 case .add(let transfer):
-                    if let error = transfer.prepare(configuration: configuration, versions: versions) {
+                    if let error = transfer.prepare(configuration: configuration, versions: versions, bodies: bodies) {
                         transfer.complete(error: error, logger: logger)
                         continue
                     }
@@ -246,6 +247,7 @@ public final class CurlHTTPClient: Sendable {
             if reactor.takeExpiredTimer(now: .now) {
                 ccurl_multi_socket_timeout(multi.pointer, &stillRunning)
             }
+            bodies.flush()
 
             if let limit = hostLimit.update(versions) {
                 ccurl_multi_setopt_long(multi.pointer, CURLMOPT_MAX_HOST_CONNECTIONS, limit)
@@ -268,6 +270,25 @@ public final class CurlHTTPClient: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The transfers that received body bytes during this wake-up of the loop (the curl thread only).
+///
+/// libcurl calls the write callback once per piece it decodes (one per HTTP/1.1 chunk, often one per event of a
+/// stream); each piece handed on alone would cost the consumer a wake-up. A transfer keeps what one wake-up gave
+/// and hands it on as one part when the loop has handled every ready socket (or when the transfer ends first).
+private final class ReceivedBodies {
+    private var transfers: [Transfer] = []
+
+    func add(_ transfer: Transfer) {
+        transfers.append(transfer)
+    }
+
+    func flush() {
+        guard !transfers.isEmpty else { return }
+        for transfer in transfers { transfer.flushBody() }
+        transfers.removeAll(keepingCapacity: true)
     }
 }
 
@@ -406,6 +427,9 @@ private final class Transfer: @unchecked Sendable {
     private var headers: [HTTPHeader] = []
     private var sentHead = false
     private var versions: VersionsSeen?
+    private var bodies: ReceivedBodies?
+    /// Body bytes received in this wake-up of the loop, not yet handed on (see ``ReceivedBodies``).
+    private var pendingBody: [UInt8] = []
     /// When a byte last arrived (or the transfer started): libcurl's low-speed check averages over seconds and
     /// counts the upload, so silence is measured here instead.
     private(set) var lastActivity = ContinuousClock.now
@@ -429,8 +453,11 @@ private final class Transfer: @unchecked Sendable {
     }
 
     /// Sets the options; returns an error when libcurl refuses one.
-    func prepare(configuration: CurlHTTPClient.Configuration, versions: VersionsSeen) -> CurlError? {
+    func prepare(
+        configuration: CurlHTTPClient.Configuration, versions: VersionsSeen, bodies: ReceivedBodies
+    ) -> CurlError? {
         self.versions = versions
+        self.bodies = bodies
         let context = Unmanaged.passUnretained(self).toOpaque()
         var codes: [CURLcode] = [
             ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url),
@@ -504,6 +531,7 @@ private final class Transfer: @unchecked Sendable {
 
     /// Ends the consumer's stream: with the head (if not sent yet) and the end, or with the error.
     func complete(error: CurlError?, logger: Logger) {
+        flushBody()
         if let error {
             logger.debug(
                 "HTTP transfer failed",
@@ -544,7 +572,15 @@ private final class Transfer: @unchecked Sendable {
     func receiveBody(_ bytes: UnsafeBufferPointer<UInt8>) {
         lastActivity = .now
         sendHeadIfNeeded()
-        continuation.yield(.body(Array(bytes)))
+        if pendingBody.isEmpty { bodies?.add(self) }
+        pendingBody.append(contentsOf: bytes)
+    }
+
+    /// Hands on the body bytes received since the last time, as one part.
+    func flushBody() {
+        guard !pendingBody.isEmpty else { return }
+        continuation.yield(.body(pendingBody))
+        pendingBody = []
     }
 
     private func sendHeadIfNeeded() {

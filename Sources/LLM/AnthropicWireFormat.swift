@@ -75,6 +75,13 @@ struct AnthropicWireFormat: WireFormat {
     }
 
     func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
+        // Most events are text deltas in one exact shape: scanned without JSONDecoder. Any other shape is decoded
+        // below, with the same result the scanner would give for its shape. (An unnamed event's JSON names it.)
+        if event.name == "content_block_delta" || event.name == "message",
+            let text = TextDeltaScanner.anthropicText(event.data)
+        {
+            return text.isEmpty ? [] : [.text(text)]
+        }
         // Gateways end Anthropic streams with OpenAI's sentinel too.
         if isDoneSentinel(event) { return [.done] }
         var decoded: Event? = nil

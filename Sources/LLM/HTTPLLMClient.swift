@@ -71,7 +71,7 @@ public final class HTTPLLMClient: LLMClient {
         private var parts: AsyncThrowingStream<HTTPResponsePart, any Error>.AsyncIterator?
         private var delivered = false
         private var info: LLMCompletionInfo
-        private var parser = SSEParser()
+        private var reader: EventStreamReader
         /// The status, and the head itself only when it is an error's (its headers say whether to retry).
         private var status: Int?
         private var contentType: String?
@@ -83,6 +83,7 @@ public final class HTTPLLMClient: LLMClient {
             self.client = client
             self.prompt = prompt
             info = LLMCompletionInfo(model: client.configuration.model)
+            reader = EventStreamReader(wire: client.wire)
         }
 
         // `next()` is the only async function of a call, and it keeps little across its awaits: its frame (in the
@@ -215,7 +216,7 @@ public final class HTTPLLMClient: LLMClient {
         /// Drops the current attempt's transfer (aborting it if still running) and its state.
         private func endAttempt() {
             parts = nil
-            parser = SSEParser()
+            reader = EventStreamReader(wire: client.wire)
             status = nil
             contentType = nil
             errorHead = nil
@@ -250,20 +251,11 @@ public final class HTTPLLMClient: LLMClient {
                             requestID: info.requestID)
                     }
                 case .events(let received):
-                    for event in parser.feed(received) {
-                        for signal in try client.wire.decode(event, info: &info) {
-                            switch signal {
-                            case .text(let text): deliver(text)
-                            case .done: return info
-                            }
-                        }
-                    }
-                    if parser.isOverflowed {
-                        throw LLMError(
-                            code: .invalidResponse,
-                            message: "The model's server sent an event over \(parser.maxEventBytes) bytes.",
-                            requestID: info.requestID)
-                    }
+                    // The chunk's deltas go out as one (see EventStreamReader), text decoded before a failure
+                    // included: it counts as delivered, so the call is not retried.
+                    var text = ""
+                    defer { if !text.isEmpty { deliver(text) } }
+                    if try reader.read(received, text: &text, info: &info) { return info }
                 }
             }
             return nil

@@ -80,6 +80,15 @@ struct OpenAIWireFormat: WireFormat {
     }
 
     func decode(_ event: SSEEvent, info: inout LLMCompletionInfo) throws(LLMError) -> [StreamSignal] {
+        // Most chunks are one choice's text in one exact shape: scanned without JSONDecoder, with the effects the
+        // decoding below has for that shape (the first id kept, the model updated, no usage, no finish reason).
+        if event.name == "message",
+            let delta = TextDeltaScanner.openAIText(event.data, readingID: info.requestID == nil)
+        {
+            if info.requestID == nil { info.requestID = delta.id }
+            info.model = delta.model
+            return delta.text.isEmpty ? [] : [.text(delta.text)]
+        }
         if isDoneSentinel(event) { return [.done] }
         let chunk: Chunk
         if event.name == "message" || event.name == "error" {
