@@ -1,9 +1,9 @@
 public import FastCGI
 import Foundation
 import Locking
-import Synchronization
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 import Tasks
 public import UnixSignals
 
@@ -77,7 +77,7 @@ public struct LonghaulRunner: Sendable {
                 gracefulShutdownSignals: Self.stopSignals,
                 logger: logger))
         groupReference.withLock { $0 = group }
-        let early = earlyStopSignal.load(ordering: .relaxed)
+        let early = earlyStopSignal.exchange(0, ordering: .relaxed)
         if early != 0 {
             logger.notice("stopping", metadata: ["process.signal": "\(early)", "process.signal.when": "starting"])
             await group.triggerGracefulShutdown()
