@@ -104,6 +104,7 @@ class Report:
             "requests": sum(r["requests"] for r in runs),
             "backend_cpu": med([r.get("backend_cpu_us") for r in runs]),
             "nginx_cpu": med([r.get("nginx_cpu_us") for r in runs]),
+            "mock_cpu": med([r.get("mock_cpu_us") for r in runs]),
         }
 
     # -- sections -------------------------------------------------------------------------------------------
@@ -148,15 +149,16 @@ class Report:
                "like Longhaul's pending `/check` fragment) and nginx's `return 200` (the same body) answer every "
                "path alike. Longhaul runs with its defaults and "
                "`--max-in-flight 10000`; each POST run gets a fresh backend and mock. CPU µs/req: user + system "
-               "time of the backend process and of nginx's worker over the run, divided by the requests."
+               "time of the backend process, of nginx's worker and of the mock LLM over the run, divided by the "
+               "requests (the mock works only when requests start LLM calls: `POST /generate` with tasks running)."
                % (m.get("wrk_connections"), m.get("wrk_seconds"), m.get("wrk_runs"), m.get("body_bytes")))
         sizes = next(iter(self.of("sizes")), None)
         if sizes:
             self.w("Longhaul's bodies: `/check` %s bytes, `/` %s bytes." % (sizes["check_bytes"], sizes["index_bytes"]))
         self.w()
         self.w("| Endpoint | Target | req/s (median) | runs | p50 ms | p99 ms | non-2xx | socket errors "
-               "| backend CPU µs/req | nginx CPU µs/req |")
-        self.w("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+               "| backend CPU µs/req | nginx CPU µs/req | mock LLM CPU µs/req |")
+        self.w("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for ep, label in ENDPOINTS:
             for target in ("nginx", "c", "longhaul"):
                 if target != "longhaul" and ep in BASELINE_ENDPOINT:
@@ -164,10 +166,11 @@ class Report:
                 r = self.wrk(target, ep)
                 if r is None:
                     continue
-                self.w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                self.w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     label, TARGET_NAMES[target], fmt(r["rps"]), ", ".join(fmt(x) for x in r["rps_all"]),
                     fmt(r["p50"], 2), fmt(r["p99"], 2), fmt(r["non2xx"]), fmt(r["errors"]),
-                    fmt(r["backend_cpu"], 1) if target != "nginx" else "–", fmt(r["nginx_cpu"], 1)))
+                    fmt(r["backend_cpu"], 1) if target != "nginx" else "–", fmt(r["nginx_cpu"], 1),
+                    fmt(r["mock_cpu"], 1) if r["mock_cpu"] is not None else "–"))
         self.w()
         self.w("| Endpoint | Longhaul/C req/s | target | Longhaul/C p99 | target | Longhaul/nginx req/s |")
         self.w("|---|---:|---|---:|---|---:|")
