@@ -113,7 +113,7 @@ final class RedisConnection: @unchecked Sendable {
                 }
                 return lengths.withUnsafeBufferPointer { lengthBuffer in
                     redisAppendCommandArgv(
-                        context, Int32(lengths.count), pointers.baseAddress, lengthBuffer.baseAddress ?? nil)
+                        context, Int32(lengths.count), pointers.baseAddress, lengthBuffer.baseAddress)
                 }
             }
         }

@@ -253,6 +253,7 @@ public final class MemoryTaskStore: TaskStore {
         state.records.shrinkIfSparse(floor: sparseFloor)
         state.tokens.shrinkIfSparse(floor: sparseFloor)
         state.idempotency.shrinkIfSparse(floor: sparseFloor)
+        state.inProgress.shrinkIfSparse(floor: sparseFloor)
         let finishedLeft = state.finished.count - state.finishedHead
         if state.finished.capacity > sparseFloor, finishedLeft < state.finished.capacity / 4 {
             state.finished = Array(state.finished[state.finishedHead...])
