@@ -102,6 +102,12 @@ struct LonghaulCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(SettingCatalog.envFile.help))
     var envFile: String?
 
+    /// Limits glibc's malloc arenas before anything else runs (``MallocArenas``), then parses and runs.
+    static func main() async {
+        MallocArenas.limit()
+        await main(nil)
+    }
+
     func run() async throws {
         let settings = try Settings(command: self)
         LoggingSystem.bootstrap { label in

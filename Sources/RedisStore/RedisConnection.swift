@@ -86,10 +86,36 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     /// Sends a command without reading its reply (pipelining, SUBSCRIBE).
+    ///
+    /// The arguments are laid end to end in one buffer that hiredis formats from (it copies them into its output
+    /// buffer), so a command costs a few allocations whatever its argument count.
     func send(_ arguments: [String]) throws(RedisError) {
-        let bytes = arguments.map { Array($0.utf8) }
-        let status: Int32 = withPointers(bytes) { pointers, lengths in
-            redisAppendCommandArgv(context, Int32(bytes.count), pointers, lengths)
+        var total = 1  // never empty, so the buffer always has an address
+        for argument in arguments { total += argument.utf8.count }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            let before = bytes.count
+            bytes.append(contentsOf: argument.utf8)
+            lengths.append(bytes.count - before)
+        }
+        bytes.append(0)
+        let status: Int32 = bytes.withUnsafeBufferPointer { buffer in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(1, lengths.count)) {
+                pointers in
+                let base = UnsafeRawPointer(buffer.baseAddress!)
+                var offset = 0
+                for (index, length) in lengths.enumerated() {
+                    pointers[index] = (base + offset).assumingMemoryBound(to: CChar.self)
+                    offset += length
+                }
+                return lengths.withUnsafeBufferPointer { lengthBuffer in
+                    redisAppendCommandArgv(
+                        context, Int32(lengths.count), pointers.baseAddress, lengthBuffer.baseAddress)
+                }
+            }
         }
         guard status == REDIS_OK else {
             throw RedisError.io("send", hiredisCode: context.pointee.err, Self.errorText(context))
@@ -144,26 +170,5 @@ final class RedisConnection: @unchecked Sendable {
             let text = String(decoding: bytes, as: UTF8.self)
             return text.isEmpty ? "connection error \(context.pointee.err)" : text
         }
-    }
-
-    private func withPointers<R>(
-        _ arguments: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-    ) -> R {
-        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(1, arguments.count))
-        defer { pointers.deallocate() }
-        var lengths = arguments.map(\.count)
-        var storage: [UnsafeMutablePointer<CChar>] = []
-        defer { for pointer in storage { pointer.deallocate() } }
-        for (index, argument) in arguments.enumerated() {
-            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, argument.count))
-            argument.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress {
-                    UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: argument.count)
-                }
-            }
-            storage.append(copy)
-            pointers[index] = UnsafePointer(copy)
-        }
-        return lengths.withUnsafeMutableBufferPointer { body(pointers, UnsafePointer($0.baseAddress!)) }
     }
 }

@@ -30,6 +30,43 @@ enum RedisRecordCodec {
         return record
     }
 
+    /// The hash fields a record is made of, in the order ``decodeRecord(id:fields:output:)`` reads them (`HMGET`):
+    /// the claim's `token` and the `attempts` counter stay on the server.
+    static let recordFields = [
+        "kind", "input", "status", "created", "started", "finished", "failure", "metadata", "progress", "cancel",
+        "client", "runs",
+    ]
+
+    /// A record from an `HMGET` of ``recordFields`` and the output string: the same record
+    /// ``decodeRecord(id:_:)`` makes of a script's snapshot, without a dictionary of the fields or Foundation's JSON
+    /// decoder for the metadata (the common case of every poll).
+    /// - Parameters:
+    ///   - id: the task's id.
+    ///   - fields: one value per name in ``recordFields`` (null where the hash has none).
+    ///   - output: the `GET` of the output key (null when there is none).
+    /// - Returns: the record, or `nil` when the task does not exist (no `created` field: the hash is gone or expired).
+    static func decodeRecord(id: TaskID, fields: [RedisValue], output: RedisValue) -> TaskRecord? {
+        guard fields.count == recordFields.count, let created = milliseconds(fields[3]) else { return nil }
+        var record = TaskRecord(
+            id: id, kind: fields[0].text ?? "", input: fields[1].text ?? "",
+            createdAt: Date(timeIntervalSince1970: created / 1000))
+        record.status = fields[2].text.flatMap(TaskStatus.init(rawValue:)) ?? .queued
+        record.startedAt = milliseconds(fields[4]).map { Date(timeIntervalSince1970: $0 / 1000) }
+        record.finishedAt = milliseconds(fields[5]).map { Date(timeIntervalSince1970: $0 / 1000) }
+        record.output = output.text ?? ""
+        if let failure = fields[6].text, !failure.isEmpty { record.failure = decodeFailure(failure) }
+        if case .string(let bytes) = fields[7] {
+            if let decoded = FlatJSONObject.parse(bytes) ?? decodeMetadata(String(decoding: bytes, as: UTF8.self)) {
+                record.metadata = decoded
+            }
+        }
+        record.progress = fields[8].text.flatMap(Double.init)
+        record.cancelRequested = fields[9] == .string([UInt8(ascii: "1")]) && !record.status.isFinished
+        record.client = fields[10].text.flatMap { $0.isEmpty ? nil : $0 }
+        record.attempt = fields[11].integer ?? 0
+        return record
+    }
+
     /// Metadata entries as the JSON object the update script merges (`{}` when they cannot be encoded).
     static func encodeMetadata(_ metadata: [String: String]) -> String {
         (try? JSONEncoder().encode(metadata)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -58,6 +95,20 @@ enum RedisRecordCodec {
 
     private static func decodeMetadata(_ json: String) -> [String: String]? {
         try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))
+    }
+
+    /// A time the scripts wrote, in milliseconds since 1970, from a reply (`nil` for null or not a number).
+    private static func milliseconds(_ value: RedisValue) -> Double? {
+        guard case .string(let bytes) = value, !bytes.isEmpty else { return nil }
+        // Whole milliseconds (all the scripts write) without making a String; anything else the slow way.
+        var whole = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), whole < Int.max / 10 - 9 else {
+                return Double(String(decoding: bytes, as: UTF8.self))
+            }
+            whole = whole * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return Double(whole)
     }
 
     /// A time the scripts wrote (Redis `TIME` in milliseconds since 1970).

@@ -97,8 +97,34 @@ public final class RedisTaskStore: TaskStore {
         }
     }
 
+    /// The task, read in one round trip without a script: `MULTI`, `HMGET` of the record's fields, `GET` of its
+    /// output, `EXEC`. Every page polls this about once a second per task, so it costs Redis and this process as
+    /// little as it can: no Lua (a script run costs Redis several times these three commands), only the fields
+    /// a record is made of, and a decoding without Foundation's JSON. The transaction keeps the snapshot whole (a
+    /// takeover resets the output and the run number together), as the script did; like the script, it reads
+    /// what the server it reaches has, and it is retried on a fresh connection after a failure.
     public func record(for id: TaskID) throws(TaskStoreError) -> TaskRecord? {
-        RedisRecordCodec.decodeRecord(id: id, try run(ReadScript(id: id)))
+        let prefix = configuration.keyPrefix
+        let replies: [RedisValue]
+        do {
+            replies = try client.pipelineRetrying([
+                ["MULTI"],
+                ["HMGET", prefix + "task:" + id.rawValue] + RedisRecordCodec.recordFields,
+                ["GET", prefix + "out:" + id.rawValue],
+                ["EXEC"],
+            ])
+        } catch {
+            throw .unavailable(error.message, underlying: error)
+        }
+        for reply in replies {
+            if case .error(let message) = reply { throw .unavailable("Redis read error: \(message)") }
+        }
+        let results = replies[3].elements
+        guard results.count == 2 else { throw .unavailable("unexpected read reply \(replies[3])") }
+        for result in results {
+            if case .error(let message) = result { throw .unavailable("Redis read error: \(message)") }
+        }
+        return RedisRecordCodec.decodeRecord(id: id, fields: results[0].elements, output: results[1])
     }
 
     public func claimNext(maxRunning: Int) throws(TaskStoreError) -> ClaimedTask? {

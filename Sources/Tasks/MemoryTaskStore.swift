@@ -222,6 +222,7 @@ public final class MemoryTaskStore: TaskStore {
                 state.finished.removeFirst(state.finishedHead)
                 state.finishedHead = 0
             }
+            if removed > 0 { Self.shrinkIfSparse(&state) }
             return removed
         }
     }
@@ -243,11 +244,52 @@ public final class MemoryTaskStore: TaskStore {
 
     private var ttlSeconds: TimeInterval { resultTTL.timeInterval }
 
+    /// After a sweep, gives back the storage a peak left behind: `Dictionary.removeValue` and `Array.removeFirst`
+    /// keep their capacity, so without this the tables stay sized for the busiest minute (rate × (TTL + sweep
+    /// interval) records) for the life of the process. Each is rebuilt only when it is under a quarter full and
+    /// bigger than ``sparseFloor``; rebuilt with room for half as many again, it must lose at least a quarter of
+    /// what is left before the next rebuild, so the copying is amortised over the removals.
+    private static func shrinkIfSparse(_ state: inout State) {
+        state.records.shrinkIfSparse(floor: sparseFloor)
+        state.tokens.shrinkIfSparse(floor: sparseFloor)
+        state.idempotency.shrinkIfSparse(floor: sparseFloor)
+        state.inProgress.shrinkIfSparse(floor: sparseFloor)
+        let finishedLeft = state.finished.count - state.finishedHead
+        if state.finished.capacity > sparseFloor, finishedLeft < state.finished.capacity / 4 {
+            state.finished = Array(state.finished[state.finishedHead...])
+            state.finishedHead = 0
+        }
+        if state.queue.capacity > sparseFloor, state.queue.count - state.queueHead < state.queue.capacity / 4 {
+            state.queue = Array(state.queue[state.queueHead...])
+            state.queueHead = 0
+        }
+    }
+
+    /// The capacity below which a table is never rebuilt (small ones cost little and churn most).
+    static let sparseFloor = 1024
+
+    /// How full the records table is, for tests: its count and capacity.
+    var recordStorage: (count: Int, capacity: Int) {
+        state.withLock { ($0.records.count, $0.records.capacity) }
+    }
+
     /// Drops claimed ids from the front of the queue once they are the larger part, so it does not grow forever.
     private static func compactQueue(_ state: inout State) {
         if state.queueHead > 1024, state.queueHead * 2 > state.queue.count {
             state.queue.removeFirst(state.queueHead)
             state.queueHead = 0
         }
+    }
+}
+
+extension Dictionary {
+    /// Rebuilds the dictionary with room for half as many entries again as it has, when it is under a quarter full
+    /// and its capacity is above `floor` (see ``MemoryTaskStore``'s sweep).
+    /// - Parameter floor: the capacity at or below which it is left as it is.
+    fileprivate mutating func shrinkIfSparse(floor: Int) {
+        guard capacity > floor, count < capacity / 4 else { return }
+        var smaller = Dictionary(minimumCapacity: count + count / 2)
+        for (key, value) in self { smaller[key] = value }
+        self = smaller
     }
 }

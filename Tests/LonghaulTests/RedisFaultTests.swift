@@ -122,7 +122,7 @@ import Testing
         let admin = RedisClient(url: redis.url)
         let record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
         try store.enqueue(record, maxQueued: 10)
-        for _ in 0..<5 { #expect(try store.record(for: record.id)?.status == .queued) }
+        for _ in 0..<5 { #expect(try store.output(of: record.id, attempt: -1, from: 0)?.status == .queued) }
         func calls(_ command: String) throws -> Int {
             let stats = try admin.command(["INFO", "commandstats"]).text ?? ""
             guard let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_\(command):") }),
@@ -130,12 +130,16 @@ import Testing
             else { return 0 }
             return Int(calls) ?? 0
         }
-        // Two scripts (enqueue, read), each sent whole once (SCRIPT LOAD), then by hash only.
+        // Two scripts (enqueue, output), each sent whole once (SCRIPT LOAD), then by hash only.
         #expect(try calls("eval") == 0)
         #expect(try calls("evalsha") == 6)
+        // A record read is no script at all (a transaction of HMGET and GET).
+        #expect(try store.record(for: record.id)?.status == .queued)
+        #expect(try calls("evalsha") == 6)
+        #expect(try calls("exec") == 1)
         // A server that lost its scripts (a restart, a promoted replica) answers NOSCRIPT: the call still works.
         try admin.command(["SCRIPT", "FLUSH"])
-        #expect(try store.record(for: record.id)?.status == .queued)
+        #expect(try store.output(of: record.id, attempt: -1, from: 0)?.status == .queued)
         #expect(try calls("eval") == 1)
         let claimed = try #require(try store.claimNext(maxRunning: 1))
         #expect(claimed.id == record.id)

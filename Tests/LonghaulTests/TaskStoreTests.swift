@@ -1,8 +1,9 @@
 import Foundation
 import Locking
 import LonghaulTestSupport
-import Tasks
 import Testing
+
+@testable import Tasks
 
 @Suite(.timeLimit(.minutes(2))) struct TaskIDTests {
     @Test func randomIDsAreUniqueURLSafeAndParse() {
@@ -63,4 +64,69 @@ import Testing
         #expect(try store.record(for: queued.id)?.status == .queued)
     }
 
+}
+
+@Suite(.timeLimit(.minutes(2))) struct MemoryTaskStoreShrinkTests {
+    /// Finishes `count` new tasks and returns their ids.
+    func finishTasks(_ count: Int, in store: MemoryTaskStore) throws -> [TaskID] {
+        var ids: [TaskID] = []
+        for index in 0..<count {
+            let record = TaskRecord(id: .random(), kind: "x", input: "q\(index)", createdAt: Date())
+            try store.enqueue(record, maxQueued: 1_000_000)
+            let claimed = try #require(try store.claimNext(maxRunning: .max))
+            try store.appendOutput(claimed.claim, at: 0, "answer \(index)")
+            try store.finish(claimed.claim, status: .succeeded, failure: nil)
+            ids.append(record.id)
+        }
+        return ids
+    }
+
+    @Test func aLargeSweepGivesBackTheRecordsTablesCapacityAndKeepsWhatIsLeft() throws {
+        let clock = ManualClock()
+        let store = MemoryTaskStore(resultTTL: .seconds(10), clock: clock)
+        let early = try finishTasks(20_000, in: store)
+        clock.advance(5)
+        // Still running or recently finished when the others expire: these must survive the rebuild intact.
+        let running = TaskRecord(id: .random(), kind: "x", input: "still running", createdAt: Date())
+        try store.enqueue(running, maxQueued: 1_000_000)
+        let claimed = try #require(try store.claimNext(maxRunning: .max))
+        try store.appendOutput(claimed.claim, at: 0, "partial")
+        let late = try finishTasks(100, in: store)
+        let peak = store.recordStorage
+        #expect(peak.count == 20_101 && peak.capacity >= 20_101)
+        clock.advance(6)
+        #expect(try store.sweepExpired() == 20_000)
+        let after = store.recordStorage
+        #expect(after.count == 101)
+        #expect(after.capacity < 1024, "capacity \(after.capacity) kept after the sweep (peak \(peak.capacity))")
+        #expect(try store.record(for: running.id)?.output == "partial")
+        #expect(try store.record(for: late[99])?.output == "answer 99")
+        #expect(try store.record(for: early[0]) == nil)
+        // The table still works as before: the running task finishes under its claim, counts are right.
+        #expect(try store.finish(claimed.claim, status: .succeeded, failure: nil)?.status == .succeeded)
+        #expect(try store.countsByStatus()[.succeeded] == 101)
+        clock.advance(20)
+        #expect(try store.sweepExpired() == 101)
+        #expect(store.recordStorage.count == 0)
+    }
+
+    @Test func smallOrStillFullTablesAreNotRebuilt() throws {
+        let clock = ManualClock()
+        let store = MemoryTaskStore(resultTTL: .seconds(10), clock: clock)
+        _ = try finishTasks(600, in: store)
+        let small = store.recordStorage.capacity
+        clock.advance(11)
+        #expect(try store.sweepExpired() == 600)
+        // At or under the floor, a table keeps its capacity (it would only grow back).
+        #expect(store.recordStorage.capacity == small)
+        // A sweep that leaves the table more than a quarter full leaves it alone as well.
+        let first = try finishTasks(3000, in: store)
+        clock.advance(5)
+        _ = try finishTasks(3000, in: store)
+        let capacity = store.recordStorage.capacity
+        clock.advance(6)
+        #expect(try store.sweepExpired() == 3000)
+        #expect(store.recordStorage.count == 3000 && store.recordStorage.capacity == capacity)
+        #expect(try store.record(for: first[0]) == nil)
+    }
 }
