@@ -4,10 +4,11 @@
  * Like Longhaul it serves the listen socket inherited on fd 0 (spawn-fcgi) with N threads (default 16), each
  * looping on FCGX_Accept_r with its own FCGX_Request, no accept mutex. For every request it reads the
  * parameters it needs and the whole body (so a POST costs it what it costs Longhaul to receive), then answers
- * 200 with a fixed HTML body (argv[2]) and an explicit Content-Length.
+ * 200 with a fixed HTML body (argv[2]; argv[3], when given, for DOCUMENT_URI "/") and an explicit Content-Length:
+ * scripts/bench passes the bodies Longhaul sent, so that both move the same bytes.
  *
  * Build: cc -O2 -pthread -o cresponder bench/cresponder.c -lfcgi
- * Run:   spawn-fcgi -n -s SOCKET -M 0666 -- ./cresponder [THREADS] [BODY]
+ * Run:   spawn-fcgi -n -s SOCKET -M 0666 -- ./cresponder [THREADS] [BODY] [INDEX_BODY]
  */
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -20,6 +21,9 @@
 static const char *body = "<div id=\"result\"><p>Processing...</p></div>\n";
 static char head[256];
 static size_t head_len, body_len;
+static const char *index_body = NULL;
+static char index_head[256];
+static size_t index_head_len, index_body_len;
 
 static void *serve(void *arg) {
     (void)arg;
@@ -30,11 +34,14 @@ static void *serve(void *arg) {
         /* Look at what a real responder looks at, then drain the body. */
         const char *method = FCGX_GetParam("REQUEST_METHOD", request.envp);
         (void)FCGX_GetParam("QUERY_STRING", request.envp);
-        (void)FCGX_GetParam("DOCUMENT_URI", request.envp);
+        const char *uri = FCGX_GetParam("DOCUMENT_URI", request.envp);
         while (FCGX_GetStr(buf, sizeof buf, request.in) > 0) {
         }
-        FCGX_PutStr(head, (int)head_len, request.out);
-        if (method == NULL || strcmp(method, "HEAD") != 0) FCGX_PutStr(body, (int)body_len, request.out);
+        int is_index = index_body != NULL && uri != NULL && strcmp(uri, "/") == 0;
+        FCGX_PutStr(is_index ? index_head : head, (int)(is_index ? index_head_len : head_len), request.out);
+        if (method == NULL || strcmp(method, "HEAD") != 0) {
+            FCGX_PutStr(is_index ? index_body : body, (int)(is_index ? index_body_len : body_len), request.out);
+        }
         FCGX_Finish_r(&request);
     }
     return NULL;
@@ -43,7 +50,7 @@ static void *serve(void *arg) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 16;
     if (threads < 1 || threads > 1024) {
-        fprintf(stderr, "usage: %s [THREADS 1-1024] [BODY]\n", argv[0]);
+        fprintf(stderr, "usage: %s [THREADS 1-1024] [BODY] [INDEX_BODY]\n", argv[0]);
         return 64;
     }
     if (argc > 2) body = argv[2];
@@ -52,6 +59,14 @@ int main(int argc, char **argv) {
                                 "Status: 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
                                 "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n",
                                 body_len);
+    if (argc > 3) {
+        index_body = argv[3];
+        index_body_len = strlen(index_body);
+        index_head_len = (size_t)snprintf(index_head, sizeof index_head,
+                                          "Status: 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                                          "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n",
+                                          index_body_len);
+    }
     if (FCGX_Init() != 0) {
         fprintf(stderr, "cresponder: FCGX_Init failed\n");
         return 1;
@@ -70,7 +85,8 @@ int main(int argc, char **argv) {
         }
         pthread_attr_destroy(&attr);
     }
-    fprintf(stderr, "cresponder: %d threads, %zu-byte body\n", threads, body_len);
+    fprintf(stderr, "cresponder: %d threads, %zu-byte body, %zu-byte index body\n", threads, body_len,
+            index_body != NULL ? index_body_len : body_len);
     for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
     return 0;
 }

@@ -145,13 +145,15 @@ class Report:
                "every run; diagnostic rows and nginx's POST have one). Every target sits behind the same nginx "
                "(one worker, the snippets of `nginx/snippets/`, security headers, access log) on a plain-HTTP "
                "loopback listener; a TLS cross-check follows. The C responder (`bench/cresponder.c`: 16 threads on "
-               "`FCGX_Accept_r`, reads the parameters and the body, answers a fixed %s-byte HTML fragment shaped "
-               "like Longhaul's pending `/check` fragment) and nginx's `return 200` (the same body) answer every "
-               "path alike. Longhaul runs with its defaults and "
+               "`FCGX_Accept_r`, reads the parameters and the body, answers a fixed body: the bytes Longhaul sent "
+               "for `/check` and for `/`, captured at the start of this part, so that both move the same bytes; "
+               "%s bytes for other paths) and nginx's `return 200` (a fixed %s-byte body) answer without "
+               "rendering anything. Longhaul runs with its defaults and "
                "`--max-in-flight 10000`; each POST run gets a fresh backend and mock. CPU µs/req: user + system "
                "time of the backend process, of nginx's worker and of the mock LLM over the run, divided by the "
                "requests (the mock works only when requests start LLM calls: `POST /generate` with tasks running)."
-               % (m.get("wrk_connections"), m.get("wrk_seconds"), m.get("wrk_runs"), m.get("body_bytes")))
+               % (m.get("wrk_connections"), m.get("wrk_seconds"), m.get("wrk_runs"), m.get("body_bytes"),
+                  m.get("body_bytes")))
         sizes = next(iter(self.of("sizes")), None)
         if sizes:
             self.w("Longhaul's bodies: `/check` %s bytes, `/` %s bytes." % (sizes["check_bytes"], sizes["index_bytes"]))
