@@ -48,10 +48,16 @@ public struct Router: Sendable {
     ///   - handler: the handler.
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
         let route = Route(method: method, segments: Self.split(pattern), handler: handler)
-        routes.append(route)
         if !route.segments.contains(where: { $0.first == ":" }) {
-            literalRoutes["/" + route.segments.joined(separator: "/"), default: []].append(route)
+            // A capturing route added earlier for the same method that matches this path answers it in the walk
+            // (routes are tried in the order added): leave the path to the walk then.
+            let shadowed = routes.contains { earlier in
+                earlier.method == method && earlier.segments.contains { $0.first == ":" }
+                    && Self.match(earlier.segments, route.segments) != nil
+            }
+            if !shadowed { literalRoutes["/" + route.segments.joined(separator: "/"), default: []].append(route) }
         }
+        routes.append(route)
     }
 
     /// Answers a request.
@@ -71,8 +77,8 @@ public struct Router: Sendable {
         }
         var request = Request(raw: raw, path: relative)
         let method = raw.method == "HEAD" ? "GET" : raw.method
-        // A literal route (no route here has both a literal and a capturing pattern for one path) answers the
-        // canonical path at once; other paths, other methods (405) and captures take the walk below.
+        // A literal route answers a canonical path at once (the same route the walk would find: see `add`); other
+        // paths, other methods (405) and captures take the walk below.
         if Self.isCanonical(relative), let candidates = literalRoutes[relative],
             let route = candidates.first(where: { $0.method == method })
         {

@@ -155,6 +155,23 @@ extension HotPathTests {
     }
 }
 
+extension HotPathTests {
+    @Test func aCapturingRouteAddedFirstStillAnswersALiteralPathItMatches() {
+        var router = Router()
+        router.add("GET", "/api/tasks/:id") { request in .text("capture \(request.pathParameters["id"] ?? "")") }
+        router.add("GET", "/api/tasks/stats") { _ in .text("literal") }
+        router.add("POST", "/api/tasks/stats") { _ in .text("literal post") }
+        func answer(_ method: String) -> String {
+            let response = router.respond(
+                to: FastCGIRequest(params: ["REQUEST_METHOD": method, "DOCUMENT_URI": "/api/tasks/stats"]))
+            guard case .bytes(let bytes) = response.body else { return "" }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        #expect(answer("GET") == "capture stats")
+        #expect(answer("POST") == "literal post")
+    }
+}
+
 /// A seeded generator (SplitMix64), so that ids can be checked against their bits.
 private struct SplitMix: RandomNumberGenerator {
     var state: UInt64
