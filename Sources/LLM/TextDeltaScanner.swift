@@ -1,3 +1,5 @@
+import StandardExtensions
+
 /// Reads the most common event of a stream, a text delta, by scanning its bytes instead of decoding it with
 /// `JSONDecoder` into Codable structs (which cost more than everything else done per delta).
 ///
@@ -113,88 +115,9 @@ private struct ByteReader {
         return string() != nil
     }
 
-    /// Reads a JSON string whose opening quote has been read, through its closing quote.
-    /// - Returns: the decoded string, or `nil` when it is not a valid JSON string this reader decodes: a raw
-    ///   control character, an unknown escape, a malformed `\u` escape, a lone surrogate, or no closing quote.
+    /// Reads a JSON string whose opening quote has been read, through its closing quote (``JSONStringLiteral``).
     mutating func string() -> String? {
-        let start = position
-        // The common case: no escape, so the string is the bytes as they are (already valid UTF-8).
-        while position < bytes.count {
-            let byte = bytes[position]
-            if byte == UInt8(ascii: "\"") {
-                defer { position += 1 }
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-            }
-            if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { return nil }
-            position += 1
-        }
-        guard position < bytes.count else { return nil }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count - start)
-        decoded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<position]))
-        while position < bytes.count {
-            let byte = bytes[position]
-            position += 1
-            switch byte {
-            case UInt8(ascii: "\""):
-                return String(decoding: decoded, as: UTF8.self)
-            case UInt8(ascii: "\\"):
-                guard position < bytes.count else { return nil }
-                let escape = bytes[position]
-                position += 1
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
-                case UInt8(ascii: "b"): decoded.append(0x08)
-                case UInt8(ascii: "f"): decoded.append(0x0C)
-                case UInt8(ascii: "n"): decoded.append(0x0A)
-                case UInt8(ascii: "r"): decoded.append(0x0D)
-                case UInt8(ascii: "t"): decoded.append(0x09)
-                case UInt8(ascii: "u"):
-                    guard let scalar = unicodeEscape() else { return nil }
-                    UTF8.encode(scalar) { decoded.append($0) }
-                default:
-                    return nil
-                }
-            default:
-                if byte < 0x20 { return nil }
-                decoded.append(byte)
-            }
-        }
-        return nil
-    }
-
-    /// The scalar of a `\u` escape whose `\u` has been read; a high surrogate must be followed by a `\u` escape of a
-    /// low one (a lone surrogate is left to `JSONDecoder`).
-    private mutating func unicodeEscape() -> Unicode.Scalar? {
-        guard let first = hex4() else { return nil }
-        switch first {
-        case 0xD800...0xDBFF:
-            guard skip("\\u"), let second = hex4(), (0xDC00...0xDFFF).contains(second) else { return nil }
-            return Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
-        case 0xDC00...0xDFFF:
-            return nil
-        default:
-            return Unicode.Scalar(first)
-        }
-    }
-
-    private mutating func hex4() -> UInt32? {
-        guard bytes.count - position >= 4 else { return nil }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
-            position += 1
-        }
-        return value
+        JSONStringLiteral.read(bytes, at: &position)
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool {
