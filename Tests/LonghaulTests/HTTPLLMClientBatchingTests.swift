@@ -13,9 +13,15 @@ import Testing
     private func complete(
         _ prompt: String, provider: LLMProvider, mock: MockLLMServer, http: CurlHTTPClient
     ) async throws -> (deltas: [String], info: LLMCompletionInfo?) {
+        try await complete(prompt, provider: provider, baseURL: mock.baseURL, http: http)
+    }
+
+    private func complete(
+        _ prompt: String, provider: LLMProvider, baseURL: String, http: CurlHTTPClient
+    ) async throws -> (deltas: [String], info: LLMCompletionInfo?) {
         var configuration = LLMConfiguration()
         configuration.provider = provider
-        configuration.baseURL = mock.baseURL
+        configuration.baseURL = baseURL
         configuration.apiKey = "test-key"
         configuration.maxRetries = 0
         let client = HTTPLLMClient(configuration: configuration, http: http, logger: logger)
@@ -30,16 +36,20 @@ import Testing
         return (deltas, info)
     }
 
-    /// With no latency the mock writes its 52 deltas in a burst: they come in fewer reads than deltas (how many
-    /// depends on the scheduling), and the text and facts are those of the deltas one by one.
+    /// 52 deltas written in one burst, each event its own HTTP chunk (as the mock and most providers flush them), all
+    /// in one write: libcurl calls back once per chunk, and they reach the consumer as fewer deltas than events, with
+    /// the text and facts of the deltas one by one. (A server's own pacing would make the count depend on scheduling:
+    /// the mock's burst sometimes arrives one read per event on an idle machine.)
     @Test(.timeLimit(.minutes(1)), arguments: [LLMProvider.anthropic, .openAI])
     func deltasReadTogetherAreDeliveredAsOne(_ provider: LLMProvider) async throws {
-        let mock = try MockLLMServer(latency: 0)
-        let http = CurlHTTPClient(logger: logger)
-        defer { http.shutdown() }
         let prompt = "batch [mock:long=50]"
         let words = (1...50).map { "word\($0)" }.joined(separator: " ")
-        let result = try await complete(prompt, provider: provider, mock: mock, http: http)
+        let pieces = ["Mock reply to: ", prompt] + (1...50).map { " word\($0)" }
+        let server = try OneShotServer(response: Self.chunkedStream(provider: provider, pieces: pieces))
+        let http = CurlHTTPClient(logger: logger)
+        defer { http.shutdown() }
+        let result = try await complete(
+            prompt, provider: provider, baseURL: "http://127.0.0.1:\(server.port)", http: http)
         #expect(result.deltas.joined() == "Mock reply to: \(prompt) " + words)
         #expect(result.deltas.count < 52, "52 deltas written in a burst: \(result.deltas.count) deltas delivered")
         #expect(result.deltas.allSatisfy { !$0.isEmpty })
@@ -47,6 +57,44 @@ import Testing
         #expect(info.stopReason == (provider == .anthropic ? "end_turn" : "stop"))
         #expect(info.outputTokens == 55)
         #expect(info.requestID != nil)
+    }
+
+    /// A streamed answer in the provider's wire format, one HTTP chunk per event, as one response.
+    private static func chunkedStream(provider: LLMProvider, pieces: [String]) -> String {
+        var events: [String] = []
+        switch provider {
+        case .anthropic:
+            events.append(
+                #"event: message_start\#ndata: {"type":"message_start","message":{"id":"msg_b","model":"m"}}\#n\#n"#)
+            for piece in pieces {
+                events.append(
+                    "event: content_block_delta\ndata: "
+                        + #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""# + piece
+                        + "\"}}\n\n")
+            }
+            events.append(
+                #"event: message_delta\#ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":55}}\#n\#n"#
+            )
+            events.append(#"event: message_stop\#ndata: {"type":"message_stop"}\#n\#n"#)
+        case .openAI:
+            let head =
+                #"{"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"#
+            for piece in pieces {
+                events.append(
+                    "data: " + head + #""delta":{"content":""# + piece
+                        + #""},"logprobs":null,"finish_reason":null}]}"# + "\n\n")
+            }
+            events.append("data: " + head + #""delta":{},"logprobs":null,"finish_reason":"stop"}]}"# + "\n\n")
+            events.append(
+                #"data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":55,"total_tokens":59}}"#
+                    + "\n\n")
+            events.append("data: [DONE]\n\n")
+        }
+        var body = ""
+        for event in events { body += String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n" }
+        body += "0\r\n\r\n"
+        return "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+            + "request-id: req_b\r\nconnection: close\r\n\r\n" + body
     }
 
     /// Spread over a second, the deltas come one read at a time: each is its own delta, as before.
