@@ -37,6 +37,8 @@ import sys
 import time
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+# The comment line cl_stream (lib.sh) writes before each connection of a stream capture.
+CONNECTION_MARKER = ": cluster-suite connection"
 
 
 def expected_text(prompt):
@@ -186,7 +188,10 @@ class Report:
 
 
 def parse_sse(path):
-    """The events of a stream file (several connections appended), each [name, id, data]."""
+    """The events of a stream file (several connections appended), each [name, id, data], as a browser's
+    EventSource dispatches them: an event counts once the blank line that ends it has arrived, with the id last set
+    on its connection. The line that starts each connection (": cluster-suite connection") drops an event its
+    predecessor was cut inside of, and starts the new connection's id afresh."""
     events = []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -194,12 +199,15 @@ def parse_sse(path):
     except OSError:
         return events
     name, ident, data = "message", None, []
-    for line in text.split("\n"):
+    # The last piece has no line end: empty, or a line a dropped connection cut, which a browser never parses.
+    for line in text.split("\n")[:-1]:
         line = line.rstrip("\r")
-        if line == "":
+        if line.startswith(CONNECTION_MARKER):
+            name, ident, data = "message", None, []
+        elif line == "":
             if data:
                 events.append([name, ident, "\n".join(data)])
-            name, ident, data = "message", None, []
+            name, data = "message", []
         elif line.startswith(":"):
             continue
         else:
@@ -212,6 +220,18 @@ def parse_sse(path):
             elif field == "id":
                 ident = value
     return events
+
+
+def last_event_id(path):
+    """The id a browser would send as Last-Event-ID when it reconnects: that of the last event dispatched (an event
+    cut by a dropped connection does not count), or "" when none carried one."""
+    events = [e for e in parse_sse(path) if e[1] is not None]
+    return events[-1][1] if events else ""
+
+
+def stream_ended(path):
+    """Whether the stream has delivered its last event (done, or error)."""
+    return any(name in ("done", "error") for name, _, _ in parse_sse(path))
 
 
 def stream_outcome(path):
@@ -239,7 +259,7 @@ def stream_outcome(path):
                 done = {"raw": data}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            connections = f.read().count(": cluster-suite connection")
+            connections = f.read().count(CONNECTION_MARKER)
     except OSError:
         connections = 0
     return done, text, error, connections
@@ -583,11 +603,19 @@ def main(argv=None):
     t = sub.add_parser("table")
     t.add_argument("--rows", required=True)
 
+    le = sub.add_parser("last-event-id")
+    le.add_argument("capture")
+
+    se = sub.add_parser("stream-ended")
+    se.add_argument("capture")
+
     args = p.parse_args(argv)
     if getattr(args, "hosts", None) and args.cmd == "skew":
         args.hosts = dict(pair.split("=", 1) for pair in args.hosts.split(","))
     return {"submit": cmd_submit, "wait": cmd_wait, "check": cmd_check, "sample": cmd_sample, "idle": cmd_idle,
-            "inflight": cmd_inflight, "skew": cmd_skew, "table": cmd_table}[args.cmd](args)
+            "inflight": cmd_inflight, "skew": cmd_skew, "table": cmd_table,
+            "last-event-id": lambda a: print(last_event_id(a.capture)) or 0,
+            "stream-ended": lambda a: print("yes" if stream_ended(a.capture) else "no") or 0}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -558,8 +558,10 @@ cl_client() {
 
 # Follows one task's event stream like a browser's EventSource: curl -N through a front end, and on a dropped or
 # stalled connection (no byte for 20 s: the backend sends a keep-alive every 15 s) again through the next front end
-# with Last-Event-ID, until the stream has ended (done, or an error event). Each connection starts with a comment
-# line that the analyser counts. At most 6 connections and 90 s. $1: task id. $2: output file. $@ (rest): front
+# with Last-Event-ID, until the stream has ended (done, or an error event). As in a browser, an event counts (its
+# text, its id for the resume) only once the blank line that ends it has arrived: a connection cut inside an event
+# loses that event, and the resume sends it again. Each connection starts with a comment line that the analyser
+# counts and that drops such a cut event. At most 6 connections and 90 s. $1: task id. $2: output file. $@ (rest): front
 # end addresses, tried in turn.
 cl_stream() {
     local id="$1" out="$2" n=0 last="" deadline=$((SECONDS + 90)) front
@@ -568,16 +570,17 @@ cl_stream() {
     : >"${out}"
     while ((n < 6 && SECONDS < deadline)); do
         front="${fronts[$((n % ${#fronts[@]}))]}"
-        printf ': cluster-suite connection %d via %s\n\n' "$((n + 1))" "${front}" >>"${out}"
+        # A connection cut mid-line leaves a partial line: end it, so that the marker is a line of its own.
+        if [[ -s "${out}" && -n "$(tail -c 1 "${out}")" ]]; then printf '\n' >>"${out}"; fi
+        printf ': cluster-suite connection %d via %s\n' "$((n + 1))" "${front}" >>"${out}"
         local resume=()
         [[ -z "${last}" ]] || resume=(-H "Last-Event-ID: ${last}")
         cl_exec client curl -sS -N --max-time 60 --speed-limit 1 --speed-time 20 --cacert "${CL_DIR}/tls/ca.pem" \
             "${resume[@]}" "https://${front}/api/tasks/${id}/events" >>"${out}" 2>>"${CL_DIR}/logs/streams.err" || true
-        printf '\n\n' >>"${out}"
-        if grep -qE '^event: (done|error)$' "${out}"; then
+        last="$(python3 "${CL_ROOT}/Tests/Cluster/cluster.py" last-event-id "${out}")" || last=""
+        if [[ "$(python3 "${CL_ROOT}/Tests/Cluster/cluster.py" stream-ended "${out}")" == yes ]]; then
             return 0
         fi
-        last="$(grep -E '^id: [0-9]+$' "${out}" | tail -n 1 | cut -c5-)" || last=""
         n=$((n + 1))
         sleep 1
     done

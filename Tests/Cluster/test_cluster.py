@@ -123,6 +123,35 @@ class AnalyserTests(unittest.TestCase):
         got = self.run_check([self.task(1)], [self.result(1)], [self.call(1, 0, 1.5)], streams="id1=" + bad)
         self.assertEqual(got[name], "FAIL", got)
 
+    def test_a_cut_event_does_not_count_and_the_resume_id_is_the_last_whole_event(self):
+        # As in a browser: the second connection was cut inside the event for bytes 28..33 (its id line had
+        # arrived), so the resume asks from 1-28 and gets those bytes again, once.
+        capture = os.path.join(self.dir, "cut")
+        with open(capture, "w") as f:
+            f.write(": cluster-suite connection 1 via a\n"
+                    "retry: 2000\n\nid: 1-28\nevent: delta\ndata: {\"text\":\"Mock reply to: cluster mixed\"}\n\n"
+                    "id: 1-33\nevent: delta\ndata: {\"text\":\" task\"}\n")
+        self.assertEqual(cluster.last_event_id(capture), "1-28")
+        self.assertFalse(cluster.stream_ended(capture))
+        with open(capture, "a") as f:
+            f.write(": cluster-suite connection 2 via b\n"
+                    "retry: 2000\n\nid: 1-54\nevent: delta\ndata: {\"text\":\" task 2 [mock:latency=1.5]\"}\n\n"
+                    "id: 1-54\nevent: done\ndata: {\"status\":\"succeeded\"}\n\n")
+        done, text, error, connections = cluster.stream_outcome(capture)
+        self.assertEqual(text, "Mock reply to: cluster mixed task 2 [mock:latency=1.5]")
+        self.assertEqual(done, {"status": "succeeded"})
+        self.assertIsNone(error)
+        self.assertEqual(connections, 2)
+        self.assertTrue(cluster.stream_ended(capture))
+        self.assertEqual(cluster.last_event_id(capture), "1-54")
+
+    def test_no_resume_id_before_a_whole_event(self):
+        capture = os.path.join(self.dir, "early")
+        with open(capture, "w") as f:
+            f.write(": cluster-suite connection 1 via a\nretry: 2000\n\nid: 1-5\nevent: delta\ndata: {\"te")
+        self.assertEqual(cluster.last_event_id(capture), "")
+        self.assertEqual(cluster.stream_outcome(capture)[1], "")
+
 
 if __name__ == "__main__":
     unittest.main()
