@@ -13,6 +13,9 @@ Modes
                /check latency by a probe meanwhile; backend RSS sampled throughout.
     streams    Part 3: N tasks, one server-sent event stream each (GET /api/tasks/ID/events); the delay from
                the mock writing each delta (its --delta-log) to this client receiving it.
+    streams-direct
+               Part 3's floor: the same N streams read straight from the mock (--port is the mock's), with no
+               nginx and no backend between: the delay the mock and this client alone give on this machine.
     soak       Part 5: N tasks created, completed and checked by W workers (at most W outstanding).
     coldstart  Part 6: start a command, poll GET PATH through nginx until 200; time from the start.
     pending    Create one task (POST /api/tasks) and print its id.
@@ -636,9 +639,14 @@ _WORD_RE = re.compile(r"\S+\s*|\s+")  # the mock's split_deltas
 class _SSEProto(asyncio.Protocol):
     """One GET of an event stream: records (arrival time, event id) for each event with an id."""
 
-    def __init__(self, path, done):
+    def __init__(self, path, done, request=None, direct=False):
         self.path = path
         self.done = done
+        # direct: a streaming Messages call to the mock itself; events are counted (the delta's index), not read
+        # by id, and message_stop ends the stream.
+        self.request = request
+        self.direct = direct
+        self.delta_index = 0
         self.buf = bytearray()
         self.headers_done = False
         self.chunked = False
@@ -650,6 +658,9 @@ class _SSEProto(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        if self.request is not None:
+            transport.write(self.request)
+            return
         transport.write(("GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
                          % self.path).encode())
 
@@ -702,6 +713,14 @@ class _SSEProto(asyncio.Protocol):
                     eid = line[3:].strip()
                 elif line.startswith("event:"):
                     name = line[6:].strip()
+            if self.direct:
+                if name == "content_block_delta":
+                    self.events.append((now, self.delta_index, "delta"))
+                    self.delta_index += 1
+                elif name == "message_stop":
+                    self._finish()
+                    return
+                continue
             if eid is not None:
                 # RUN-BYTES (the offset in UTF-8 bytes of run RUN's text), or a plain offset.
                 self.events.append((now, int(eid.rsplit("-", 1)[-1]), name))
@@ -844,6 +863,77 @@ async def mode_streams_async(args):
         report["errors"].append("%d of %d streams delivered the whole reply" % (got_all, args.n))
     if missing:
         report["errors"].append("%d deltas missing (not logged by the mock, or never received)" % missing)
+    return report
+
+
+async def mode_streams_direct_async(args):
+    """Part 3's floor: the same streams, read by this client straight from the mock (--port is the mock's): one
+    streaming Messages call per stream (opened by --concurrency workers, each connecting then going on to the
+    next), and the same delay per delta from the mock's --delta-log, with no nginx and no backend in between."""
+    report = {"mode": "streams_direct", "n": args.n, "errors": []}
+    loop = asyncio.get_running_loop()
+    prompts = ["%s %d [mock:long=%d]" % (args.prefix, i, args.words) for i in range(args.n)]
+    protos = [None] * args.n
+    dones = [loop.create_future() for _ in range(args.n)]
+    deadline = time.time() + args.deadline
+    mcpu0 = machine_cpu()
+    t0 = time.time()
+
+    def request(prompt):
+        body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": True,
+                           "messages": [{"role": "user", "content": prompt}]}).encode()
+        return (b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"x-api-key: bench\r\nanthropic-version: 2023-06-01\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+    async def open_stream(_client, i):
+        try:
+            _, protos[i] = await loop.create_connection(
+                lambda: _SSEProto("/v1/messages", dones[i], request=request(prompts[i]), direct=True),
+                args.host, args.port)
+        except OSError as e:
+            report["errors"].append("stream %d: %s" % (i, e))
+            if not dones[i].done():
+                dones[i].set_result(None)
+
+    await run_pool(args.n, min(args.concurrency, args.n), [None] * min(args.concurrency, args.n), open_stream)
+    t_open = time.time()
+    report["open_seconds"] = round(t_open - t0, 3)
+    _, not_done = await asyncio.wait(dones, timeout=max(1.0, deadline - time.time()))
+    report["machine_busy_pct"] = busy_pct(mcpu0, machine_cpu())
+    if not_done:
+        report["errors"].append("%d streams unfinished at the deadline" % len(not_done))
+    for p in protos:
+        if p is not None and p.transport is not None:
+            p.transport.close()
+    await asyncio.sleep(0.5)  # the mock's log lines of the last deltas
+    emitted = load_delta_log(args.delta_log)
+    delays, skipped, missing, got_all, statuses = [], 0, 0, 0, {}
+    for i in range(args.n):
+        p = protos[i]
+        if p is None:
+            continue
+        statuses[p.status] = statuses.get(p.status, 0) + 1
+        em = emitted.get(prompts[i], {})
+        count = len(_WORD_RE.findall(expected_reply(prompts[i])))
+        if p.delta_index == count:
+            got_all += 1
+        for t, idx, _ in p.events:
+            if idx not in em:
+                missing += 1
+            elif p.opened_at is None or em[idx] < p.opened_at:
+                skipped += 1
+            else:
+                delays.append(t - em[idx])
+        missing += max(0, count - p.delta_index)
+    report["stream_statuses"] = {str(k): v for k, v in statuses.items()}
+    report["streams_complete"] = got_all
+    report["deltas_measured"] = len(delays)
+    report["deltas_before_open"] = skipped
+    report["deltas_missing"] = missing
+    report["delay"] = summary_ms(delays)
+    report["wall_seconds"] = round(time.time() - t0, 3)
+    if got_all != args.n:
+        report["errors"].append("%d of %d streams delivered the whole reply" % (got_all, args.n))
     return report
 
 
@@ -997,7 +1087,8 @@ async def mode_pending_async(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 usage="%(prog)s MODE --port PORT [options] [-- COMMAND...]")
-    p.add_argument("mode", choices=["probe", "tasks", "streams", "soak", "coldstart", "pending", "memory"])
+    p.add_argument("mode", choices=["probe", "tasks", "streams", "streams-direct", "soak", "coldstart", "pending",
+                                    "memory"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="nginx's plain-HTTP port")
     p.add_argument("--n", type=int, default=1000, help="tasks / streams")
@@ -1043,7 +1134,8 @@ def main():
                    "cpu_seconds": proc_cpu_seconds(args.pid)}, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    fn = {"tasks": mode_tasks_async, "streams": mode_streams_async, "soak": mode_soak_async}[args.mode]
+    fn = {"tasks": mode_tasks_async, "streams": mode_streams_async, "streams-direct": mode_streams_direct_async,
+          "soak": mode_soak_async}[args.mode]
     report = asyncio.run(fn(args))
     json.dump(report, sys.stdout)
     sys.stdout.write("\n")

@@ -265,12 +265,43 @@ class Report:
             c = r.get(key) or {}
             self.w("| … `/check` p50 / p99 %s | %s / %s ms (%s samples) | | |" % (
                 label, fmt(c.get("p50_ms"), 2), fmt(c.get("p99_ms"), 2), fmt(c.get("count"))))
+        floor = self.curl_floor(2, n, over)
         self.w()
         self.targets.append((2, "%s tasks: all created" % fmt(n), "%s" % fmt(r.get("created_202")), "all", ok_created))
         self.targets.append((2, "%s tasks: all right, zero errors" % fmt(n), fmt(r.get("completed_ok")), "all", ok_done))
         self.targets.append((2, "wall time", "%s s" % fmt(r.get("wall_seconds"), 2), "≤ %s s" % fmt(wall_target, 0), ok_wall))
         self.targets.append((2, "RSS over idle", "%s MiB" % fmt(over, 1), "≤ %s MiB" % fmt(rss_target, 0), ok_rss))
         self.targets.append((2, "/check p99 under load", "%s ms" % fmt(chk.get("p99_ms"), 2), "≤ 10 ms", ok_chk))
+        self.targets.extend(floor)
+
+    def curl_floor(self, part, n, over):
+        """Rows for the floor of parts 2 and 9 (bench/ccurlclient.c); returns its lines for the targets table."""
+        f = next(iter(self.of("curl_floor", part=part)), None)
+        if f is None:
+            return []
+        idle, peak = f.get("idle_rss_kib"), f.get("peak_rss_kib")
+        f_over = (peak - idle) / 1024.0 if idle is not None and peak is not None else None
+        per_call = (peak - idle) / float(f["calls"]) if f_over is not None and f.get("calls") else None
+        self.w("| **The floor:** a C client on libcurl making the same %s calls, all at once (`bench/ccurlclient.c`: "
+               "the same transfer options and event loop, nothing kept but the byte count) | %s right, %s failed; "
+               "RSS over idle %s MiB (%s KiB per call); wall %s s; CPU %s s | | |" % (
+                   fmt(f.get("calls")), fmt(f.get("ok")), fmt(f.get("failed")), fmt(f_over, 1), fmt(per_call, 2),
+                   fmt(f.get("wall_s"), 2), fmt(f.get("cpu_s"), 2)))
+        if f.get("upstream_connection_samples"):
+            self.w("| … its TCP connections to the provider, peak | %s | | |" % fmt(f.get("upstream_connections_peak")))
+        self.w("| … the mock's CPU during Longhaul's run / the C client's | %s s / %s s | | |" % (
+            fmt(self.part_row(part).get("mock_cpu_seconds"), 2), fmt(f.get("mock_cpu_seconds"), 2)))
+        if over is not None and f_over:
+            self.w("| Longhaul's RSS over idle / the C client's | %s× | | |" % fmt(over / f_over, 2))
+        lines = [(part, "%sthe C libcurl client alone, same calls (the floor): RSS over idle" % (
+            "TLS + HTTP/2: " if part == 9 else ""), "%s MiB" % fmt(f_over, 1), "(report)", None)]
+        if part == 2:
+            lines.append((part, "the C libcurl client alone, all calls at once (the floor): wall time",
+                          "%s s" % fmt(f.get("wall_s"), 2), "(report)", None))
+        return lines
+
+    def part_row(self, part):
+        return next(iter([r for r in self.rows if r.get("mode") == "tasks" and r.get("part", 2) == part]), {})
 
     def part_latency(self, part):
         m = self.meta
@@ -311,9 +342,28 @@ class Report:
         self.w("| `/check` p50 / p99 meanwhile | %s / %s ms (%s samples) | (≤ 10 ms, as in part 2) | %s |" % (
             fmt(c.get("p50_ms"), 2), fmt(c.get("p99_ms"), 2), fmt(c.get("count")),
             mark(c.get("p99_ms") is not None and c["p99_ms"] <= TARGETS["check_p99_ms"])))
+        floor = next(iter([x for x in self.rows if x.get("mode") == "streams_direct"]), None)
+        if floor is not None:
+            fd = floor.get("delay", {})
+            self.w("| **The floor:** the same %s streams read straight from a fresh mock by the same client "
+                   "(`bench/loadgen.py streams-direct`: no nginx, no backend), delay p50 / p90 / p99 / max | "
+                   "%s / %s / %s / %s ms (%s deltas; %s of %s streams whole; machine %s %% busy) | | |" % (
+                       fmt(floor["n"]), fmt(fd.get("p50_ms"), 2), fmt(fd.get("p90_ms"), 2), fmt(fd.get("p99_ms"), 2),
+                       fmt(fd.get("max_ms"), 1), fmt(fd.get("count")), fmt(floor.get("streams_complete")),
+                       fmt(floor["n"]), fmt(floor.get("machine_busy_pct"), 0)))
+            # What the mock and the client leave of the machine, per delta, for nginx and the backend together.
+            busy, lat, count = floor.get("machine_busy_pct"), self.part_latency(3), fd.get("count")
+            nproc = self.meta.get("nproc")
+            if busy is not None and lat and count and nproc:
+                budget = nproc * (1 - busy / 100.0) * float(lat) / count * 1e6
+                self.w("| … CPU the mock and the client leave for nginx and the backend together, per delta "
+                       "(%s cores × (1 − busy) × %s s / deltas) | %s µs | | |" % (nproc, lat, fmt(budget, 1)))
         self.w()
         self.targets.append((3, "%s streams: delta delay p99" % fmt(r["n"]), "%s ms" % fmt(d.get("p99_ms"), 2),
                              "≤ 20 ms", ok))
+        if floor is not None:
+            self.targets.append((3, "%s streams read straight from the mock (the floor): delta delay p99" % fmt(
+                floor["n"]), "%s ms" % fmt(floor.get("delay", {}).get("p99_ms"), 2), "(report)", None))
         # Issue 15: 5,000 streams, all complete (a quick run opens fewer: the row says how many).
         self.targets.append((3, "%s streams: all complete" % fmt(r["n"]),
                              "%s of %s" % (fmt(r.get("streams_complete")), fmt(r["n"])),
@@ -568,6 +618,7 @@ class Report:
             fmt(conns), fmt(r.get("upstream_connection_samples")), TARGETS["tls_connections_max"], mark(ok_conns)))
         self.w("| `/check` p50 / p99 during the load | %s / %s ms | (report) | |" % (
             fmt(chk.get("p50_ms"), 2), fmt(chk.get("p99_ms"), 2)))
+        floor = self.curl_floor(9, n, over)
         self.w()
         self.targets.append((9, "TLS + HTTP/2: %s tasks all right, zero errors" % fmt(n), fmt(r.get("completed_ok")),
                              "all", ok_created and ok_done))
@@ -575,6 +626,7 @@ class Report:
                              ok_rss))
         self.targets.append((9, "TLS + HTTP/2: connections to the provider (peak)", fmt(conns),
                              "≤ %s" % TARGETS["tls_connections_max"], ok_conns))
+        self.targets.extend(floor)
 
     def summary(self):
         self.w("## Targets")
