@@ -70,7 +70,8 @@ public final class TaskChangeHub: Sendable {
 
 /// The server-sent event stream of one task: its text as it grows, then its final state.
 ///
-/// Event ids name the run and an offset into its text (`RUN-BYTES`, UTF-8 bytes), so a reconnect with
+/// Event ids name the run and an offset into its text (`RUN-BYTES`, UTF-8 bytes; `RUN.CLAIM-BYTES` from a shared
+/// store, whose claim tag tells apart two claims a failover gave the same number), so a reconnect with
 /// `Last-Event-ID` resumes exactly where the client left off without running the job again, and a resume after
 /// another process took the task over gets `reset` and the new run's text, never a splice of two runs. A finished
 /// task's stream replays its text, then `done`. Each wake reads only the bytes past the offset. A comment every
@@ -90,31 +91,83 @@ struct TaskEventStream: Sendable {
     struct Position: Sendable, Equatable {
         /// The run whose text the client has; `nil` for "whichever run is current" (a plain offset, or none).
         var attempt: Int?
+        /// The tag of the claim that made that run's text (``TaskOutput/claim``), where the store gives one.
+        var claim: String?
         /// UTF-8 bytes of that run's text the client has.
         var offset: Int
 
         static let beginning = Position(attempt: nil, offset: 0)
 
-        /// Parses `RUN-BYTES`, or a plain `BYTES` (the current run).
+        /// Parses `RUN-BYTES`, `RUN.CLAIM-BYTES` (a shared store's runs), or a plain `BYTES` (the current run).
         init?(_ text: String) {
             let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
             if parts.count == 2 {
-                guard let attempt = Int(parts[0]), attempt >= 0, let offset = Int(parts[1]), offset >= 0 else {
+                let run = parts[0].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let attempt = Int(run[0]), attempt >= 0, let offset = Int(parts[1]), offset >= 0 else {
                     return nil
                 }
-                self.init(attempt: attempt, offset: offset)
+                var claim: String?
+                if run.count == 2 {
+                    guard (1...16).contains(run[1].utf8.count), run[1].utf8.allSatisfy(Self.isTagByte) else {
+                        return nil
+                    }
+                    claim = String(run[1])
+                }
+                self.init(attempt: attempt, claim: claim, offset: offset)
             } else {
                 guard let offset = Int(text), offset >= 0 else { return nil }
                 self.init(attempt: nil, offset: offset)
             }
         }
 
-        init(attempt: Int?, offset: Int) {
+        init(attempt: Int?, claim: String? = nil, offset: Int) {
             self.attempt = attempt
+            self.claim = claim
             self.offset = offset
         }
 
-        var eventID: String { "\(attempt ?? 0)-\(offset)" }
+        var eventID: String {
+            guard let claim else { return "\(attempt ?? 0)-\(offset)" }
+            return "\(attempt ?? 0).\(claim)-\(offset)"
+        }
+
+        private static func isTagByte(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+        }
+
+        /// What a stream does with a store read made from this position.
+        enum Step: Equatable {
+            /// The client's text is not the start of the store's run: send `reset` (with this position, at the
+            /// run's start) and read again from there.
+            case restart(Position)
+            /// Send `reset` first when there is one (another run), then the read's text; the client is then at
+            /// `position`.
+            case deliver(reset: Position?, position: Position)
+        }
+
+        /// Compares the client's position with a read of the store, never splicing two texts.
+        func step(after output: TaskOutput) -> Step {
+            let claim = output.claim.isEmpty ? nil : output.claim
+            if let attempt, attempt == output.attempt {
+                if let mine = self.claim, let claim, mine != claim {
+                    // The same run number from another claim: a Redis failover lost the claim whose text the
+                    // client has, and gave its number to the next claim, whose text differs.
+                    return .restart(Position(attempt: attempt, claim: claim, offset: 0))
+                }
+                if output.offset < offset {
+                    // The store has less of this run than the client (a failover lost writes the client had seen).
+                    return .restart(Position(attempt: attempt, claim: claim ?? self.claim, offset: 0))
+                }
+            }
+            var reset: Position?
+            if let attempt, attempt != output.attempt, offset > 0 || output.attempt > attempt {
+                // Another process took the task over and started its answer again: so does the client.
+                reset = Position(attempt: output.attempt, claim: claim, offset: 0)
+            }
+            let end = Position(attempt: output.attempt, claim: claim, offset: output.offset + output.text.utf8.count)
+            return .deliver(reset: reset, position: end)
+        }
     }
 
     let id: TaskID
@@ -201,21 +254,17 @@ struct TaskEventStream: Sendable {
                 return .taskGone
             }
             var events = ""
-            if let attempt = position.attempt, attempt == output.attempt, output.offset < position.offset {
-                // The store has less of this run than the client (a Redis failover lost writes the client had
-                // seen): the client starts again from the store's text, never a splice of the two.
-                position = Position(attempt: attempt, offset: 0)
+            switch position.step(after: output) {
+            case .restart(let start):
+                // The client starts again from the store's text, never a splice of the two.
+                position = start
                 guard await stream.write(event("reset", id: position, data: "reset")) else { return .clientGone }
                 pendingWake = .changed
                 continue
+            case .deliver(let reset, let end):
+                if let reset { events += event("reset", id: reset, data: "reset") }
+                position = end
             }
-            if let attempt = position.attempt, attempt != output.attempt,
-                position.offset > 0 || output.attempt > attempt
-            {
-                // Another process took the task over and started its answer again: so does the client.
-                events += event("reset", id: Position(attempt: output.attempt, offset: 0), data: "reset")
-            }
-            position = Position(attempt: output.attempt, offset: output.offset + output.text.utf8.count)
             if !output.text.isEmpty {
                 events += event("delta", id: position, data: deltaPayload(output.text))
             }

@@ -222,13 +222,13 @@ enum OpenAPIDocument {
         ],
         "operationId": "streamTask",
         "summary": "Stream a task's text and final state (server-sent events).",
-        "description": "A `text/event-stream` (WHATWG server-sent events) that ends when the task has finished:\n\n- `delta`: more text, data `{\"text\": \"...\"}` (schema `StreamDelta`);\n- `error`: the task failed, data `{\"type\": \"...\", \"message\": \"...\"}` (schema `StreamError`); also sent,\n  with type `unknown_task`, when the task expires or disappears while streaming;\n- `reset`: the task was taken over by another process and its answer starts again (data `reset`): drop\n  the text received so far;\n- `done`: the last event, data the task as `GET /api/tasks/{id}` shows it (schema `Task`).\n\nThe stream starts with `retry: 2000` and sends a `: keep-alive` comment every 15 s. A finished task's\nstream replays its whole text, then `done`.\n\nEvent ids are `RUN-BYTES`: the run of the task (1 for the first; more after another process took it over)\nand the UTF-8 byte offset in that run's text after the event (`id: 2-153`). A client that reconnects with\n`Last-Event-ID` (browsers do by themselves), or `?from=`, gets only what it has not seen yet, without a\nsecond call to the model; a resume into an earlier run gets `reset` first. A plain number (`153`) is still\naccepted, as an offset into the current run.\n",
+        "description": "A `text/event-stream` (WHATWG server-sent events) that ends when the task has finished:\n\n- `delta`: more text, data `{\"text\": \"...\"}` (schema `StreamDelta`);\n- `error`: the task failed, data `{\"type\": \"...\", \"message\": \"...\"}` (schema `StreamError`); also sent,\n  with type `unknown_task`, when the task expires or disappears while streaming;\n- `reset`: the task was taken over by another process and its answer starts again (data `reset`): drop\n  the text received so far;\n- `done`: the last event, data the task as `GET /api/tasks/{id}` shows it (schema `Task`).\n\nThe stream starts with `retry: 2000` and sends a `: keep-alive` comment every 15 s. A finished task's\nstream replays its whole text, then `done`.\n\nEvent ids are `RUN-BYTES`: the run of the task (1 for the first; more after another process took it over)\nand the UTF-8 byte offset in that run's text after the event (`id: 2-153`). With a shared (Redis) store the\nrun also names its claim, `RUN.CLAIM-BYTES` (`id: 2.9f86d081-153`): a Redis failover that loses a claim\ncan give its run number to the next claim, whose text differs, and the tag tells them apart. Treat ids as\nopaque. A client that reconnects with `Last-Event-ID` (browsers do by themselves), or `?from=`, gets only\nwhat it has not seen yet, without a second call to the model; a resume into another run, or into text the\nstore no longer has, gets `reset` first. A plain number (`153`) is still accepted, as an offset into the\ncurrent run.\n",
         "parameters": [
           {
             "name": "Last-Event-ID",
             "in": "header",
             "required": false,
-            "description": "The id of the last event received (`RUN-BYTES`, or a plain byte offset).",
+            "description": "The id of the last event received (`RUN-BYTES`, `RUN.CLAIM-BYTES`, or a plain byte offset).",
             "schema": {
               "$ref": "#/components/schemas/StreamPosition"
             }
@@ -678,12 +678,12 @@ enum OpenAPIDocument {
       },
       "StreamPosition": {
         "type": "string",
-        "pattern": "^([0-9]+-)?[0-9]+$",
-        "description": "`RUN-BYTES` (`2-153`) or a plain byte offset into the current run (`153`)."
+        "pattern": "^([0-9]+(\\.[0-9a-z]{1,16})?-)?[0-9]+$",
+        "description": "`RUN-BYTES` (`2-153`), `RUN.CLAIM-BYTES` (`2.9f86d081-153`) or a plain byte offset into the current run (`153`)."
       },
       "StreamEvent": {
         "type": "object",
-        "description": "One server-sent event of the stream (as OpenAPI 3.2's `itemSchema` would put it): its name, its `RUN-BYTES`\nid and its data, JSON text whose schema depends on the name (`reset`'s data is the word `reset`).\n",
+        "description": "One server-sent event of the stream (as OpenAPI 3.2's `itemSchema` would put it): its name, its `RUN-BYTES`\n(or `RUN.CLAIM-BYTES`) id and its data, JSON text whose schema depends on the name (`reset`'s data is the\nword `reset`).\n",
         "required": [
           "event",
           "data",
@@ -701,7 +701,7 @@ enum OpenAPIDocument {
           },
           "id": {
             "type": "string",
-            "pattern": "^[0-9]+-[0-9]+$"
+            "pattern": "^[0-9]+(\\.[0-9a-z]{1,16})?-[0-9]+$"
           },
           "data": {
             "type": "string"

@@ -177,12 +177,12 @@ public final class RedisTaskStore: TaskStore {
     public func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput? {
         let reply = try run(OutputScript(id: id, attempt: attempt, offset: offset))
         let parts = reply.elements
-        guard parts.count == 5, let status = parts[0].text.flatMap(TaskStatus.init(rawValue:)) else { return nil }
+        guard parts.count == 6, let status = parts[0].text.flatMap(TaskStatus.init(rawValue:)) else { return nil }
         // The whole record once the task has finished (for the final event), in the same round trip.
         let finalRecord = status.isFinished ? RedisRecordCodec.decodeRecord(id: id, parts[4]) : nil
         return TaskOutput(
             status: status, attempt: parts[1].integer ?? 0, offset: parts[2].integer ?? 0,
-            text: parts[3].text ?? "", finalRecord: finalRecord)
+            text: parts[3].text ?? "", finalRecord: finalRecord, claim: parts[5].text ?? "")
     }
 
     public func cancel(_ id: TaskID) throws(TaskStoreError) -> CancelOutcome {

@@ -201,13 +201,20 @@ public struct TaskOutput: Sendable, Equatable {
     public var text: String
     /// The whole record, when the task has finished (for the final event).
     public var finalRecord: TaskRecord?
+    /// A short tag of the claim that made this attempt's output, or "" where an attempt number is never given twice
+    /// (a private store). A shared store can give a number twice: a Redis failover that loses a claim's writes makes
+    /// the next claim of the task take the same number, with another text.
+    public var claim: String
 
-    public init(status: TaskStatus, attempt: Int, offset: Int, text: String, finalRecord: TaskRecord?) {
+    public init(
+        status: TaskStatus, attempt: Int, offset: Int, text: String, finalRecord: TaskRecord?, claim: String = ""
+    ) {
         self.status = status
         self.attempt = attempt
         self.offset = offset
         self.text = text
         self.finalRecord = finalRecord
+        self.claim = claim
     }
 }
 

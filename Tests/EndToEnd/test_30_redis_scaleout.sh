@@ -144,7 +144,7 @@ for line in sys.stdin:
 print(text)')"
     assert_eq "kill -9: after the reset, the new attempt's whole text (no splice)" \
         "Mock reply to: e2e survive 1 [mock:latency=6]" "${t30_resumed_text}"
-    check "kill -9: event ids name attempt 2" "$(grep '^id:' "${t30_resume}" | tail -n 1)" grep -q '^id: 2-' "${t30_resume}"
+    check "kill -9: event ids name attempt 2 and its claim (2.TAG-BYTES)" "$(grep '^id:' "${t30_resume}" | tail -n 1)" grep -qE '^id: 2\.[0-9a-f]{1,8}-' "${t30_resume}"
     http GET "/api/tasks/${t30_kill_ids[0]}"
     assert_eq "kill -9: the takeover is counted (attempts 1 on the new process's LLM call)" "1" "$(json attempts)"
 else
