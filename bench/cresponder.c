@@ -7,15 +7,25 @@
  * 200 with a fixed HTML body (argv[2]; argv[3], when given, for DOCUMENT_URI "/") and an explicit Content-Length:
  * scripts/bench passes the bodies Longhaul sent, so that both move the same bytes.
  *
- * Build: cc -O2 -pthread -o cresponder bench/cresponder.c -lfcgi
+ * With CRESPONDER_LLM_URL set (a Messages endpoint, http://HOST:PORT/v1/messages), every POST also starts one
+ * streaming LLM call there before it is answered, as Longhaul's POST /generate starts a task: one curl thread
+ * runs the calls as Longhaul's does (epoll on the sockets libcurl asks for, its timer, an eventfd for new calls,
+ * curl_multi_socket_action for the ready ones, the same transfer options) and throws the replies away. That is
+ * the floor of "POST /generate with tasks running": what the request and the call cost without anything else.
+ *
+ * Build: cc -O2 -pthread -o cresponder bench/cresponder.c -lfcgi -lcurl
  * Run:   spawn-fcgi -n -s SOCKET -M 0666 -- ./cresponder [THREADS] [BODY] [INDEX_BODY]
  */
+#include <curl/curl.h>
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *body = "<div id=\"result\"><p>Processing...</p></div>\n";
@@ -24,6 +34,121 @@ static size_t head_len, body_len;
 static const char *index_body = NULL;
 static char index_head[256];
 static size_t index_head_len, index_body_len;
+
+/* --- The LLM calls (CRESPONDER_LLM_URL) --- */
+
+static const char *llm_url = NULL;
+static int llm_epoll = -1, llm_wake = -1;
+static pthread_mutex_t llm_lock = PTHREAD_MUTEX_INITIALIZER;
+static long llm_pending = 0; /* calls asked for, not started yet */
+static double llm_timer = -1; /* libcurl's timer, absolute; -1: none */
+static struct curl_slist *llm_headers = NULL;
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static size_t llm_discard(char *data, size_t size, size_t count, void *user) {
+    (void)data;
+    (void)user;
+    return size * count;
+}
+
+static int llm_socket(CURL *easy, curl_socket_t fd, int what, void *multi_user, void *socket_user) {
+    (void)easy;
+    (void)multi_user;
+    (void)socket_user;
+    struct epoll_event ev = {0};
+    ev.data.fd = fd;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(llm_epoll, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (epoll_ctl(llm_epoll, EPOLL_CTL_MOD, fd, &ev) != 0) epoll_ctl(llm_epoll, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int llm_timer_set(CURLM *multi, long ms, void *user) {
+    (void)multi;
+    (void)user;
+    llm_timer = ms < 0 ? -1 : mono_now() + ms / 1000.0;
+    return 0;
+}
+
+static void llm_start(CURLM *multi) {
+    static const char body[] = "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1024,\"stream\":true,"
+                               "\"messages\":[{\"role\":\"user\",\"content\":\"Why is the sky blue?\"}]}";
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, llm_url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, llm_headers);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, llm_discard);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 300000L);
+    curl_multi_add_handle(multi, e);
+}
+
+static void *llm_loop(void *arg) {
+    (void)arg;
+    CURLM *multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, llm_socket);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, llm_timer_set);
+    int running = 0;
+    struct epoll_event events[256];
+    for (;;) {
+        int wait_ms = -1;
+        if (llm_timer >= 0) {
+            double left = (llm_timer - mono_now()) * 1000;
+            wait_ms = left <= 0 ? 0 : (int)left + 1;
+        }
+        int ready = epoll_wait(llm_epoll, events, 256, wait_ms);
+        for (int i = 0; i < ready; i++) {
+            if (events[i].data.fd == llm_wake) {
+                uint64_t count;
+                if (read(llm_wake, &count, sizeof count) != sizeof count) continue;
+                pthread_mutex_lock(&llm_lock);
+                long start = llm_pending;
+                llm_pending = 0;
+                pthread_mutex_unlock(&llm_lock);
+                while (start-- > 0) llm_start(multi);
+                continue;
+            }
+            int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                       (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(multi, events[i].data.fd, mask, &running);
+        }
+        if (llm_timer >= 0 && mono_now() >= llm_timer) {
+            llm_timer = -1;
+            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            curl_multi_remove_handle(multi, m->easy_handle);
+            curl_easy_cleanup(m->easy_handle);
+        }
+    }
+    return NULL;
+}
+
+/* Asks the curl thread for one more call. */
+static void llm_request(void) {
+    uint64_t one = 1;
+    pthread_mutex_lock(&llm_lock);
+    llm_pending++;
+    pthread_mutex_unlock(&llm_lock);
+    if (write(llm_wake, &one, sizeof one) < 0) perror("cresponder: eventfd");
+}
+
+/* --- Requests --- */
 
 static void *serve(void *arg) {
     (void)arg;
@@ -37,6 +162,7 @@ static void *serve(void *arg) {
         const char *uri = FCGX_GetParam("DOCUMENT_URI", request.envp);
         while (FCGX_GetStr(buf, sizeof buf, request.in) > 0) {
         }
+        if (llm_url != NULL && method != NULL && strcmp(method, "POST") == 0) llm_request();
         int is_index = index_body != NULL && uri != NULL && strcmp(uri, "/") == 0;
         FCGX_PutStr(is_index ? index_head : head, (int)(is_index ? index_head_len : head_len), request.out);
         if (method == NULL || strcmp(method, "HEAD") != 0) {
@@ -72,6 +198,26 @@ int main(int argc, char **argv) {
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    llm_url = getenv("CRESPONDER_LLM_URL");
+    if (llm_url != NULL && *llm_url != 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        llm_headers = curl_slist_append(llm_headers, "content-type: application/json");
+        llm_headers = curl_slist_append(llm_headers, "x-api-key: bench");
+        llm_headers = curl_slist_append(llm_headers, "anthropic-version: 2023-06-01");
+        llm_headers = curl_slist_append(llm_headers, "Expect:");
+        llm_epoll = epoll_create1(EPOLL_CLOEXEC);
+        llm_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = llm_wake};
+        epoll_ctl(llm_epoll, EPOLL_CTL_ADD, llm_wake, &ev);
+        pthread_t curl_thread;
+        if (pthread_create(&curl_thread, NULL, llm_loop, NULL) != 0) {
+            fprintf(stderr, "cresponder: pthread_create failed\n");
+            return 1;
+        }
+        fprintf(stderr, "cresponder: every POST starts an LLM call to %s\n", llm_url);
+    } else {
+        llm_url = NULL;
+    }
     /* FCGX_Init's own SIGTERM handler only sets a flag: restore the default so that `kill` stops us. */
     signal(SIGTERM, SIG_DFL);
     pthread_t *ids = calloc((size_t)threads, sizeof *ids);

@@ -38,6 +38,7 @@ ENDPOINTS = [
 # Variants of Longhaul alone: compared with the baselines' numbers for the same request; not targets.
 BASELINE_ENDPOINT = {"generate_queued": "generate", "check_access_log": "check"}
 TARGET_NAMES = {"longhaul": "Longhaul", "c": "C libfcgi responder", "nginx": "nginx `return 200`",
+                "c-llm": "C libfcgi responder that starts the LLM call too (the floor)",
                 "memory1": "1 process, in-memory store", "redis1": "1 process + Redis",
                 "redis3": "3 processes + Redis"}
 
@@ -162,7 +163,7 @@ class Report:
                "| backend CPU µs/req | nginx CPU µs/req | mock LLM CPU µs/req |")
         self.w("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for ep, label in ENDPOINTS:
-            for target in ("nginx", "c", "longhaul"):
+            for target in ("nginx", "c", "c-llm", "longhaul"):
                 if target != "longhaul" and ep in BASELINE_ENDPOINT:
                     continue
                 r = self.wrk(target, ep)
@@ -195,6 +196,18 @@ class Report:
             if lh["non2xx"] or lh["errors"]:
                 self.w()
                 self.w("Longhaul %s: %d non-2xx answers, %d socket errors." % (label, lh["non2xx"], lh["errors"]))
+        floor, lh = self.wrk("c-llm", "generate"), self.wrk("longhaul", "generate")
+        if floor and lh and floor["rps"] and floor["p99"]:
+            self.w()
+            self.w("The floor of `POST /generate` with tasks running: the C responder started with "
+                   "`CRESPONDER_LLM_URL`, so that every POST also starts one streaming call to the same mock on its "
+                   "curl thread (epoll and `curl_multi_socket_action`, as Longhaul's), and is answered at once. "
+                   "Longhaul against it: req/s **%s×**, p99 %s×; the floor against the plain C responder: req/s "
+                   "%s× (what starting the call costs, on the same two cores as the mock that answers it)." % (
+                       fmt(lh["rps"] / floor["rps"], 2), fmt(lh["p99"] / floor["p99"], 2),
+                       fmt(floor["rps"] / self.wrk("c", "generate")["rps"], 2) if self.wrk("c", "generate") else "–"))
+            self.targets.append((1, "POST /generate (htmx), tasks running: req/s vs the floor (C + LLM call)",
+                                 "%s×" % fmt(lh["rps"] / floor["rps"], 2), "(report)", None))
         self.w()
         tls = [(t, self.wrk(t, "check", "tls")) for t in ("nginx", "c", "longhaul")]
         if any(r for _, r in tls):

@@ -37,6 +37,11 @@ struct Server {
 
         var httpConfiguration = CurlHTTPClient.Configuration()
         httpConfiguration.caInfoPath = settings.caFile
+        // One idle connection kept per call that may run at once: over HTTP/1.1 (plain http://, or a provider
+        // without HTTP/2) each call in flight holds a connection, and a smaller cache closes most of them when their
+        // calls end, so that the next calls pay a new connect (and TLS handshake) each. libcurl closes idle
+        // connections after two minutes.
+        httpConfiguration.maxCachedConnections = max(httpConfiguration.maxCachedConnections, settings.table.maxInFlight)
         let http = CurlHTTPClient(configuration: httpConfiguration, logger: logger)
         let llm = HTTPLLMClient(configuration: settings.llm, http: http, logger: logger)
         let store: any TaskStore
