@@ -200,8 +200,8 @@ public final class CurlHTTPClient: Sendable {
                     logger.debug(
                         "HTTP transfer started",
                         metadata: [
-                            "http.transfer_id": "\(transfer.id)", "http.method": "\(transfer.request.method)",
-                            "http.url": "\(transfer.request.url)",
+                            "http.transfer_id": "\(transfer.id)", "http.method": "\(transfer.method)",
+                            "http.url": "\(transfer.url)",
                         ])
                 case .cancel(let id):
                     // The consumer has gone: nobody reads the error, only the handle must go.
@@ -266,7 +266,7 @@ public final class CurlHTTPClient: Sendable {
             if scanTime - lastIdleScan >= Self.idleScanInterval {
                 lastIdleScan = scanTime
                 for transfer in byID.values where transfer.isIdle(at: scanTime) {
-                    remove(transfer, error: .idle(limit: transfer.request.idleTimeout ?? .zero))
+                    remove(transfer, error: .idle(limit: transfer.idleTimeout ?? .zero))
                 }
             }
         }
@@ -419,7 +419,12 @@ private func reactorTimerCallback(
 /// One request in flight. Created by any thread, then owned and touched only by the curl thread.
 private final class Transfer: @unchecked Sendable {
     let id: UInt64
-    let request: HTTPRequest
+    let method: String
+    let url: String
+    let idleTimeout: Duration?
+    /// Until ``prepare(configuration:versions:bodies:)`` has handed it to libcurl, which copies what it keeps (the
+    /// URL, the header list, the body): its headers and body need not stay for the whole transfer.
+    private var request: HTTPRequest?
     let continuation: AsyncThrowingStream<HTTPResponsePart, any Error>.Continuation
     let easy: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
@@ -439,6 +444,9 @@ private final class Transfer: @unchecked Sendable {
         continuation: AsyncThrowingStream<HTTPResponsePart, any Error>.Continuation
     ) {
         self.id = id
+        self.method = request.method
+        self.url = request.url
+        self.idleTimeout = request.idleTimeout
         self.request = request
         self.continuation = continuation
         guard let easy = curl_easy_init() else { fatalError("curl_easy_init failed: out of memory") }
@@ -458,6 +466,8 @@ private final class Transfer: @unchecked Sendable {
     ) -> CurlError? {
         self.versions = versions
         self.bodies = bodies
+        guard let request else { return nil }
+        defer { self.request = nil }
         let context = Unmanaged.passUnretained(self).toOpaque()
         var codes: [CURLcode] = [
             ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url),
@@ -551,7 +561,7 @@ private final class Transfer: @unchecked Sendable {
     func markStarted() { lastActivity = .now }
 
     func isIdle(at now: ContinuousClock.Instant) -> Bool {
-        guard let limit = request.idleTimeout else { return false }
+        guard let limit = idleTimeout else { return false }
         return now - lastActivity > limit
     }
 
