@@ -2,6 +2,7 @@ import CFastCGI
 import Dispatch
 import Foundation
 import Glibc
+import Locking
 import Logging
 import Synchronization
 
@@ -25,8 +26,9 @@ final class StreamWriter: Sendable {
     private static let maxEvents = 256
 
     private let epollFD: Int32
-    /// The connections being written, by the token in their epoll registration.
-    private let connections = Mutex<[UInt64: StreamConnection]>([:])
+    /// The connections being written, by the token in their epoll registration. A pthread mutex (`LockedValue`), not
+    /// `Synchronization.Mutex`, whose futex ThreadSanitizer cannot see on Linux (see `Locking`).
+    private let connections = LockedValue<[UInt64: StreamConnection]>([:])
     private let nextToken = Atomic<UInt64>(0)
     /// Where requests are completed (`FCGX_Finish_r` may block briefly: it writes, then closes and drains).
     let finishQueue = DispatchQueue(label: "longhaul.fastcgi.finish", attributes: .concurrent)
