@@ -82,6 +82,15 @@ import Testing
         #expect(fromC["NOEQUALS"] == nil)
         #expect(fromC["HTTP_ACCEPT"] == "a=b=c")
         #expect(fromC.header("X-K") == nil)
+        // Names that are not ASCII are found by String equality, as in a dictionary: the copy must notice them,
+        // past its first eight bytes (the Kelvin sign) as within them (the É).
+        #expect(fromC["HTTP_X_KK"] == "kelvin")
+        #expect(fromC["HTTP_e\u{0301}TE\u{0301}"] == "accent")
+        // A name whose only non-ASCII bytes are within its first eight.
+        let eight = strdup("HTTP_\u{00C9}X=eight")
+        defer { free(eight) }
+        let onlyEight = [eight, nil].withUnsafeBufferPointer { FastCGIParameters(cEnvironment: $0.baseAddress!) }
+        #expect(onlyEight["HTTP_E\u{0301}X"] == "eight")
         #expect(FastCGIParameters(cEnvironment: [nil]).dictionary.isEmpty)
     }
 
