@@ -17,18 +17,15 @@
  * Prints one JSON line: calls, ok, failed, idle_rss_kib, peak_rss_kib (VmHWM), wall_s (first call started to
  * last ended), cpu_s.
  *
- * Build: cc -O2 -o ccurlclient bench/ccurlclient.c -lcurl
+ * Build: cc -O2 -o ccurlclient bench/ccurlclient.c -lcurl   (with bench/curl_events.h beside it)
  */
 #define _GNU_SOURCE
-#include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "curl_events.h"
 
 struct call {
     CURL *easy;
@@ -36,15 +33,6 @@ struct call {
     char tail[16]; /* the last bytes received, to find message_stop across writes */
     int stopped;
 };
-
-static int epoll_fd;
-static double timer_deadline = -1; /* libcurl's timer, absolute (now()), -1: none */
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static long status_kib(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -79,30 +67,6 @@ static size_t on_body(char *data, size_t size, size_t count, void *user) {
     return n;
 }
 
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *multi_user, void *socket_user) {
-    (void)easy;
-    (void)multi_user;
-    struct epoll_event ev = {0};
-    ev.data.fd = fd;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
-    }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-        epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-    }
-    (void)socket_user;
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long ms, void *user) {
-    (void)multi;
-    (void)user;
-    timer_deadline = ms < 0 ? -1 : now() + ms / 1000.0;
-    return 0;
-}
-
 static void start_call(CURLM *multi, struct call *calls, int i, const char *url, const char *ca,
                        struct curl_slist *headers) {
     char body[256];
@@ -111,23 +75,12 @@ static void start_call(CURLM *multi, struct call *calls, int i, const char *url,
              "\"messages\":[{\"role\":\"user\",\"content\":\"bench c client %d\"}]}", i);
     CURL *e = curl_easy_init();
     calls[i].easy = e;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_events_llm_options(e, url, ca);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &calls[i]);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &calls[i]);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
-    /* As Longhaul: wait for a connection being set up to say whether it multiplexes, over TLS only (over
-     * http:// the answer comes with the first response, which would hold every other call until then). */
-    if (strncmp(url, "https://", 8) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 300000L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 60000L);
-    if (ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     curl_multi_add_handle(multi, e);
 }
 
@@ -145,9 +98,8 @@ int main(int argc, char **argv) {
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();
-    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    struct curl_events events_state;
+    curl_events_init(&events_state, multi);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 128L);
     if (ca) curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 100L);
@@ -160,35 +112,20 @@ int main(int argc, char **argv) {
 
     struct call *calls = calloc((size_t)n, sizeof *calls);
     long idle_kib = status_kib("VmRSS");
-    double start = now();
+    double start = curl_events_now();
     int started = 0;
     int running = n, ok = 0, failed = 0;
     struct epoll_event events[256];
     double deadline = start + 300; /* bounded: the benchmark waits for it */
-    while (ok + failed < n && now() < deadline) {
+    while (ok + failed < n && curl_events_now() < deadline) {
         /* Start the calls due by now (all at once when RATE is 0). */
-        while (started < n && (rate <= 0 || now() >= start + started / rate)) {
+        while (started < n && (rate <= 0 || curl_events_now() >= start + started / rate)) {
             start_call(multi, calls, started, url, ca, headers);
             started++;
         }
-        int wait_ms = 1000;
-        if (started < n) wait_ms = 1;
-        if (timer_deadline >= 0) {
-            double left = (timer_deadline - now()) * 1000;
-            wait_ms = left <= 0 ? 0 : ((int)left + 1 < wait_ms ? (int)left + 1 : wait_ms);
-        }
-        int ready = epoll_wait(epoll_fd, events, 256, wait_ms);
-        for (int i = 0; i < ready; i++) {
-            int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                       (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                       (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(multi, events[i].data.fd, mask, &running);
-        }
-        /* The timer, also when sockets keep the loop busy (it drives connects, timeouts and pending transfers). */
-        if (timer_deadline >= 0 && now() >= timer_deadline) {
-            timer_deadline = -1;
-            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
+        int ready = epoll_wait(events_state.epoll, events, 256, curl_events_wait_ms(&events_state, started < n ? 1 : 1000));
+        for (int i = 0; i < ready; i++) curl_events_ready(multi, &events[i], &running);
+        curl_events_timeout(multi, &events_state, &running);
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(multi, &left))) {
@@ -203,7 +140,7 @@ int main(int argc, char **argv) {
             c->easy = NULL;
         }
     }
-    double wall = now() - start;
+    double wall = curl_events_now() - start;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;

@@ -13,20 +13,19 @@
  * curl_multi_socket_action for the ready ones, the same transfer options) and throws the replies away. That is
  * the floor of "POST /generate with tasks running": what the request and the call cost without anything else.
  *
- * Build: cc -O2 -pthread -o cresponder bench/cresponder.c -lfcgi -lcurl
+ * Build: cc -O2 -pthread -o cresponder bench/cresponder.c -lfcgi -lcurl   (with bench/curl_events.h beside it)
  * Run:   spawn-fcgi -n -s SOCKET -M 0666 -- ./cresponder [THREADS] [BODY] [INDEX_BODY]
  */
-#include <curl/curl.h>
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "curl_events.h"
 
 static const char *body = "<div id=\"result\"><p>Processing...</p></div>\n";
 static char head[256];
@@ -38,17 +37,11 @@ static size_t index_head_len, index_body_len;
 /* --- The LLM calls (CRESPONDER_LLM_URL) --- */
 
 static const char *llm_url = NULL;
-static int llm_epoll = -1, llm_wake = -1;
+static struct curl_events llm_events;
+static int llm_wake = -1;
 static pthread_mutex_t llm_lock = PTHREAD_MUTEX_INITIALIZER;
 static long llm_pending = 0; /* calls asked for, not started yet */
-static double llm_timer = -1; /* libcurl's timer, absolute; -1: none */
 static struct curl_slist *llm_headers = NULL;
-
-static double mono_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static size_t llm_discard(char *data, size_t size, size_t count, void *user) {
     (void)data;
@@ -56,58 +49,23 @@ static size_t llm_discard(char *data, size_t size, size_t count, void *user) {
     return size * count;
 }
 
-static int llm_socket(CURL *easy, curl_socket_t fd, int what, void *multi_user, void *socket_user) {
-    (void)easy;
-    (void)multi_user;
-    (void)socket_user;
-    struct epoll_event ev = {0};
-    ev.data.fd = fd;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(llm_epoll, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
-    }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    if (epoll_ctl(llm_epoll, EPOLL_CTL_MOD, fd, &ev) != 0) epoll_ctl(llm_epoll, EPOLL_CTL_ADD, fd, &ev);
-    return 0;
-}
-
-static int llm_timer_set(CURLM *multi, long ms, void *user) {
-    (void)multi;
-    (void)user;
-    llm_timer = ms < 0 ? -1 : mono_now() + ms / 1000.0;
-    return 0;
-}
-
 static void llm_start(CURLM *multi) {
     static const char body[] = "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1024,\"stream\":true,"
                                "\"messages\":[{\"role\":\"user\",\"content\":\"Why is the sky blue?\"}]}";
     CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_URL, llm_url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_events_llm_options(e, llm_url, NULL);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, llm_headers);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, llm_discard);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 300000L);
     curl_multi_add_handle(multi, e);
 }
 
 static void *llm_loop(void *arg) {
-    (void)arg;
-    CURLM *multi = curl_multi_init();
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, llm_socket);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, llm_timer_set);
+    CURLM *multi = arg;
     int running = 0;
     struct epoll_event events[256];
     for (;;) {
-        int wait_ms = -1;
-        if (llm_timer >= 0) {
-            double left = (llm_timer - mono_now()) * 1000;
-            wait_ms = left <= 0 ? 0 : (int)left + 1;
-        }
-        int ready = epoll_wait(llm_epoll, events, 256, wait_ms);
+        int ready = epoll_wait(llm_events.epoll, events, 256, curl_events_wait_ms(&llm_events, -1));
         for (int i = 0; i < ready; i++) {
             if (events[i].data.fd == llm_wake) {
                 uint64_t count;
@@ -119,15 +77,9 @@ static void *llm_loop(void *arg) {
                 while (start-- > 0) llm_start(multi);
                 continue;
             }
-            int mask = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                       (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                       (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(multi, events[i].data.fd, mask, &running);
+            curl_events_ready(multi, &events[i], &running);
         }
-        if (llm_timer >= 0 && mono_now() >= llm_timer) {
-            llm_timer = -1;
-            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
+        curl_events_timeout(multi, &llm_events, &running);
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(multi, &left))) {
@@ -205,12 +157,13 @@ int main(int argc, char **argv) {
         llm_headers = curl_slist_append(llm_headers, "x-api-key: bench");
         llm_headers = curl_slist_append(llm_headers, "anthropic-version: 2023-06-01");
         llm_headers = curl_slist_append(llm_headers, "Expect:");
-        llm_epoll = epoll_create1(EPOLL_CLOEXEC);
+        CURLM *multi = curl_multi_init();
+        curl_events_init(&llm_events, multi);
         llm_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = llm_wake};
-        epoll_ctl(llm_epoll, EPOLL_CTL_ADD, llm_wake, &ev);
+        epoll_ctl(llm_events.epoll, EPOLL_CTL_ADD, llm_wake, &ev);
         pthread_t curl_thread;
-        if (pthread_create(&curl_thread, NULL, llm_loop, NULL) != 0) {
+        if (pthread_create(&curl_thread, NULL, llm_loop, multi) != 0) {
             fprintf(stderr, "cresponder: pthread_create failed\n");
             return 1;
         }
