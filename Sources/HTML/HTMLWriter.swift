@@ -56,6 +56,8 @@ extension HTML {
         /// Appends text, escaped for element content and quoted attribute values.
         /// - Parameter text: untrusted text.
         public mutating func appendEscaped(_ text: String) {
+            // A native string's bytes in place; `withUTF8` on a copy of it is the fallback for any other.
+            if text.utf8.withContiguousStorageIfAvailable({ appendEscaped(utf8: $0) }) != nil { return }
             var contiguous = text
             contiguous.withUTF8 { appendEscaped(utf8: $0) }
         }
