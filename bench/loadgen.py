@@ -751,6 +751,20 @@ def load_delta_log(path):
     return out
 
 
+def record_delays(report, n, statuses, got_all, delays, skipped, missing):
+    """The delivery figures both stream modes report, and their errors."""
+    report["stream_statuses"] = {str(k): v for k, v in statuses.items()}
+    report["streams_complete"] = got_all
+    report["deltas_measured"] = len(delays)
+    report["deltas_before_open"] = skipped
+    report["deltas_missing"] = missing
+    report["delay"] = summary_ms(delays)
+    if got_all != n:
+        report["errors"].append("%d of %d streams delivered the whole reply" % (got_all, n))
+    if missing:
+        report["errors"].append("%d deltas missing (not logged by the mock, or never received)" % missing)
+
+
 async def mode_streams_async(args):
     report = {"mode": "streams", "n": args.n, "errors": []}
     loop = asyncio.get_running_loop()
@@ -845,12 +859,7 @@ async def mode_streams_async(args):
                 skipped += 1
                 continue
             delays.append(ev[k][0] - em[idx])
-    report["stream_statuses"] = {str(k): v for k, v in statuses.items()}
-    report["streams_complete"] = got_all
-    report["deltas_measured"] = len(delays)
-    report["deltas_before_open"] = skipped
-    report["deltas_missing"] = missing
-    report["delay"] = summary_ms(delays)
+    record_delays(report, args.n, statuses, got_all, delays, skipped, missing)
     if report.get("backend_cpu_seconds") is not None and delays:
         report["backend_cpu_us_per_delta"] = round(report["backend_cpu_seconds"] * 1e6 / (len(delays) + skipped), 1)
     report["negative_delays"] = sum(1 for d in delays if d < 0)
@@ -859,10 +868,6 @@ async def mode_streams_async(args):
     report["check_non200"] = bad
     report["check_probe_errors"] = probe_data.get("error_count", 0)
     report["wall_seconds"] = round(t_end - t0, 3)
-    if got_all != args.n:
-        report["errors"].append("%d of %d streams delivered the whole reply" % (got_all, args.n))
-    if missing:
-        report["errors"].append("%d deltas missing (not logged by the mock, or never received)" % missing)
     return report
 
 
@@ -925,15 +930,8 @@ async def mode_streams_direct_async(args):
             else:
                 delays.append(t - em[idx])
         missing += max(0, count - p.delta_index)
-    report["stream_statuses"] = {str(k): v for k, v in statuses.items()}
-    report["streams_complete"] = got_all
-    report["deltas_measured"] = len(delays)
-    report["deltas_before_open"] = skipped
-    report["deltas_missing"] = missing
-    report["delay"] = summary_ms(delays)
+    record_delays(report, args.n, statuses, got_all, delays, skipped, missing)
     report["wall_seconds"] = round(time.time() - t0, 3)
-    if got_all != args.n:
-        report["errors"].append("%d of %d streams delivered the whole reply" % (got_all, args.n))
     return report
 
 
