@@ -62,7 +62,8 @@ extension LonghaulApp {
         guard let text = request.header("Last-Event-ID") ?? fallback, !text.isEmpty else { return .beginning }
         guard let position = TaskEventStream.Position(text) else {
             throw HTTPError.badRequest(
-                "The stream position (Last-Event-ID or from) must be an event id such as 1-20 or 1.9f86d081-20, or a whole number.")
+                "The stream position (Last-Event-ID or from) must be an event id such as 1-20 or 1.9f86d081-20, or a whole number."
+            )
         }
         return position
     }
