@@ -115,6 +115,27 @@ import Testing
 
     static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> ThreadResult<T> { ThreadResult(body) }
 
+    /// How far a writer loop got, watched from the test.
+    final class Progress: Sendable {
+        let writes = Atomic<Int>(0)
+
+        /// Waits (at most ~30 s) until some writes went through and the count then stayed put for 100 ms.
+        func waitUntilParked() async {
+            var last = -1
+            var unchangedSince = ContinuousClock.now
+            for _ in 0..<30_000 {
+                let now = writes.load(ordering: .relaxed)
+                if now != last {
+                    last = now
+                    unchangedSince = .now
+                } else if now > 0, ContinuousClock.now - unchangedSince > .milliseconds(100) {
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
     /// What `complete` did: closes the server end (as `FCGX_Finish_r` would after its end records).
     final class Completions: Sendable {
         let count = Atomic<Int>(0)
@@ -160,11 +181,19 @@ import Testing
         let stuckConnection = writer.register(fd: stuckServer, requestID: 1) { completions.complete(stuckServer) }
         // Far more than the socket buffers hold while nobody reads: the writer waits, no thread blocks.
         let chunk = String(repeating: "s", count: 16 * 1024)
+        let progress = Progress()
         let stuckWriter = Task.detached {
             var written = 0
-            while await stuckConnection.write(chunk) { written += 1 }
+            while await stuckConnection.write(chunk) {
+                written += 1
+                progress.writes.store(written, ordering: .relaxed)
+            }
             return written
         }
+        // The detached task may start late on a loaded machine (it did under TSan): the live stream starts only
+        // once the stuck one has written and then stopped getting further, i.e. it is waiting on its full buffer.
+        await progress.waitUntilParked()
+        #expect(progress.writes.load(ordering: .relaxed) > 0, "the stuck stream wrote before it had to wait")
 
         let live = try Pair()
         let liveServer = live.server
