@@ -14,7 +14,7 @@ let strictSettings: [SwiftSetting] = [
 //
 //   LonghaulServer ──► LonghaulLLM ──► LLM ──► Curl ──► [CCurl]
 //         │                 └────────► Longhaul ──► FastCGI ──► [CFastCGI], Locking
-//         │                               ├───────► Tasks ──► Locking
+//         │                               ├───────► Tasks ──► Locking, [CMalloc]
 //         │                               ├───────► HTML
 //         │                               └───────► Markdown ──► [CCmarkGFM], HTML
 //         └──► RedisStore ──► Tasks, [CHiredis]
@@ -46,6 +46,8 @@ let package = Package(
         // No pkgConfig: libcmark-gfm.pc exists but the headers sit in /usr/include; the modulemap links both libraries.
         .systemLibrary(
             name: "CCmarkGFM", providers: [.apt(["libcmark-gfm-dev", "libcmark-gfm-extensions-dev"])]),
+        // glibc's <malloc.h> (arena limit, trimming, heap figures), part of libc: nothing to link.
+        .systemLibrary(name: "CMalloc"),
 
         // The standard library extensions every module shares: Duration to numbers, trimming whitespace.
         .target(name: "StandardExtensions", swiftSettings: strictSettings),
@@ -75,7 +77,9 @@ let package = Package(
         // Task table: ids, records, stores, the runner. Knows nothing of HTTP or LLMs.
         .target(
             name: "Tasks",
-            dependencies: ["StandardExtensions", "Locking", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "StandardExtensions", "CMalloc", "Locking", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // A task store in Redis (hiredis): many processes on many machines share one task table.
@@ -96,7 +100,7 @@ let package = Package(
         .target(
             name: "Longhaul",
             dependencies: [
-                "StandardExtensions", "FastCGI", "Locking", "Tasks", "HTML", "Markdown",
+                "StandardExtensions", "CMalloc", "FastCGI", "Locking", "Tasks", "HTML", "Markdown",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "LonghaulServer",
             dependencies: [
-                "StandardExtensions", "Longhaul",
+                "StandardExtensions", "CMalloc", "Longhaul",
                 "LonghaulLLM",
                 "RedisStore",
                 .product(name: "Prometheus", package: "swift-prometheus"),

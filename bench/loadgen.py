@@ -88,6 +88,22 @@ def proc_status(pid):
     return out
 
 
+def http_get_text(port, path, host="127.0.0.1", timeout=10):
+    """The body of a plain HTTP/1.0 GET (a status page: small, answered at once)."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.") or head.split(b" ", 2)[1] != b"200":
+        raise RuntimeError("GET %s: %s" % (path, head.split(b"\r\n", 1)[0].decode(errors="replace")))
+    return body.decode()
+
+
 def proc_cpu_seconds(pid):
     """User + system CPU seconds a process (all its threads) has used, or None."""
     try:
@@ -1127,9 +1143,16 @@ def main():
             sys.stderr.write("no process %d\n" % args.pid)
             return 1
         fds = proc_fds(args.pid, args.upstream_port)
-        json.dump({"rss_kib": st["VmRSS"], "hwm_kib": st["VmHWM"], "fds": fds["total"],
-                   "upstream_fds": fds["upstream"], "other_fds": fds["other"],
-                   "cpu_seconds": proc_cpu_seconds(args.pid)}, sys.stdout)
+        snapshot = {"rss_kib": st["VmRSS"], "hwm_kib": st["VmHWM"], "fds": fds["total"],
+                    "upstream_fds": fds["upstream"], "other_fds": fds["other"],
+                    "cpu_seconds": proc_cpu_seconds(args.pid)}
+        if args.port:
+            # The process's own heap figures (glibc's mallinfo2, from its status page): in use vs held.
+            status = json.loads(http_get_text(args.port, "/status?json"))
+            for key in ("heap_in_use_bytes", "heap_held_bytes"):
+                if key in status:
+                    snapshot[key] = status[key]
+        json.dump(snapshot, sys.stdout)
         sys.stdout.write("\n")
         return 0
     fn = {"tasks": mode_tasks_async, "streams": mode_streams_async, "streams-direct": mode_streams_direct_async,

@@ -437,7 +437,8 @@ class Report:
         self.w("`longhaul --max-in-flight 1000 --max-queued 1000 --result-ttl %s`, the mock's latency 50 ms. "
                "`bench/loadgen.py soak`: %s workers each create a task (`POST /api/tasks`), wait 50 ms, poll it "
                "(`GET /api/tasks/ID`) until it has finished and check its reply, so at most that many are "
-               "outstanding (within the queue limits). First a warm-up batch of %s tasks and its expiry: "
+               "outstanding (within the queue limits). First a warm-up of %s tasks in rounds like the soak's, each "
+               "followed by its expiry: "
                "\"before\" is the steady state of a process that has served this load; then the soak in %s "
                "round(s), each followed by the expiry of its results (the table sweeps every 10 s: the script "
                "waits TTL + 12 s)." % ((mem or {}).get("ttl", "?"), fmt(rounds[0].get("concurrency", 0)),
@@ -468,6 +469,14 @@ class Report:
                 self.w("| … not counting curl's kept connections to the mock | %s → %s | equal | %s |" % (
                     b["other_fds"], a["other_fds"], mark(ok_fd_other)))
                 self.targets.append((5, "soak: RSS after vs before", "%+.1f %%" % pct, "±10 %", ok_rss))
+                if "heap_in_use_bytes" in b and "heap_in_use_bytes" in a:
+                    # What the program holds allocated: flat unless something leaks, whatever the allocator keeps.
+                    heap_pct = (a["heap_in_use_bytes"] - b["heap_in_use_bytes"]) * 100.0 / b["heap_in_use_bytes"]
+                    self.w("| C heap in use after vs before (glibc `mallinfo2`, from `/status`) | %+.1f %% "
+                           "(%s → %s MiB) | (report) | |" % (heap_pct, fmt(b["heap_in_use_bytes"] / 1048576.0, 1),
+                                                            fmt(a["heap_in_use_bytes"] / 1048576.0, 1)))
+                    self.targets.append((5, "soak: C heap in use after vs before", "%+.1f %%" % heap_pct,
+                                         "(report)", None))
                 # A leak shows in the descriptors the process owns; libcurl's pool of idle connections to the
                 # provider grows and shrinks as it sees fit (it closes them after two minutes).
                 self.targets.append((5, "soak: descriptors before → after, less curl's idle connections",
@@ -475,12 +484,17 @@ class Report:
                 self.targets.append((5, "soak: curl's connections to the mock before → after",
                                      "%s → %s" % (b["upstream_fds"], a["upstream_fds"]), "(report)", None))
             self.w()
-            self.w("| Snapshot | RSS MiB | peak RSS MiB | descriptors | of which curl → mock | CPU s |")
-            self.w("|---|---:|---:|---:|---:|---:|")
+            def heap_mib(x, key):
+                return fmt(x[key] / 1048576.0, 1) if key in x else "–"
+
+            self.w("| Snapshot | RSS MiB | peak RSS MiB | heap in use MiB | heap held MiB | descriptors "
+                   "| of which curl → mock | CPU s |")
+            self.w("|---|---:|---:|---:|---:|---:|---:|---:|")
             for x in mem["snapshots"]:
-                self.w("| %s | %s | %s | %s | %s | %s |" % (x["label"], fmt(kib_mib(x["rss_kib"]), 1),
-                                                          fmt(kib_mib(x["hwm_kib"]), 1), x["fds"],
-                                                          x["upstream_fds"], fmt(x.get("cpu_seconds"), 1)))
+                self.w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    x["label"], fmt(kib_mib(x["rss_kib"]), 1), fmt(kib_mib(x["hwm_kib"]), 1),
+                    heap_mib(x, "heap_in_use_bytes"), heap_mib(x, "heap_held_bytes"), x["fds"],
+                    x["upstream_fds"], fmt(x.get("cpu_seconds"), 1)))
         self.w()
 
     def part6(self):

@@ -1,6 +1,7 @@
 import StandardExtensions
 
 #if canImport(Glibc)
+    import CMalloc
     import Glibc
 #endif
 
@@ -20,6 +21,19 @@ enum ProcessResources {
                 if !isDot { count += 1 }
             }
             return max(0, count - 1)
+        #else
+            return nil
+        #endif
+    }
+
+    /// The C heap (glibc's `mallinfo2`, summed over every arena): the bytes the program holds allocated, and the
+    /// bytes the allocator has taken from the system for them. Far more held than in use after a burst is
+    /// fragmentation the allocator keeps for the next one, not a leak; in use growing from one quiet moment to the
+    /// next is a leak.
+    static func heap() -> (inUse: Int, held: Int)? {
+        #if canImport(Glibc)
+            let info = mallinfo2()
+            return (inUse: Int(info.uordblks + info.hblkhd), held: Int(info.arena + info.hblkhd))
         #else
             return nil
         #endif

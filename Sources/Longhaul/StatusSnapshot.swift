@@ -18,6 +18,9 @@ struct StatusSnapshot {
     /// that a leak shows on the status page and in the metrics.
     var openFileDescriptors: Int? = ProcessResources.openFileDescriptors()
     var osThreads: Int? = ProcessResources.threads()
+    /// The C heap's bytes in use and held from the system (glibc), so that a leak (in use grows) can be told from
+    /// allocator fragmentation (only held grows).
+    var heap: (inUse: Int, held: Int)? = ProcessResources.heap()
 
     var json: JSONValue {
         var members: [(String, JSONValue)] = [
@@ -46,6 +49,10 @@ struct StatusSnapshot {
         ]
         if let openFileDescriptors { members.append(("open_fds", .int(openFileDescriptors))) }
         if let osThreads { members.append(("os_threads", .int(osThreads))) }
+        if let heap {
+            members.append(("heap_in_use_bytes", .int(heap.inUse)))
+            members.append(("heap_held_bytes", .int(heap.held)))
+        }
         if let counts {
             members.append(
                 ("tasks", .object(TaskStatus.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })))
@@ -87,6 +94,10 @@ struct StatusSnapshot {
         Gauge(label: "longhaul_event_stream_watchers").record(streams)
         if let openFileDescriptors { Gauge(label: "longhaul_process_open_fds").record(openFileDescriptors) }
         if let osThreads { Gauge(label: "longhaul_process_threads").record(osThreads) }
+        if let heap {
+            Gauge(label: "longhaul_process_heap_bytes", dimensions: [("state", "in_use")]).record(heap.inUse)
+            Gauge(label: "longhaul_process_heap_bytes", dimensions: [("state", "held")]).record(heap.held)
+        }
         if let statistics {
             Gauge(label: "longhaul_fastcgi_accepted_requests").record(statistics.acceptedRequests)
             Gauge(label: "longhaul_fastcgi_threads", dimensions: [("state", "busy")]).record(statistics.busyThreads)

@@ -1,12 +1,8 @@
 import Foundation
 
 #if canImport(Glibc)
+    import CMalloc
     import Glibc
-
-    /// glibc's `mallopt` (declared in <malloc.h>, which the Glibc module does not import).
-    @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-    /// `M_ARENA_MAX` from <malloc.h>.
-    private let mArenaMax: Int32 = -8
 #endif
 
 /// How many malloc arenas glibc may create in this process.
@@ -36,7 +32,7 @@ enum MallocArenas {
                 return nil
             }
             let limit = defaultLimit(cores: ProcessInfo.processInfo.activeProcessorCount)
-            return glibcMallopt(mArenaMax, limit) == 1 ? limit : nil
+            return mallopt(M_ARENA_MAX, limit) == 1 ? limit : nil
         #else
             return nil
         #endif

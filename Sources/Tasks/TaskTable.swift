@@ -1,12 +1,8 @@
+import CMalloc
 import Foundation
 import Locking
 public import Logging
 import StandardExtensions
-
-#if canImport(Glibc)
-    /// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not import).
-    @_silgen_name("malloc_trim") private func glibcMallocTrim(_ pad: Int) -> Int32
-#endif
 
 /// Runs tasks: accepts submissions into the store's bounded queue, starts them as Swift tasks under the limit on
 /// work in flight, enforces the per-task time limit, relays cancellation and sweeps expired results.
@@ -450,7 +446,7 @@ public final class TaskTable: Sendable {
                 if removed > 0 { logger.debug("swept expired tasks", metadata: ["tasks.removed": "\(removed)"]) }
                 #if canImport(Glibc)
                     // glibc keeps freed memory in its arenas; after a large sweep, give it back to the system.
-                    if removed > 1000 { _ = glibcMallocTrim(0) }
+                    if removed > 1000 { _ = malloc_trim(0) }
                 #endif
             } catch {
                 logger.warning("cannot sweep expired tasks", metadata: ["error.message": "\(error)"])

@@ -172,9 +172,12 @@ check "status: os_threads matches /proc (±4)" "status ${t23_status_threads}, /p
 http GET /status
 assert_body_contains "status text: open fds" 'open fds: '
 assert_body_contains "status text: os threads" 'os threads: '
+assert_body_contains "status text: heap in use" 'heap in use bytes: '
+assert_body_contains "status text: heap held" 'heap held bytes: '
 http GET /metrics
 assert_body_contains "metrics: longhaul_process_open_fds" 'longhaul_process_open_fds '
 assert_body_contains "metrics: longhaul_process_threads" 'longhaul_process_threads '
+assert_body_contains "metrics: longhaul_process_heap_bytes in use" 'longhaul_process_heap_bytes{state="in_use"} '
 
 # --- Upstream faults -------------------------------------------------------------------------------------------------
 # Connection refused: a port nobody listens on.

@@ -228,6 +228,17 @@ import Testing
             #expect(try #require(more["open_fds"] as? Int) >= fds + 150)
             #expect(text.contains("open fds: "))
             #expect(text.contains("os threads: "))
+            // 64 MiB more allocated shows in the heap figures (other tests allocate and free meanwhile, hence the
+            // margin); less than in use is never held.
+            let inUse = try #require(more["heap_in_use_bytes"] as? Int)
+            #expect(try #require(more["heap_held_bytes"] as? Int) >= inUse)
+            let block = UnsafeMutableRawPointer.allocate(byteCount: 64 << 20, alignment: 16)
+            defer { block.deallocate() }
+            let grown = try #require(
+                try JSONSerialization.jsonObject(with: Data(harness.send("GET", "/status?json").text.utf8))
+                    as? [String: Any])
+            #expect(try #require(grown["heap_in_use_bytes"] as? Int) >= inUse + (48 << 20))
+            #expect(text.contains("heap in use bytes: "))
         #else
             #expect(status["open_fds"] == nil)
         #endif
