@@ -51,7 +51,7 @@ public struct FastCGIRequest: Sendable {
     public private(set) var method: String
 
     private static func method(of parameters: FastCGIParameters) -> String {
-        parameters["REQUEST_METHOD"] ?? "GET"
+        parameters[.requestMethod] ?? "GET"
     }
 
     /// A parameter's value as bytes (not UTF-8 checked), without making a `String`; `nil` when it is absent.
@@ -60,22 +60,28 @@ public struct FastCGIRequest: Sendable {
         name.withUTF8Buffer { parameters.valueBytes(named: $0) }
     }
 
+    /// A well-known parameter's value as bytes (not UTF-8 checked), found without a search.
+    /// - Parameter name: the parameter.
+    package func parameterBytes(_ name: FastCGIParameters.WellKnown) -> ArraySlice<UInt8>? {
+        parameters.valueBytes(name)
+    }
+
     /// The decoded, normalised path nginx matched (`DOCUMENT_URI`), else the path part of `REQUEST_URI`.
     public var path: String {
-        if let uri = parameters["DOCUMENT_URI"], !uri.isEmpty { return uri }
-        let requestURI = parameters["REQUEST_URI"] ?? "/"
+        if let uri = parameters[.documentURI], !uri.isEmpty { return uri }
+        let requestURI = parameters[.requestURI] ?? "/"
         return String(requestURI.prefix { $0 != "?" })
     }
 
     /// The raw, still percent-encoded query string.
-    public var queryString: String { parameters["QUERY_STRING"] ?? "" }
+    public var queryString: String { parameters[.queryString] ?? "" }
 
     /// The client's address as nginx saw it (`REMOTE_ADDR`).
     public var remoteAddress: String? { parameters["REMOTE_ADDR"] }
 
     /// The request's `Content-Type`, if any.
     public var contentType: String? {
-        guard let value = parameters["CONTENT_TYPE"], !value.isEmpty else { return nil }
+        guard let value = parameters[.contentType], !value.isEmpty else { return nil }
         return value
     }
 
@@ -101,6 +107,79 @@ package struct FastCGIParameters: Sendable {
     /// Whether a name has a byte that is not ASCII. Such a name can equal an ASCII one as a `String` (U+212A KELVIN
     /// SIGN is canonically "K") or not be UTF-8 at all; the dictionary compared names as Strings, so look-ups do too.
     private var hasNonASCIIName = false
+    /// Where the last entry of each ``WellKnown`` name is (its index in ``bounds`` / 3), or -1: noted while the
+    /// entries are stored, so that the parameters every request reads are found without a search.
+    private var wellKnownEntries: WellKnownEntries = .init()
+
+    /// The parameters the server and the routes read on every request.
+    package enum WellKnown: Int, CaseIterable, Sendable {
+        case requestMethod, documentURI, requestURI, queryString, contentLength, contentType
+
+        /// The parameter's name.
+        package var name: StaticString {
+            switch self {
+            case .requestMethod: "REQUEST_METHOD"
+            case .documentURI: "DOCUMENT_URI"
+            case .requestURI: "REQUEST_URI"
+            case .queryString: "QUERY_STRING"
+            case .contentLength: "CONTENT_LENGTH"
+            case .contentType: "CONTENT_TYPE"
+            }
+        }
+
+        /// The well-known name these bytes spell, if any.
+        static func named(_ name: UnsafeBufferPointer<UInt8>) -> WellKnown? {
+            // Names differ in length or in their first or ninth byte: at most one byte-wise comparison.
+            let candidate: WellKnown? =
+                switch (name.count, name.first) {
+                case (14, UInt8(ascii: "R")): .requestMethod
+                case (14, UInt8(ascii: "C")): .contentLength
+                case (12, UInt8(ascii: "D")): .documentURI
+                case (12, UInt8(ascii: "Q")): .queryString
+                case (12, UInt8(ascii: "C")): .contentType
+                case (11, UInt8(ascii: "R")): .requestURI
+                default: nil
+                }
+            guard let candidate, let start = name.baseAddress else { return nil }
+            let same = candidate.name.withUTF8Buffer { wanted in
+                wanted.baseAddress.map { memcmp($0, start, name.count) == 0 } ?? false
+            }
+            return same ? candidate : nil
+        }
+    }
+
+    /// One entry index per ``WellKnown`` name, inline (no allocation).
+    private struct WellKnownEntries: Sendable {
+        private var slots: (Int32, Int32, Int32, Int32, Int32, Int32) = (-1, -1, -1, -1, -1, -1)
+
+        subscript(name: WellKnown) -> Int32 {
+            get {
+                switch name {
+                case .requestMethod: slots.0
+                case .documentURI: slots.1
+                case .requestURI: slots.2
+                case .queryString: slots.3
+                case .contentLength: slots.4
+                case .contentType: slots.5
+                }
+            }
+            set {
+                switch name {
+                case .requestMethod: slots.0 = newValue
+                case .documentURI: slots.1 = newValue
+                case .requestURI: slots.2 = newValue
+                case .queryString: slots.3 = newValue
+                case .contentLength: slots.4 = newValue
+                case .contentType: slots.5 = newValue
+                }
+            }
+        }
+    }
+
+    /// Notes the entry just stored (the last in ``bounds``) when its name is well known.
+    private mutating func noteWellKnown(_ name: UnsafeBufferPointer<UInt8>) {
+        if let known = WellKnown.named(name) { wellKnownEntries[known] = Int32(bounds.count / 3 - 1) }
+    }
 
     package init() {}
 
@@ -110,8 +189,8 @@ package struct FastCGIParameters: Sendable {
         bounds.reserveCapacity(entries * 3)
     }
 
-    /// Copies a C environment (`NAME=VALUE` strings up to a null pointer, as libfcgi's `envp`) with two `memcpy`
-    /// passes: one to size the buffers, one to fill them.
+    /// Copies a C environment (`NAME=VALUE` strings up to a null pointer, as libfcgi's `envp`) in two passes: one
+    /// to size the buffers, one to fill them.
     /// - Parameter environment: the first entry.
     package init(cEnvironment environment: UnsafePointer<UnsafeMutablePointer<CChar>?>) {
         var entryCount = 0
@@ -121,31 +200,35 @@ package struct FastCGIParameters: Sendable {
             entryCount += 1
         }
         var highBits: UInt8 = 0
-        var kept = 0
-        var offsetsFilled: [UInt32] = []
-        let copied = [UInt8](unsafeUninitializedCapacity: byteCount) { storage, storageCount in
-            offsetsFilled = [UInt32](unsafeUninitializedCapacity: entryCount * 3) { offsets, offsetCount in
+        // Written into scratch space, then copied into the arrays: `Array(unsafeUninitializedCapacity:)` and
+        // `init(repeating:count:)` look their storage class's metadata up at run time on every call (~650
+        // instructions each here), an array made from a buffer does not, and per-entry appends cost more still.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(byteCount, 1)) { storage in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(entryCount * 3, 1)) { offsets in
+                guard let base = storage.baseAddress else { return }
                 var filled = 0
+                var kept = 0
                 for index in 0..<entryCount {
-                    guard let entry = environment[index], let base = storage.baseAddress else { continue }
+                    guard let entry = environment[index] else { continue }
                     let length = strlen(entry)
                     guard let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) else { continue }
                     let nameLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
                     let source = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
                     for offset in 0..<nameLength { highBits |= source[offset] }
-                    (base + filled).update(from: source, count: length)
+                    (base + filled).initialize(from: source, count: length)
+                    if let known = WellKnown.named(UnsafeBufferPointer(start: source, count: nameLength)) {
+                        wellKnownEntries[known] = Int32(kept)
+                    }
                     offsets[kept * 3] = UInt32(filled)
                     offsets[kept * 3 + 1] = UInt32(filled + nameLength)
                     offsets[kept * 3 + 2] = UInt32(filled + length)
                     filled += length
                     kept += 1
                 }
-                offsetCount = kept * 3
-                storageCount = filled
+                bytes = [UInt8](UnsafeBufferPointer(rebasing: storage[..<filled]))
+                bounds = [UInt32](UnsafeBufferPointer(rebasing: offsets[..<(kept * 3)]))
             }
         }
-        bytes = copied
-        bounds = offsetsFilled
         hasNonASCIIName = highBits >= 0x80
     }
 
@@ -167,6 +250,7 @@ package struct FastCGIParameters: Sendable {
             bounds.append(UInt32(start))
             bounds.append(UInt32(equals))
             bounds.append(UInt32(bytes.count))
+            bytes.withUnsafeBufferPointer { noteWellKnown(UnsafeBufferPointer(rebasing: $0[start..<equals])) }
         }
     }
 
@@ -187,11 +271,33 @@ package struct FastCGIParameters: Sendable {
         bounds.append(UInt32(start))
         bounds.append(UInt32(start + equals))
         bounds.append(UInt32(bytes.count))
+        noteWellKnown(UnsafeBufferPointer(start: base, count: equals))
     }
 
     /// The value of the last entry named `name`, decoded as UTF-8 (U+FFFD for bytes that are not).
     package subscript(name: StaticString) -> String? {
         name.withUTF8Buffer { value(named: $0) }
+    }
+
+    /// The value of a well-known parameter, decoded as UTF-8 (U+FFFD for bytes that are not).
+    package subscript(name: WellKnown) -> String? {
+        valueRange(name).map { range in
+            bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+        }
+    }
+
+    /// The value of a well-known parameter as bytes; `nil` when there is none.
+    package func valueBytes(_ name: WellKnown) -> ArraySlice<UInt8>? {
+        valueRange(name).map { bytes[$0] }
+    }
+
+    /// Where a well-known parameter's value lies in ``bytes``: from the entry noted when it was stored, unless a
+    /// name that is not ASCII could equal it as a `String` (then by the search every other name takes).
+    private func valueRange(_ name: WellKnown) -> Range<Int>? {
+        guard !hasNonASCIIName else { return name.name.withUTF8Buffer { valueRange(named: $0) } }
+        let entry = Int(wellKnownEntries[name])
+        guard entry >= 0 else { return nil }
+        return (Int(bounds[entry * 3 + 1]) + 1)..<Int(bounds[entry * 3 + 2])
     }
 
     /// A request header by its HTTP name, case-insensitively: `HX-Request` reads `HTTP_HX_REQUEST`.

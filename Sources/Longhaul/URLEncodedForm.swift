@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Decodes `application/x-www-form-urlencoded` text: form bodies and query strings.
 public enum URLEncodedForm {
     /// Why a form could not be decoded.
@@ -95,9 +101,19 @@ public enum URLEncodedForm {
             break
         }
         guard nameEnd - field.lowerBound == name.utf8.count,
-            name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[field.lowerBound..<nameEnd]))
+            Self.sameBytes(name, UnsafeBufferPointer(rebasing: bytes[field.lowerBound..<nameEnd]))
         else { return nil }
         return nameEnd == field.upperBound ? field.upperBound..<field.upperBound : (nameEnd + 1)..<field.upperBound
+    }
+
+    /// Whether `name`'s UTF-8 is `bytes` (of the same length): one `memcmp` for a native string.
+    private static func sameBytes(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let compared = name.utf8.withContiguousStorageIfAvailable { stored -> Bool in
+            guard stored.count == bytes.count else { return false }
+            guard let left = stored.baseAddress, let right = bytes.baseAddress else { return true }
+            return memcmp(left, right, bytes.count) == 0
+        }
+        return compared ?? name.utf8.elementsEqual(bytes)
     }
 
     /// Decodes text (a query string).

@@ -61,6 +61,35 @@ import Testing
         #expect(fresh.allSatisfy { TaskID($0.rawValue) == $0 })
     }
 
+    /// The well-known parameters, noted while the entries are stored, read what a search by name reads: the last
+    /// entry of that name, none when absent, whichever way the parameters were built.
+    @Test(arguments: [
+        ["REQUEST_METHOD=GET", "QUERY_STRING=a=1", "REQUEST_METHOD=POST", "NOEQUALS", "CONTENT_TYPE=", "X=1"],
+        ["DOCUMENT_URI=/check", "REQUEST_URI=/check?x", "CONTENT_LENGTH=12", "CONTENT_TYPEX=no", "REQUEST_URIS=no"],
+        ["QUERY_STRING", "CONTENT_LENGTH=1", "CONTENT_LENGTH=2", "DOCUMENT_URL=/no", "QUERY_STRINH=no"],
+        ["HTTP_\u{00C9}=accent", "QUERY_STRING=b=2", "REQUEST_METHOD=HEAD"],
+        [],
+    ])
+    func wellKnownParametersReadWhatASearchReads(entries: [String]) {
+        let copies = entries.map { strdup($0) }
+        defer { for copy in copies { free(copy) } }
+        let fromC = (copies + [nil]).withUnsafeBufferPointer { FastCGIParameters(cEnvironment: $0.baseAddress!) }
+        let fromEntries = FastCGIParameters(
+            environment: copies.map {
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer($0!).assumingMemoryBound(to: UInt8.self), count: strlen($0!))
+            })
+        let fromDictionary = FastCGIParameters(fromC.dictionary)
+        for parameters in [fromC, fromEntries, fromDictionary] {
+            for name in FastCGIParameters.WellKnown.allCases {
+                #expect(parameters[name] == parameters[name.name], "\(name)")
+                #expect(parameters.valueBytes(name) == name.name.withUTF8Buffer { parameters.valueBytes(named: $0) })
+            }
+        }
+        let last = entries.last { $0.hasPrefix("REQUEST_METHOD=") }.map { String($0.dropFirst(15)) }
+        #expect(fromC[.requestMethod] == last)
+    }
+
     @Test func parametersFromACEnvironmentMatchTheEntryByEntryCopy() {
         let entries = [
             "REQUEST_METHOD=GET", "QUERY_STRING=task_id=abc&x=%20", "NOEQUALS", "EMPTY=", "=nameless",
