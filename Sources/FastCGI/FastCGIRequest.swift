@@ -128,6 +128,7 @@ package struct FastCGIParameters: Sendable {
         }
 
         /// The well-known name these bytes spell, if any.
+        @inline(__always)
         static func named(_ name: UnsafeBufferPointer<UInt8>) -> WellKnown? {
             // Names differ in length or in their first or ninth byte: at most one byte-wise comparison.
             let candidate: WellKnown? =
@@ -141,10 +142,8 @@ package struct FastCGIParameters: Sendable {
                 default: nil
                 }
             guard let candidate, let start = name.baseAddress else { return nil }
-            let same = candidate.name.withUTF8Buffer { wanted in
-                wanted.baseAddress.map { memcmp($0, start, name.count) == 0 } ?? false
-            }
-            return same ? candidate : nil
+            // Every name is ASCII, so each literal is stored as UTF-8 bytes (`utf8Start` is valid).
+            return memcmp(candidate.name.utf8Start, start, name.count) == 0 ? candidate : nil
         }
     }
 
@@ -216,7 +215,9 @@ package struct FastCGIParameters: Sendable {
                     let source = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
                     for offset in 0..<nameLength { highBits |= source[offset] }
                     (base + filled).initialize(from: source, count: length)
-                    if let known = WellKnown.named(UnsafeBufferPointer(start: source, count: nameLength)) {
+                    if (11...14).contains(nameLength),
+                        let known = WellKnown.named(UnsafeBufferPointer(start: source, count: nameLength))
+                    {
                         wellKnownEntries[known] = Int32(kept)
                     }
                     offsets[kept * 3] = UInt32(filled)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 extension HTML {
     /// Builds markup in one growable byte buffer, for fragments rendered on every request (a polled task's
     /// fragment): each piece is one `memcpy`, without the per-append checks of `Array` or the literal copies of
@@ -12,13 +18,19 @@ extension HTML {
 
         fileprivate init(capacity: Int) {
             self.capacity = max(capacity, 64)
-            base = .allocate(capacity: self.capacity)
+            base = Self.allocate(self.capacity)
         }
 
         fileprivate consuming func finish() -> HTML {
             let bytes = [UInt8](UnsafeBufferPointer(start: base, count: count))
-            base.deallocate()
+            free(base)
             return HTML(writtenBytes: bytes)
+        }
+
+        /// `malloc`: `UnsafeMutablePointer.allocate` goes through `posix_memalign` (~450 instructions more).
+        private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<UInt8> {
+            guard let raw = malloc(capacity) else { fatalError("out of memory") }
+            return raw.bindMemory(to: UInt8.self, capacity: capacity)
         }
 
         /// Makes room for `extra` more bytes.
@@ -26,9 +38,9 @@ extension HTML {
         private mutating func reserve(_ extra: Int) {
             guard count + extra > capacity else { return }
             let newCapacity = max(capacity * 2, count + extra)
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            let grown = Self.allocate(newCapacity)
             grown.update(from: base, count: count)
-            base.deallocate()
+            free(base)
             base = grown
             capacity = newCapacity
         }
@@ -44,7 +56,9 @@ extension HTML {
         /// Appends markup written in source code, unchanged.
         /// - Parameter markup: a literal.
         public mutating func append(_ markup: StaticString) {
-            markup.withUTF8Buffer { copy($0) }
+            // A literal of more than one scalar is stored as UTF-8: its bytes in place, without a closure.
+            guard markup.hasPointerRepresentation else { return markup.withUTF8Buffer { copy($0) } }
+            copy(UnsafeBufferPointer(start: markup.utf8Start, count: markup.utf8CodeUnitCount))
         }
 
         /// Appends a trusted fragment unchanged.

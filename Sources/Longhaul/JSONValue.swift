@@ -254,8 +254,9 @@ extension Date {
         let whole = interval.rounded(.down)
         // 1970-01-01 is 978,307,200 s before the reference date; 253,402,300,800 s after 1970 is the year 10000.
         guard buffer.count >= 24, whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200 else { return false }
-        let milliseconds = min(999, Int(((interval - whole) * 1000).rounded(.down)))
-        let seconds = Int(whole) + 978_307_200
+        let milliseconds = UInt(min(999, Int(((interval - whole) * 1000).rounded(.down))))
+        // Unsigned from here on (the range was checked): divisions by constants become multiplications.
+        let seconds = UInt(Int(whole) + 978_307_200)
         let secondOfDay = seconds % 86_400
         // Days to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0).
         let shifted = seconds / 86_400 + 719_468
@@ -267,27 +268,28 @@ extension Date {
         let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
         let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func put(_ value: Int, digits: Int, at offset: Int) {
-            var rest = value
-            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-            }
+        guard let base = buffer.baseAddress else { return false }
+        /// Two decimal digits (0...99) at `offset`.
+        @inline(__always) func putTwo(_ value: UInt, at offset: Int) {
+            base[offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 10)
+            base[offset + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
         }
-        put(year, digits: 4, at: 0)
-        buffer[4] = UInt8(ascii: "-")
-        put(month, digits: 2, at: 5)
-        buffer[7] = UInt8(ascii: "-")
-        put(day, digits: 2, at: 8)
-        buffer[10] = UInt8(ascii: "T")
-        put(secondOfDay / 3600, digits: 2, at: 11)
-        buffer[13] = UInt8(ascii: ":")
-        put(secondOfDay / 60 % 60, digits: 2, at: 14)
-        buffer[16] = UInt8(ascii: ":")
-        put(secondOfDay % 60, digits: 2, at: 17)
-        buffer[19] = UInt8(ascii: ".")
-        put(milliseconds, digits: 3, at: 20)
-        buffer[23] = UInt8(ascii: "Z")
+        putTwo(year / 100, at: 0)
+        putTwo(year % 100, at: 2)
+        base[4] = UInt8(ascii: "-")
+        putTwo(month, at: 5)
+        base[7] = UInt8(ascii: "-")
+        putTwo(day, at: 8)
+        base[10] = UInt8(ascii: "T")
+        putTwo(secondOfDay / 3600, at: 11)
+        base[13] = UInt8(ascii: ":")
+        putTwo(secondOfDay / 60 % 60, at: 14)
+        base[16] = UInt8(ascii: ":")
+        putTwo(secondOfDay % 60, at: 17)
+        base[19] = UInt8(ascii: ".")
+        base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
+        putTwo(milliseconds % 100, at: 21)
+        base[23] = UInt8(ascii: "Z")
         return true
     }
 }

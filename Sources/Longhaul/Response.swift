@@ -63,9 +63,9 @@ extension FastCGIResponse {
     /// from the query string or the `Location` header.
     /// - Parameter id: the task.
     /// - Returns: the response.
-    public func about(_ id: TaskID) -> Response {
-        var response = self
-        response.subjectID = id.rawValue
-        return response
+    public consuming func about(_ id: TaskID) -> Response {
+        // Consuming: the response is handed on, not copied (a copy retains each of its parts).
+        subjectID = id.rawValue
+        return self
     }
 }

@@ -49,15 +49,29 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
     /// - Parameter text: untrusted input, for example a query parameter.
     public init?(_ text: some StringProtocol) {
         var string = String(text)
-        let valid = string.withUTF8 { utf8 in
-            guard utf8.count == Self.length else { return false }
-            for byte in utf8 where Self.sextet(byte) == nil { return false }
-            // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
-            guard let value = Self.sextet(utf8[Self.length - 1]), value & 0x0F == 0 else { return false }
-            return true
-        }
-        guard valid else { return nil }
+        guard string.withUTF8({ Self.isValid($0) }) else { return nil }
         self.rawValue = string
+    }
+
+    /// ``init(_:)`` for a `String`, the common case (a query parameter): its bytes read in place.
+    /// - Parameter text: untrusted input.
+    public init?(_ text: String) {
+        let valid = text.utf8.withContiguousStorageIfAvailable { Self.isValid($0) }
+        guard valid ?? Self.isValid(Array(text.utf8)) else { return nil }
+        self.rawValue = text
+    }
+
+    /// Exactly 22 characters of `[A-Za-z0-9_-]`, the last with only its 2 significant bits.
+    private static func isValid(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard utf8.count == length else { return false }
+        for byte in utf8 where sextet(byte) == nil { return false }
+        // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
+        guard let value = sextet(utf8[length - 1]), value & 0x0F == 0 else { return false }
+        return true
+    }
+
+    private static func isValid(_ utf8: [UInt8]) -> Bool {
+        utf8.withUnsafeBufferPointer { isValid($0) }
     }
 
     private init(uncheckedRawValue: String) {
