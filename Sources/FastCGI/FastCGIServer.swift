@@ -166,12 +166,48 @@ public final class FastCGIServer: Sendable {
     /// (each copied once, into libfcgi's output buffer).
     private func write(_ response: FastCGIResponse, method: String, to handle: RequestHandle) {
         guard case .bytes(let body) = response.body else { return }
+        if let encoded = response.encodedHeaders, let line = statusLine(response.status) {
+            // The common case (a known status, headers encoded ahead): the head's pieces go straight into
+            // libfcgi's buffer, without building it in an array first.
+            guard handle.write(line), encoded.bytes.withUnsafeBytes({ handle.write($0) }),
+                Self.writeContentLength(body.count, to: handle), method != "HEAD"
+            else { return }
+            _ = handle.write(body)
+            return
+        }
         var head = Self.headerBlock(response)
         head.append(contentsOf: "Content-Length: ".utf8)
         Self.appendDecimal(body.count, to: &head)
         head.append(contentsOf: "\r\n\r\n".utf8)
         guard handle.write(head), method != "HEAD" else { return }
         _ = handle.write(body)
+    }
+
+    /// Writes `Content-Length: N` and the blank line that ends the head.
+    private static func writeContentLength(_ count: Int, to handle: RequestHandle) -> Bool {
+        let prefix: StaticString = "Content-Length: "
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { scratch in
+            guard let base = scratch.baseAddress else { return false }
+            base.initialize(from: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            var end = prefix.utf8CodeUnitCount
+            var digits = 1
+            var rest = max(0, count)
+            while rest >= 10 {
+                rest /= 10
+                digits += 1
+            }
+            rest = max(0, count)
+            for index in stride(from: end + digits - 1, through: end, by: -1) {
+                base[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            }
+            end += digits
+            base[end] = UInt8(ascii: "\r")
+            base[end + 1] = UInt8(ascii: "\n")
+            base[end + 2] = UInt8(ascii: "\r")
+            base[end + 3] = UInt8(ascii: "\n")
+            return handle.write(UnsafeRawBufferPointer(start: base, count: end + 4))
+        }
     }
 
     /// The status line and the response's header fields, each line ending in CRLF.

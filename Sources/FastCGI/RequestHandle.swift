@@ -61,6 +61,11 @@ final class RequestHandle: @unchecked Sendable {
         bytes.withUnsafeBytes { write($0) }
     }
 
+    /// Writes a literal's bytes (a status line).
+    func write(_ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { write(UnsafeRawBufferPointer($0)) }
+    }
+
     /// Sends what is buffered; `false` once the client has gone away.
     func flush() -> Bool {
         FCGX_FFlush(pointer.pointee.out) >= 0

@@ -15,7 +15,7 @@ import Testing
     struct Client {
         let fd: Int32
 
-        init(socketPath: String, uri: String) throws {
+        init(socketPath: String, uri: String, method: String = "GET") throws {
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             try #require(fd >= 0)
             var address = sockaddr_un()
@@ -30,7 +30,7 @@ import Testing
             }
             try #require(connected == 0)
             var params: [UInt8] = []
-            for (name, value) in ["REQUEST_METHOD": "GET", "DOCUMENT_URI": uri, "QUERY_STRING": ""] {
+            for (name, value) in ["REQUEST_METHOD": method, "DOCUMENT_URI": uri, "QUERY_STRING": ""] {
                 params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
             }
             var bytes = Self.record(type: 1, [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST, responder, no keep-alive
@@ -61,6 +61,57 @@ import Testing
         }
 
         func close() { _ = Glibc.close(fd) }
+
+        /// The FCGI_STDOUT records' content in a raw answer, other records skipped.
+        static func stdout(_ bytes: [UInt8]) -> String {
+            var content: [UInt8] = []
+            var index = 0
+            while bytes.count - index >= 8 {
+                let length = Int(bytes[index + 4]) << 8 | Int(bytes[index + 5])
+                let end = min(bytes.count, index + 8 + length)
+                if bytes[index + 1] == 6 { content += bytes[(index + 8)..<end] }
+                index = end + Int(bytes[index + 6])
+            }
+            return String(decoding: content, as: UTF8.self)
+        }
+    }
+
+    /// A whole response goes out as its status line, its header fields (encoded ahead or not), its length and its
+    /// body; a HEAD request gets the same head without the body.
+    @Test(arguments: [
+        ("GET", "/encoded", "Status: 200 OK\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n<p>hi</p>\n\n"),
+        ("HEAD", "/encoded", "Status: 200 OK\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n"),
+        ("GET", "/plain", "Status: 404 Not Found\r\nX-A: b\r\nContent-Length: 0\r\n\r\n"),
+        ("GET", "/odd", "Status: 299 Status 299\r\nContent-Type: text/html\r\nContent-Length: 1234\r\n\r\n"),
+    ])
+    func aWholeResponseGoesOutWithItsHeadAndLength(method: String, uri: String, expected: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "longhaul-plain-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s.sock").path
+        var configuration = FastCGIServer.Configuration()
+        configuration.listener = .unixSocket(path: path, mode: 0o600)
+        configuration.threadCount = 1
+        let server = try FastCGIServer(configuration: configuration, logger: Logger(label: "test"))
+        let encoded = HeaderBlock([HeaderField("Content-Type", "text/html")])
+        server.start { request in
+            switch request.path {
+            case "/encoded": FastCGIResponse(status: 200, headers: encoded, body: .bytes(Array("<p>hi</p>\n\n".utf8)))
+            case "/odd":
+                FastCGIResponse(status: 299, headers: encoded, body: .bytes([UInt8](repeating: 0x78, count: 1234)))
+            default: FastCGIResponse(status: 404, headers: [HeaderField("X-A", "b")])
+            }
+        }
+        let client = try Client(socketPath: path, uri: uri, method: method)
+        let answer = Client.stdout(client.readAll(seconds: 10))
+        client.close()
+        #expect(answer.hasPrefix(expected))
+        #expect(
+            answer.utf8.count == expected.utf8.count || uri == "/odd" && answer.utf8.count == expected.utf8.count + 1234
+        )
+        server.stopAccepting()
+        await server.waitForThreads()
     }
 
     @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
