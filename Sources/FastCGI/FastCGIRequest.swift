@@ -104,8 +104,9 @@ package struct FastCGIParameters: Sendable {
     private var bytes: [UInt8] = []
     /// Per entry three offsets into ``bytes``: where the name starts, where the `=` is, where the value ends.
     private var bounds: [UInt32] = []
-    /// Whether a name has a byte that is not ASCII. Such a name can equal an ASCII one as a `String` (U+212A KELVIN
-    /// SIGN is canonically "K") or not be UTF-8 at all; the dictionary compared names as Strings, so look-ups do too.
+    /// Whether a name may have a byte that is not ASCII (copied from C: whether any byte is not). Such a name can
+    /// equal an ASCII one as a `String` (U+212A KELVIN SIGN is canonically "K") or not be UTF-8 at all; the
+    /// dictionary compared names as Strings, so look-ups that miss byte-wise do too when this is set.
     private var hasNonASCIIName = false
     /// Where the last entry of each ``WellKnown`` name is (its index in ``bounds`` / 3), or -1: noted while the
     /// entries are stored, so that the parameters every request reads are found without a search.
@@ -213,7 +214,6 @@ package struct FastCGIParameters: Sendable {
                     guard let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) else { continue }
                     let nameLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
                     let source = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
-                    for offset in 0..<nameLength { highBits |= source[offset] }
                     (base + filled).initialize(from: source, count: length)
                     if (11...14).contains(nameLength),
                         let known = WellKnown.named(UnsafeBufferPointer(start: source, count: nameLength))
@@ -226,6 +226,9 @@ package struct FastCGIParameters: Sendable {
                     filled += length
                     kept += 1
                 }
+                // One pass over every byte, names and values: cheaper than a loop per name (most are short), and
+                // a value that is not ASCII only sends look-ups that miss to the String comparison.
+                for byte in UnsafeBufferPointer(rebasing: storage[..<filled]) { highBits |= byte }
                 bytes = [UInt8](UnsafeBufferPointer(rebasing: storage[..<filled]))
                 bounds = [UInt32](UnsafeBufferPointer(rebasing: offsets[..<(kept * 3)]))
             }
@@ -292,10 +295,12 @@ package struct FastCGIParameters: Sendable {
         valueRange(name).map { bytes[$0] }
     }
 
-    /// Where a well-known parameter's value lies in ``bytes``: from the entry noted when it was stored, unless a
-    /// name that is not ASCII could equal it as a `String` (then by the search every other name takes).
+    /// Where a well-known parameter's value lies in ``bytes``: from the entry noted when it was stored.
+    ///
+    /// No name that is not ASCII can equal one of these as a `String`: the only scalars canonically equivalent to
+    /// ASCII are U+212A ("K"), U+037E (";") and U+1FEF ("`"), and no well-known name has those letters. So the entry
+    /// noted byte-wise is the one the search by name would find.
     private func valueRange(_ name: WellKnown) -> Range<Int>? {
-        guard !hasNonASCIIName else { return name.name.withUTF8Buffer { valueRange(named: $0) } }
         let entry = Int(wellKnownEntries[name])
         guard entry >= 0 else { return nil }
         return (Int(bounds[entry * 3 + 1]) + 1)..<Int(bounds[entry * 3 + 2])

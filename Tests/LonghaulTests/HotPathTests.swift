@@ -68,6 +68,7 @@ import Testing
         ["DOCUMENT_URI=/check", "REQUEST_URI=/check?x", "CONTENT_LENGTH=12", "CONTENT_TYPEX=no", "REQUEST_URIS=no"],
         ["QUERY_STRING", "CONTENT_LENGTH=1", "CONTENT_LENGTH=2", "DOCUMENT_URL=/no", "QUERY_STRINH=no"],
         ["HTTP_\u{00C9}=accent", "QUERY_STRING=b=2", "REQUEST_METHOD=HEAD"],
+        ["QUERY_STRING=\u{00E9}=1", "HTTP_X_K\u{212A}=k", "REQUEST_METHOD\u{0301}=no", "\u{212A}=k", "DOCUMENT_URI=/"],
         [],
     ])
     func wellKnownParametersReadWhatASearchReads(entries: [String]) {
@@ -88,6 +89,24 @@ import Testing
         }
         let last = entries.last { $0.hasPrefix("REQUEST_METHOD=") }.map { String($0.dropFirst(15)) }
         #expect(fromC[.requestMethod] == last)
+    }
+
+    /// What the well-known look-up relies on (`FastCGIParameters.valueRange(_:)`): the only scalars beyond ASCII
+    /// that equal an ASCII character as a `String` are U+212A, U+037E and U+1FEF ("K", ";", "`"), none of which
+    /// is in a well-known name. (A sequence with any other scalar beyond ASCII keeps one in every normal form.)
+    @Test func onlyThreeScalarsBeyondASCIIEqualAnASCIICharacter() {
+        // String hashing agrees with String equality (canonical equivalence).
+        let ascii = Set((0..<128).map { String(UnicodeScalar(UInt8($0))) })
+        var equal: [UInt32] = []
+        for value in UInt32(0x80)...0x10FFFF {
+            guard let scalar = UnicodeScalar(value) else { continue }
+            if ascii.contains(String(scalar)) { equal.append(value) }
+        }
+        #expect(equal == [0x037E, 0x1FEF, 0x212A])
+        for name in FastCGIParameters.WellKnown.allCases {
+            let text = name.name.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+            #expect(!text.contains { "K;`".contains($0) })
+        }
     }
 
     @Test func parametersFromACEnvironmentMatchTheEntryByEntryCopy() {
