@@ -80,18 +80,46 @@ extension HTML {
         /// - Parameter utf8: untrusted text's bytes.
         public mutating func appendEscaped(utf8: UnsafeBufferPointer<UInt8>) {
             var clean = 0
-            for index in utf8.indices where HTML.needsEscaping(utf8[index]) {
-                copy(UnsafeBufferPointer(rebasing: utf8[clean..<index]))
-                switch utf8[index] {
+            var index = 0
+            while let found = Self.nextToEscape(in: utf8, from: index) {
+                index = found + 1
+                copy(UnsafeBufferPointer(rebasing: utf8[clean..<found]))
+                switch utf8[found] {
                 case 0x26: append("&amp;")
                 case 0x3C: append("&lt;")
                 case 0x3E: append("&gt;")
                 case 0x22: append("&quot;")
                 default: append("&#39;")
                 }
-                clean = index + 1
+                clean = found + 1
             }
             copy(UnsafeBufferPointer(rebasing: utf8[clean...]))
+        }
+
+        /// Where the next byte that needs escaping is, from `start` on: eight bytes at a time (a word with none of
+        /// the five is skipped with a few operations per character), then byte by byte.
+        static func nextToEscape(in utf8: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+            guard let base = utf8.baseAddress else { return nil }
+            var index = start
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            @inline(__always) func hasByte(_ word: UInt64, _ byte: UInt8) -> UInt64 {
+                let x = word ^ (ones &* UInt64(byte))
+                return (x &- ones) & ~x & highs
+            }
+            while utf8.count - index >= 8 {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let any =
+                    hasByte(word, 0x26) | hasByte(word, 0x3C) | hasByte(word, 0x3E) | hasByte(word, 0x22)
+                    | hasByte(word, 0x27)
+                if any != 0 { break }
+                index += 8
+            }
+            while index < utf8.count {
+                if HTML.needsEscaping(base[index]) { return index }
+                index += 1
+            }
+            return nil
         }
 
         /// How many bytes are written so far: a position for ``appendCopy(of:)``.

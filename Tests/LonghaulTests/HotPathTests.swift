@@ -27,6 +27,23 @@ import Testing
         #expect(written == interpolated)
     }
 
+    /// The writer's word-at-a-time scan for bytes to escape, on random text from an alphabet of the five, their
+    /// neighbours (one bit off) and bytes beyond ASCII, at every length and alignment up to 40.
+    @Test func theWriterEscapesRandomTextAsInterpolationDoes() {
+        let alphabet: [Character] = ["&", "<", ">", "\"", "'", "%", "=", "?", "!", "#", "a", "é", "\u{0}", "\u{7F}"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let text = String(
+                (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                    alphabet.randomElement(using: &generator)!
+                })
+            let prefix = String(repeating: "x", count: Int.random(in: 0...7, using: &generator))
+            let interpolated: HTML = "\(prefix + text)"
+            let written = HTML.write(capacity: 1) { $0.appendEscaped(prefix + text) }
+            #expect(written == interpolated, "\(text.debugDescription)")
+        }
+    }
+
     @Test func theWriterGrowsPastItsCapacityAndKeepsFragments() {
         let fragment: HTML = "<b>\("x<y")</b>"
         let written = HTML.write(capacity: 8) { html in
