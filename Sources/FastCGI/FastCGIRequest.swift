@@ -131,7 +131,7 @@ package struct FastCGIParameters: Sendable {
         /// The well-known name these bytes spell, if any.
         @inline(__always)
         static func named(_ name: UnsafeBufferPointer<UInt8>) -> WellKnown? {
-            // Names differ in length or in their first or ninth byte: at most one byte-wise comparison.
+            // The six differ in length or first byte: at most one byte-wise comparison.
             let candidate: WellKnown? =
                 switch (name.count, name.first) {
                 case (14, UInt8(ascii: "R")): .requestMethod

@@ -183,30 +183,22 @@ public final class FastCGIServer: Sendable {
         _ = handle.write(body)
     }
 
-    /// Writes `Content-Length: N` and the blank line that ends the head.
+    /// Writes `Content-Length: N` and the blank line that ends the head, from stack space filled from its end.
     private static func writeContentLength(_ count: Int, to handle: RequestHandle) -> Bool {
         let prefix: StaticString = "Content-Length: "
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { scratch in
             guard let base = scratch.baseAddress else { return false }
-            base.initialize(from: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-            var end = prefix.utf8CodeUnitCount
-            var digits = 1
+            var start = scratch.count - 4
+            for offset in 0..<4 { base[start + offset] = offset % 2 == 0 ? UInt8(ascii: "\r") : UInt8(ascii: "\n") }
             var rest = max(0, count)
-            while rest >= 10 {
+            repeat {
+                start -= 1
+                base[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
                 rest /= 10
-                digits += 1
-            }
-            rest = max(0, count)
-            for index in stride(from: end + digits - 1, through: end, by: -1) {
-                base[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-            }
-            end += digits
-            base[end] = UInt8(ascii: "\r")
-            base[end + 1] = UInt8(ascii: "\n")
-            base[end + 2] = UInt8(ascii: "\r")
-            base[end + 3] = UInt8(ascii: "\n")
-            return handle.write(UnsafeRawBufferPointer(start: base, count: end + 4))
+            } while rest > 0
+            start -= prefix.utf8CodeUnitCount
+            (base + start).initialize(from: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            return handle.write(UnsafeRawBufferPointer(start: base + start, count: scratch.count - start))
         }
     }
 

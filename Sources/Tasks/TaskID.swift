@@ -48,16 +48,15 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
     /// Parses the text form; anything but exactly 22 characters of `[A-Za-z0-9_-]` is rejected.
     /// - Parameter text: untrusted input, for example a query parameter.
     public init?(_ text: some StringProtocol) {
-        var string = String(text)
-        guard string.withUTF8({ Self.isValid($0) }) else { return nil }
-        self.rawValue = string
+        self.init(String(text))
     }
 
     /// ``init(_:)`` for a `String`, the common case (a query parameter): its bytes read in place.
     /// - Parameter text: untrusted input.
     public init?(_ text: String) {
-        let valid = text.utf8.withContiguousStorageIfAvailable { Self.isValid($0) }
-        guard valid ?? Self.isValid(Array(text.utf8)) else { return nil }
+        var contiguous = text
+        let valid = text.utf8.withContiguousStorageIfAvailable(Self.isValid) ?? contiguous.withUTF8(Self.isValid)
+        guard valid else { return nil }
         self.rawValue = text
     }
 
@@ -68,10 +67,6 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
         guard let value = sextet(utf8[length - 1]), value & 0x0F == 0 else { return false }
         return true
-    }
-
-    private static func isValid(_ utf8: [UInt8]) -> Bool {
-        utf8.withUnsafeBufferPointer { isValid($0) }
     }
 
     private init(uncheckedRawValue: String) {

@@ -76,6 +76,23 @@ import Testing
         }
     }
 
+    /// A server on a unix socket in a fresh directory (the caller removes it), not started yet.
+    static func server(threads: Int) throws -> (server: FastCGIServer, socketPath: String, directory: URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "longhaul-fcgi-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("s.sock").path
+        var configuration = FastCGIServer.Configuration()
+        configuration.listener = .unixSocket(path: path, mode: 0o600)
+        configuration.threadCount = threads
+        do {
+            return (try FastCGIServer(configuration: configuration, logger: Logger(label: "test")), path, directory)
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
     /// A whole response goes out as its status line, its header fields (encoded ahead or not), its length and its
     /// body; a HEAD request gets the same head without the body.
     @Test(arguments: [
@@ -85,15 +102,8 @@ import Testing
         ("GET", "/odd", "Status: 299 Status 299\r\nContent-Type: text/html\r\nContent-Length: 1234\r\n\r\n"),
     ])
     func aWholeResponseGoesOutWithItsHeadAndLength(method: String, uri: String, expected: String) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "longhaul-plain-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (server, path, directory) = try Self.server(threads: 1)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("s.sock").path
-        var configuration = FastCGIServer.Configuration()
-        configuration.listener = .unixSocket(path: path, mode: 0o600)
-        configuration.threadCount = 1
-        let server = try FastCGIServer(configuration: configuration, logger: Logger(label: "test"))
         let encoded = HeaderBlock([HeaderField("Content-Type", "text/html")])
         server.start { request in
             switch request.path {
@@ -116,15 +126,8 @@ import Testing
 
     @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "longhaul-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (server, path, directory) = try Self.server(threads: 4)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("s.sock").path
-        var configuration = FastCGIServer.Configuration()
-        configuration.listener = .unixSocket(path: path, mode: 0o600)
-        configuration.threadCount = 4
-        let server = try FastCGIServer(configuration: configuration, logger: Logger(label: "test"))
         let chunk = String(repeating: "x", count: 8192)
         server.start { request in
             let slow = request.path == "/slow"
