@@ -154,7 +154,7 @@ public final class FastCGIServer: Sendable {
     }
 
     private func read(_ handle: RequestHandle) -> FastCGIRequest {
-        let parameters = handle.readParams()
+        let parameters = handle.takeParams()
         let contentLength = parameters[.contentLength].flatMap { Int($0) } ?? 0
         guard let body = handle.readBody(contentLength: contentLength, limit: configuration.maxBodyBytes) else {
             return FastCGIRequest(parameters: parameters, body: [], bodyTooLarge: true)

@@ -22,10 +22,15 @@ final class RequestHandle: @unchecked Sendable {
         FCGX_Accept_r(pointer) >= 0
     }
 
-    /// Copies the parameters out (into one buffer): libfcgi frees them on the next accept or finish.
-    func readParams() -> FastCGIParameters {
+    /// Takes the parameters libfcgi read for this request, without a copy: the request stops pointing at them, so
+    /// libfcgi's next finish or accept leaves them alone, and the value returned frees them with its last copy
+    /// (see ``FastCGIParameters/init(takingLibfcgiEnvironment:block:)``).
+    func takeParams() -> FastCGIParameters {
         guard let environment = pointer.pointee.envp else { return FastCGIParameters() }
-        return FastCGIParameters(cEnvironment: environment)
+        let block = pointer.pointee.paramsPtr
+        pointer.pointee.envp = nil
+        pointer.pointee.paramsPtr = nil
+        return FastCGIParameters(takingLibfcgiEnvironment: environment, block: UnsafeMutableRawPointer(block))
     }
 
     /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.

@@ -45,8 +45,10 @@ public struct Request: Sendable {
     /// - Throws: ``HTTPError`` 400 when the query string cannot be decoded.
     public func queryParameter(_ name: String) throws(HTTPError) -> String? {
         // Nearly every query string (`task_id=…`) needs no decoding: look the name up in place.
-        guard let query = raw.parameterBytes(.queryString) else { return nil }  // no query string at all
-        let plain = query.withUnsafeBufferPointer { URLEncodedForm.firstValueIfPlain(named: name, inUTF8: $0) }
+        let plain = raw.withParameterBytes(.queryString) { query -> String?? in
+            guard let query else { return .some(nil) }  // no query string at all: the field is absent
+            return URLEncodedForm.firstValueIfPlain(named: name, inUTF8: query)
+        }
         if let found = plain { return found }
         return try queryParameters().first { $0.name == name }?.value
     }

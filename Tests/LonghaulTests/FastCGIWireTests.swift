@@ -30,10 +30,7 @@ import Testing
 
     @Test func parametersLastEntryWinsAndHeadersAreFoundByName() {
         let entries = ["REQUEST_METHOD=GET", "HTTP_HX_REQUEST=false", "NOEQUALS", "HTTP_HX_REQUEST=true", "EMPTY="]
-        let bytes = entries.map { Array($0.utf8) }
-        var parameters = FastCGIParameters()
-        for entry in bytes { entry.withUnsafeBufferPointer { parameters.append($0) } }
-        let request = FastCGIRequest(parameters: parameters)
+        let request = FastCGIRequest(parameters: Self.parameters(entries))
         #expect(request.method == "GET")
         #expect(request.header("hx-request") == "true")
         #expect(request.header("HX-Request") == "true")
@@ -48,15 +45,26 @@ import Testing
         for (entries, expected) in [
             (["HTTP_K=a", "HTTP_\u{212A}=b"], "b"), (["HTTP_\u{212A}=b", "HTTP_K=a"], "a"), (["HTTP_\u{212A}=b"], "b"),
         ] {
-            let bytes = entries.map { Array($0.utf8) }
-            var parameters = FastCGIParameters()
-            for entry in bytes { entry.withUnsafeBufferPointer { parameters.append($0) } }
-            let request = FastCGIRequest(parameters: parameters)
+            let request = FastCGIRequest(parameters: Self.parameters(entries))
             #expect(request.header("k") == expected)
             #expect(request.params.count == 1)
             #expect(request.params["HTTP_K"] == expected)
             let viaDictionary = FastCGIRequest(params: request.params)
             #expect(viaDictionary.header("K") == expected)
+        }
+    }
+
+    /// Parameters from `NAME=VALUE` entries, as libfcgi's `envp` would hold them.
+    private static func parameters(_ entries: [String]) -> FastCGIParameters {
+        let bytes = Array(entries.joined().utf8)
+        var ranges: [Range<Int>] = []
+        var end = 0
+        for entry in entries {
+            ranges.append(end..<end + entry.utf8.count)
+            end += entry.utf8.count
+        }
+        return bytes.withUnsafeBufferPointer { all in
+            FastCGIParameters(environment: ranges.map { UnsafeBufferPointer(rebasing: all[$0]) })
         }
     }
 }

@@ -1,6 +1,7 @@
 import FastCGI
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -122,6 +123,33 @@ import Testing
         )
         server.stopAccepting()
         await server.waitForThreads()
+    }
+
+    /// The server takes libfcgi's parameters instead of copying them (`RequestHandle.takeParams`): a request kept
+    /// past its accept cycle still reads its own, after the same handle has accepted and finished others (libfcgi
+    /// would have freed them there). Under ASan a use after free or a double free fails this.
+    @Test func parametersOutliveTheirAcceptCycle() async throws {
+        let (server, path, directory) = try Self.server(threads: 1)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kept = Mutex<[FastCGIRequest]>([])
+        server.start { request in
+            kept.withLock { $0.append(request) }
+            return FastCGIResponse(status: 204, headers: [])
+        }
+        // Each under 128 bytes: the client writes one-byte lengths.
+        let uris = (0..<5).map { "/kept/\($0)/" + String(repeating: "p", count: $0 * 25) }
+        for (index, uri) in uris.enumerated() {
+            let client = try Client(socketPath: path, uri: uri, method: index % 2 == 0 ? "GET" : "DELETE")
+            _ = client.readAll(seconds: 10)
+            client.close()
+        }
+        server.stopAccepting()
+        await server.waitForThreads()
+        let requests = kept.withLock { $0 }
+        #expect(requests.map(\.path) == uris)
+        #expect(requests.map(\.method) == uris.indices.map { $0 % 2 == 0 ? "GET" : "DELETE" })
+        #expect(requests.allSatisfy { $0.queryString == "" && $0.params.count == 4 })
+        #expect(requests.allSatisfy { $0.params["FCGI_ROLE"] == "RESPONDER" })
     }
 
     @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
