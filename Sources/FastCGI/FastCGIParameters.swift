@@ -52,15 +52,20 @@ package struct FastCGIParameters: Sendable {
         }
 
         /// The well-known parameter an entry is of, if any: its first byte picks at most two candidates, each
-        /// compared with `strncmp` (which stops at the entry's NUL).
+        /// compared byte by byte up to its `=` (an entry that differs, or ends, stops the comparison there).
         @inline(__always)
         static func of(_ entry: UnsafePointer<CChar>) -> WellKnown? {
             @inline(__always) func starts(_ candidate: WellKnown) -> Bool {
                 let prefix = candidate.entryPrefix
-                // Every prefix is ASCII, so the literal is stored as UTF-8 bytes (`utf8Start` is valid).
-                return prefix.utf8Start.withMemoryRebound(to: CChar.self, capacity: prefix.utf8CodeUnitCount) {
-                    strncmp(entry, $0, prefix.utf8CodeUnitCount) == 0
+                // Every prefix is ASCII, so the literal is stored as UTF-8 bytes (`utf8Start` is valid). The
+                // entry's NUL differs from every prefix byte, so no byte past it is read.
+                let wanted = prefix.utf8Start
+                var index = 0
+                while index < prefix.utf8CodeUnitCount {
+                    if UInt8(bitPattern: entry[index]) != wanted[index] { return false }
+                    index += 1
                 }
+                return true
             }
             switch UInt8(bitPattern: entry[0]) {
             case UInt8(ascii: "R"):

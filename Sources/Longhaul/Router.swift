@@ -19,9 +19,10 @@ public struct Router: Sendable {
     /// The path prefix the app is mounted under, without a trailing slash (`""` at the root).
     public let basePath: String
     private var routes: [Route] = []
-    /// The routes without captures by their path (`/check`), each list in the order added: a request's canonical
-    /// path finds its route with one lookup instead of a walk over every pattern.
-    private var literalRoutes: [String: [Route]] = [:]
+    /// The routes without captures, by path (`/check`), each list in the order added: a request's canonical path
+    /// finds its route by comparing paths of its length only, instead of walking every pattern (a dozen paths:
+    /// cheaper than hashing the path for a dictionary).
+    private var literalRoutes: [(path: String, length: Int, routes: [Route])] = []
     private let renderError: ErrorRenderer
 
     /// - Parameters:
@@ -55,7 +56,14 @@ public struct Router: Sendable {
                 earlier.method == method && earlier.segments.contains { $0.first == ":" }
                     && Self.match(earlier.segments, route.segments) != nil
             }
-            if !shadowed { literalRoutes["/" + route.segments.joined(separator: "/"), default: []].append(route) }
+            if !shadowed {
+                let path = "/" + route.segments.joined(separator: "/")
+                if let index = literalRoutes.firstIndex(where: { $0.path == path }) {
+                    literalRoutes[index].routes.append(route)
+                } else {
+                    literalRoutes.append((path, path.utf8.count, [route]))
+                }
+            }
         }
         routes.append(route)
     }
@@ -79,7 +87,7 @@ public struct Router: Sendable {
         let method = raw.method == "HEAD" ? "GET" : raw.method
         // A literal route answers a canonical path at once (the same route the walk would find: see `add`); other
         // paths, other methods (405) and captures take the walk below.
-        if Self.isCanonical(relative), let candidates = literalRoutes[relative],
+        if Self.isCanonical(relative), let candidates = literalRoutes(for: relative),
             let route = candidates.first(where: { $0.method == method })
         {
             do {
@@ -108,6 +116,13 @@ public struct Router: Sendable {
             return renderError(.methodNotAllowed(allowed: allowed), request)
         }
         return renderError(.notFound("There is nothing at this address."), request)
+    }
+
+    /// The routes added for this literal path, if any.
+    private func literalRoutes(for path: String) -> [Route]? {
+        let length = path.utf8.count
+        for entry in literalRoutes where entry.length == length && entry.path == path { return entry.routes }
+        return nil
     }
 
     /// JSON `{"error":{"type","message"}}` with the error's status and headers.

@@ -78,28 +78,56 @@ public enum URLEncodedForm {
     /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
     public static func firstValueIfPlain(named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>) -> String?? {
         guard !name.isEmpty else { return nil }
-        var found: Range<Int>?
+        guard let base = bytes.baseAddress else { return .some(nil) }
+        if needsDecoding(bytes) { return nil }
         var start = 0
-        for index in 0...bytes.count {
-            let byte = index < bytes.count ? bytes[index] : UInt8(ascii: "&")
-            if byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "+") { return nil }
-            guard byte == UInt8(ascii: "&") else { continue }
-            if found == nil, let value = valueRange(of: name, in: bytes, field: start..<index) { found = value }
-            start = index + 1
+        while start <= bytes.count {
+            let end =
+                memchr(base + start, Int32(UInt8(ascii: "&")), bytes.count - start).map {
+                    UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base
+                } ?? bytes.count
+            if let found = valueRange(of: name, in: bytes, field: start..<end) {
+                return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
+            }
+            start = end + 1
         }
-        guard let found else { return .some(nil) }
-        return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
+        return .some(nil)
+    }
+
+    /// Whether a form has a byte that decoding changes or checks (`%`, `+`, or one beyond ASCII): eight bytes at a
+    /// time, then one by one.
+    private static func needsDecoding(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        // Non-zero when some byte of `word` is `byte` (exact as a whole: the high bit of a byte equal to it is set).
+        @inline(__always) func has(_ word: UInt64, _ byte: UInt8) -> UInt64 {
+            let x = word ^ (ones &* UInt64(byte))
+            return (x &- ones) & ~x & highs
+        }
+        var index = 0
+        while bytes.count - index >= 8 {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            if word & highs | has(word, UInt8(ascii: "%")) | has(word, UInt8(ascii: "+")) != 0 { return true }
+            index += 8
+        }
+        while index < bytes.count {
+            let byte = base[index]
+            if byte >= 0x80 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "+") { return true }
+            index += 1
+        }
+        return false
     }
 
     /// The range of the value of `field` (a `name=value` or `name` segment) when its name is `name`.
     private static func valueRange(of name: String, in bytes: UnsafeBufferPointer<UInt8>, field: Range<Int>) -> Range<
         Int
     >? {
-        var nameEnd = field.upperBound
-        for index in field where bytes[index] == UInt8(ascii: "=") {
-            nameEnd = index
-            break
-        }
+        guard let base = bytes.baseAddress else { return nil }
+        let nameEnd =
+            memchr(base + field.lowerBound, Int32(UInt8(ascii: "=")), field.count).map {
+                UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base
+            } ?? field.upperBound
         guard nameEnd - field.lowerBound == name.utf8.count,
             Self.sameBytes(name, UnsafeBufferPointer(rebasing: bytes[field.lowerBound..<nameEnd]))
         else { return nil }

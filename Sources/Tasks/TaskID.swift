@@ -69,8 +69,26 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         return true
     }
 
-    private init(uncheckedRawValue: String) {
-        self.rawValue = uncheckedRawValue
+    public static func == (left: TaskID, right: TaskID) -> Bool {
+        left.rawValue == right.rawValue
+    }
+
+    /// Hashes the first 16 of the 22 characters: an id is 128 random bits, so those 96 bits spread ids as well
+    /// as all of them, with a fraction of the work (a `String` is hashed byte by byte). Equal ids have equal
+    /// first characters, as `Hashable` requires.
+    public func hash(into hasher: inout Hasher) {
+        if rawValue.utf8.withContiguousStorageIfAvailable({ Self.hash($0, into: &hasher) }) != nil { return }
+        var contiguous = rawValue
+        contiguous.withUTF8 { Self.hash($0, into: &hasher) }
+    }
+
+    private static func hash(_ utf8: UnsafeBufferPointer<UInt8>, into hasher: inout Hasher) {
+        guard utf8.count >= 16, let base = utf8.baseAddress else {
+            hasher.combine(bytes: UnsafeRawBufferPointer(utf8))
+            return
+        }
+        hasher.combine(UnsafeRawPointer(base).loadUnaligned(as: UInt64.self))
+        hasher.combine(UnsafeRawPointer(base + 8).loadUnaligned(as: UInt64.self))
     }
 
     public var description: String { rawValue }

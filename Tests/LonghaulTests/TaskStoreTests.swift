@@ -24,6 +24,35 @@ import Testing
     func malformedIDsAreRejected(_ text: String) {
         #expect(TaskID(text) == nil)
     }
+
+    /// The validity check (a bit per byte) accepts exactly the URL-safe base64 alphabet, in any position.
+    @Test func everyByteOutsideTheAlphabetIsRejected() {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        for byte in UInt8(0)...UInt8(127) {
+            for position in [0, 7, 20] {
+                var bytes = Array("zM4E1juL3wn6zu79DGliyQ".utf8)
+                bytes[position] = byte
+                let text = String(decoding: bytes, as: UTF8.self)
+                #expect((TaskID(text) != nil) == alphabet.contains(byte), "byte \(byte) at \(position)")
+            }
+        }
+        #expect(TaskID("zM4E1juL3wn6zu79DGli\u{E9}") == nil)
+    }
+
+    /// Ids hash their first 16 characters: ids that differ only after them are still told apart, and equal ids
+    /// hash alike.
+    @Test func idsDifferingOnlyAtTheEndAreDistinctKeys() throws {
+        let ids = try ["zM4E1juL3wn6zu79DGliyQ", "zM4E1juL3wn6zu79DGlizQ", "zM4E1juL3wn6zu79AAAAAA"].map {
+            try #require(TaskID($0))
+        }
+        var table: [TaskID: Int] = [:]
+        for (index, id) in ids.enumerated() { table[id] = index }
+        #expect(table.count == 3)
+        for (index, id) in ids.enumerated() {
+            #expect(table[try #require(TaskID(String(id.rawValue.utf8.map { Character(UnicodeScalar($0)) })))] == index)
+            #expect(id.hashValue == TaskID(id.rawValue)?.hashValue)
+        }
+    }
 }
 
 /// What only the in-memory store can show (an injected clock); the behaviour both stores share is in
