@@ -5,21 +5,22 @@ import Foundation
     import Glibc
 #endif
 
-/// How many malloc arenas glibc may create in this process.
+/// How many malloc arenas glibc may create in this process: one.
 ///
 /// glibc gives threads that contend on malloc arenas of their own, up to 8 per core (16 on a 2-core machine).
 /// Longhaul has many threads that allocate in short bursts (FastCGI workers, the curl and store threads, the
-/// Swift pool), so it ends up with the whole set, and every arena keeps the free chunks a burst of tasks
-/// fragmented: after 100,000 tasks created, finished and expired, RSS stayed about 10 % above its earlier steady
-/// state (bench/analysis.md, part 5), and `MALLOC_ARENA_MAX=2` made it flat. With glibc's per-thread cache
-/// (tcache, glibc 2.26+) most small allocations never touch an arena lock, so a few arenas cost little
-/// throughput. The operator keeps the last word: the standard `MALLOC_ARENA_MAX` variable, or the tunable
+/// Swift pool), so it ends up with many, and every arena keeps the free chunks a burst of tasks fragmented. In the
+/// benchmark's soak (100,000 tasks, bench/analysis.md part 5), with two arenas RSS at quiet moments wandered within
+/// about ±15 % around ~50 MiB while the heap in use stayed flat; with one it stayed within ~5 % around ~45 MiB
+/// (three runs: +5.3 %, +2.6 % and +0.8 % after against before), because everything lives in the main heap, which
+/// `malloc_trim` gives back more completely. The price, measured in the same soak: ~9 % more CPU per task (one
+/// lock for the allocations glibc's per-thread cache does not serve); the request paths' ratios did not move.
+/// Long-lived processes whose tasks wait seconds on a model gain more from flat memory than they lose in CPU. The
+/// operator keeps the last word: the standard `MALLOC_ARENA_MAX` variable, or the tunable
 /// `glibc.malloc.arena_max` in `GLIBC_TUNABLES`, is left to glibc and not overridden.
 enum MallocArenas {
-    /// The limit for this machine: one arena per core, at least 2 and at most 4 (glibc's own is 8 per core).
-    static func defaultLimit(cores: Int) -> Int32 {
-        Int32(min(max(cores, 2), 4))
-    }
+    /// The limit: one arena, whatever the number of cores.
+    static let defaultLimit: Int32 = 1
 
     /// Sets the limit unless the environment sets one; call it first thing in `main`, before threads start (an
     /// arena glibc has already made stays, but none is added past the limit).
@@ -31,8 +32,7 @@ enum MallocArenas {
             if let tunables = getenv("GLIBC_TUNABLES"), String(cString: tunables).contains("glibc.malloc.arena_max") {
                 return nil
             }
-            let limit = defaultLimit(cores: ProcessInfo.processInfo.activeProcessorCount)
-            return mallopt(M_ARENA_MAX, limit) == 1 ? limit : nil
+            return mallopt(M_ARENA_MAX, defaultLimit) == 1 ? defaultLimit : nil
         #else
             return nil
         #endif
