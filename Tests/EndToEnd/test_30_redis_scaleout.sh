@@ -62,11 +62,29 @@ for t30_n in $(seq 1 10); do
     if [[ "$(json result)" != "Mock reply to: e2e spread ${t30_n} [mock:latency=1]" ]]; then t30_all_done=0; fi
 done
 assert_eq "redis: 10 tasks through 3 processes all succeed with the right reply" "1" "${t30_all_done}"
-t30_ran=0
-for t30_n in 1 2 3; do
-    grep -q 'task.status=succeeded' "${E2E_DIR}/backend-${t30_n}.log" && t30_ran=$((t30_ran + 1))
+t30_count_runners() {
+    t30_ran=0
+    for t30_n in 1 2 3; do
+        grep -q 'task.status=succeeded' "${E2E_DIR}/backend-${t30_n}.log" && t30_ran=$((t30_ran + 1))
+    done
+}
+t30_count_runners
+# Which process runs a task is a race, not an assignment: with two slots across all three, a process that wins
+# both first claims keeps them (each finished run claims the next task at once), and a loaded machine makes that
+# likelier. Another batch (at most three, a few seconds each) gives the other processes their chance again: what
+# must hold is that tasks can run in any process, not that one batch spread.
+for t30_batch in 1 2 3; do
+    [[ ${t30_ran} -ge 2 ]] && break
+    t30_batch_ids=()
+    for t30_n in 1 2 3 4; do
+        api_create "e2e spread again ${t30_batch}.${t30_n} [mock:latency=1]"
+        t30_batch_ids+=("${TASK_ID}")
+    done
+    for t30_id in "${t30_batch_ids[@]}"; do t30_poll 60 "${t30_id}" succeeded || true; done
+    t30_count_runners
 done
-check "redis: tasks ran in more than one process" "only ${t30_ran} process ran tasks" test "${t30_ran}" -ge 2
+check "redis: tasks ran in more than one process" "only ${t30_ran} process ran tasks (in 4 batches)" \
+    test "${t30_ran}" -ge 2
 t30_peak="$(t30_mock_stat max_concurrent_streams)"
 check "redis: at most 2 LLM calls in flight across the 3 processes" "the mock saw ${t30_peak} at once" \
     test "${t30_peak}" -le 2
