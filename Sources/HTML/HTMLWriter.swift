@@ -12,11 +12,9 @@ extension HTML {
     /// It keeps ``HTML``'s guarantee: markup passes through unchanged only when it is a `StaticString` (a literal
     /// written in source code) or already ``HTML``; every `String` is escaped.
     public struct Writer: ~Copyable {
-        // Internal for the inlinable appends: each literal piece of a fragment is then a few instructions and a
-        // `memcpy` where it is written, instead of a call into this module.
-        @usableFromInline var base: UnsafeMutablePointer<UInt8>
-        @usableFromInline var count = 0
-        @usableFromInline var capacity: Int
+        private var base: UnsafeMutablePointer<UInt8>
+        private var count = 0
+        private var capacity: Int
 
         fileprivate init(capacity: Int) {
             self.capacity = max(capacity, 64)
@@ -30,19 +28,15 @@ extension HTML {
         }
 
         /// `malloc`: `UnsafeMutablePointer.allocate` goes through `posix_memalign` (~450 instructions more).
-        @usableFromInline static func allocate(_ capacity: Int) -> UnsafeMutablePointer<UInt8> {
+        private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<UInt8> {
             guard let raw = malloc(capacity) else { fatalError("out of memory") }
             return raw.bindMemory(to: UInt8.self, capacity: capacity)
         }
 
         /// Makes room for `extra` more bytes.
-        @inlinable @inline(__always)
-        mutating func reserve(_ extra: Int) {
+        @inline(__always)
+        private mutating func reserve(_ extra: Int) {
             guard count + extra > capacity else { return }
-            grow(toFit: extra)
-        }
-
-        @usableFromInline mutating func grow(toFit extra: Int) {
             let newCapacity = max(capacity * 2, count + extra)
             let grown = Self.allocate(newCapacity)
             grown.update(from: base, count: count)
@@ -51,8 +45,8 @@ extension HTML {
             capacity = newCapacity
         }
 
-        @inlinable @inline(__always)
-        mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+        @inline(__always)
+        private mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
             guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
             reserve(bytes.count)
             (base + count).update(from: source, count: bytes.count)
@@ -61,7 +55,6 @@ extension HTML {
 
         /// Appends markup written in source code, unchanged.
         /// - Parameter markup: a literal.
-        @inlinable
         public mutating func append(_ markup: StaticString) {
             // A literal of more than one scalar is stored as UTF-8: its bytes in place, without a closure.
             guard markup.hasPointerRepresentation else { return markup.withUTF8Buffer { copy($0) } }
@@ -130,12 +123,11 @@ extension HTML {
         }
 
         /// How many bytes are written so far: a position for ``appendCopy(of:)``.
-        @inlinable public var position: Int { count }
+        public var position: Int { count }
 
         /// Appends again bytes this writer wrote before (say, an escaped id used several times), without escaping
         /// them a second time.
         /// - Parameter range: positions returned by ``position`` around the earlier append.
-        @inlinable
         public mutating func appendCopy(of range: Range<Int>) {
             precondition(range.lowerBound >= 0 && range.upperBound <= count, "not written yet")
             reserve(range.count)
