@@ -304,7 +304,7 @@ private final class CEnvironment: @unchecked Sendable {
     let count: Int
     private let block: UnsafeMutableRawPointer?
     /// Whether some entry's name has a byte beyond ASCII: 0 not looked at yet, 1 no, 2 yes. Looked at on the first
-    /// look-up that misses byte-wise, since only those need it.
+    /// look-up by name (the well-known parameters never need it), then kept.
     private let nonASCIINames = Atomic<UInt8>(0)
 
     init(taking entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, block: UnsafeMutableRawPointer?) {

@@ -69,10 +69,6 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         return true
     }
 
-    public static func == (left: TaskID, right: TaskID) -> Bool {
-        left.rawValue == right.rawValue
-    }
-
     /// Hashes the first 16 of the 22 characters: an id is 128 random bits, so those 96 bits spread ids as well
     /// as all of them, with a fraction of the work (a `String` is hashed byte by byte). Equal ids have equal
     /// first characters, as `Hashable` requires.

@@ -25,7 +25,7 @@ import Testing
         #expect(TaskID(text) == nil)
     }
 
-    /// The validity check (a bit per byte) accepts exactly the URL-safe base64 alphabet, in any position.
+    /// The validity check accepts exactly the URL-safe base64 alphabet, in any position.
     @Test func everyByteOutsideTheAlphabetIsRejected() {
         let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
         for byte in UInt8(0)...UInt8(127) {
