@@ -56,7 +56,9 @@ let package = Package(
         // FastCGI server over libfcgi: accept threads, requests, responses.
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", "Locking", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CFastCGI", "Locking", "StandardExtensions", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // HTTP client over libcurl's multi interface on one dedicated thread.
@@ -92,7 +94,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Escaping HTML builder.
-        .target(name: "HTML", swiftSettings: strictSettings),
+        .target(name: "HTML", dependencies: ["StandardExtensions"], swiftSettings: strictSettings),
         // Markdown to safe HTML over cmark-gfm (GitHub-flavoured: tables, strikethrough, autolinks, task lists).
         .target(name: "Markdown", dependencies: ["CCmarkGFM", "HTML", "Locking"], swiftSettings: strictSettings),
         // The web app core: the shared task routes, operations routes, views, validation, submission. Knows no job

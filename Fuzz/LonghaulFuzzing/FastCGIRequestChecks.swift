@@ -147,7 +147,8 @@ enum FastCGIRequestChecks {
         }
         let contentType = response.headers.first { $0.name == "Content-Type" }?.value ?? ""
         switch response.body {
-        case .bytes(let bytes):
+        case .bytes, .block:
+            let bytes = response.body.completeBytes ?? []
             try expect(String(validating: bytes, as: UTF8.self) != nil, target, "a body that is not UTF-8")
             if contentType == "application/json" {
                 try expect(

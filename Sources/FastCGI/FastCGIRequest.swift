@@ -51,7 +51,22 @@ public struct FastCGIRequest: Sendable {
     public private(set) var method: String
 
     private static func method(of parameters: FastCGIParameters) -> String {
-        parameters[.requestMethod] ?? "GET"
+        parameters.withValueBytes(.requestMethod) { bytes -> String in
+            guard let bytes else { return "GET" }
+            // The common methods as literals: no `String` is made from the bytes.
+            func isLiteral(_ literal: StaticString) -> Bool {
+                bytes.count == literal.utf8CodeUnitCount
+                    && memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0
+            }
+            switch bytes.count {
+            case 3 where isLiteral("GET"): return "GET"
+            case 3 where isLiteral("PUT"): return "PUT"
+            case 4 where isLiteral("POST"): return "POST"
+            case 4 where isLiteral("HEAD"): return "HEAD"
+            case 6 where isLiteral("DELETE"): return "DELETE"
+            default: return parameters[.requestMethod] ?? "GET"
+            }
+        }
     }
 
     /// Calls `body` with a well-known parameter's value as bytes (not UTF-8 checked, valid only during the call),

@@ -1,4 +1,5 @@
 public import Logging
+public import StandardExtensions
 
 /// A response header field.
 public struct HeaderField: Sendable, Equatable {
@@ -22,9 +23,21 @@ public struct FastCGIResponse: Sendable {
     public enum Body: Sendable {
         /// A complete body, sent with a `Content-Length`.
         case bytes([UInt8])
+        /// A complete body in a ``StandardExtensions/ByteBlock`` (a fragment rendered on every poll), sent as
+        /// ``bytes(_:)`` is.
+        case block(ByteBlock)
         /// A body written over time (server-sent events). The request is handed off the accept thread, so a stream
         /// does not hold one of the server's threads for its whole life.
         case stream(@Sendable (ResponseStream) async -> Void)
+
+        /// A complete body's bytes (copied from a block); `nil` for a stream.
+        public var completeBytes: [UInt8]? {
+            switch self {
+            case .bytes(let bytes): bytes
+            case .block(let block): block.array
+            case .stream: nil
+            }
+        }
     }
 
     /// The HTTP status code.
@@ -39,9 +52,13 @@ public struct FastCGIResponse: Sendable {
     public var body: Body
     /// What the handler knows that the access log should say (for example `task.id`); never sent to the client.
     public var logMetadata: Logger.Metadata = [:]
-    /// The id of what the response is about (a task), for the access log; never sent to the client. A plain field
-    /// rather than ``logMetadata``: routes set it on every request, and the log is usually off.
-    public var subjectID: String?
+    /// What the response is about (a task id), for the access log; never sent to the client. A plain field rather
+    /// than ``logMetadata``, and its text made only when the log asks: routes set it on every request, and the log
+    /// is usually off.
+    public var subject: (any CustomStringConvertible & Sendable)?
+
+    /// ``subject``'s text.
+    public var subjectID: String? { subject?.description }
 
     /// - Parameters:
     ///   - status: the HTTP status code.

@@ -2,6 +2,7 @@ import CFastCGI
 import Dispatch
 import Foundation
 public import Logging
+import StandardExtensions
 import Synchronization
 
 /// A long-lived FastCGI responder on libfcgi: a fixed set of dedicated threads accept requests and answer them.
@@ -165,13 +166,22 @@ public final class FastCGIServer: Sendable {
     /// Writes a whole response: the header block from one byte buffer, then the body straight from its storage
     /// (each copied once, into libfcgi's output buffer).
     private func write(_ response: FastCGIResponse, method: String, to handle: RequestHandle) {
-        guard case .bytes(let body) = response.body else { return }
-        if let encoded = response.encodedHeaders, let line = statusLine(response.status) {
-            // The common case (a known status, headers encoded ahead): the head's pieces go straight into
-            // libfcgi's buffer, without building it in an array first.
-            guard handle.write(line), encoded.bytes.withUnsafeBytes({ handle.write($0) }),
-                Self.writeContentLength(body.count, to: handle), method != "HEAD"
-            else { return }
+        switch response.body {
+        case .bytes(let body): body.withUnsafeBytes { write(response, body: $0, method: method, to: handle) }
+        case .block(let body): body.withUnsafeBytes { write(response, body: $0, method: method, to: handle) }
+        case .stream: return
+        }
+    }
+
+    private func write(
+        _ response: FastCGIResponse, body: UnsafeRawBufferPointer, method: String, to handle: RequestHandle
+    ) {
+        if let encoded = response.encodedHeaders, let line = statusLine(response.status),
+            let written = Self.writeHead(line, encoded, contentLength: body.count, to: handle)
+        {
+            // The common case (a known status, headers encoded ahead): the head is put together on the stack and
+            // goes into libfcgi's buffer in one call, the body in a second.
+            guard written, method != "HEAD" else { return }
             _ = handle.write(body)
             return
         }
@@ -183,22 +193,44 @@ public final class FastCGIServer: Sendable {
         _ = handle.write(body)
     }
 
-    /// Writes `Content-Length: N` and the blank line that ends the head, from stack space filled from its end.
-    private static func writeContentLength(_ count: Int, to handle: RequestHandle) -> Bool {
+    /// Writes the whole head (the status line, the encoded header fields, `Content-Length: N` and the blank line)
+    /// from stack space, in one write; `nil` when it does not fit there (then the caller builds it in an array).
+    private static func writeHead(
+        _ line: StaticString, _ headers: HeaderBlock, contentLength: Int, to handle: RequestHandle
+    ) -> Bool? {
         let prefix: StaticString = "Content-Length: "
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { scratch in
+        let room = 512
+        let fixed = line.utf8CodeUnitCount + headers.bytes.count + prefix.utf8CodeUnitCount + 4
+        guard fixed + 20 <= room else { return nil }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { scratch in
             guard let base = scratch.baseAddress else { return false }
-            var start = scratch.count - 4
-            for offset in 0..<4 { base[start + offset] = offset % 2 == 0 ? UInt8(ascii: "\r") : UInt8(ascii: "\n") }
-            var rest = max(0, count)
-            repeat {
-                start -= 1
-                base[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-            } while rest > 0
-            start -= prefix.utf8CodeUnitCount
-            (base + start).initialize(from: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-            return handle.write(UnsafeRawBufferPointer(start: base + start, count: scratch.count - start))
+            var end = 0
+            @inline(__always) func put(_ source: UnsafeRawBufferPointer) {
+                guard let start = source.baseAddress else { return }
+                UnsafeMutableRawPointer(base + end).copyMemory(from: start, byteCount: source.count)
+                end += source.count
+            }
+            put(UnsafeRawBufferPointer(start: line.utf8Start, count: line.utf8CodeUnitCount))
+            headers.bytes.withUnsafeBytes { put($0) }
+            put(UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+            // The digits, filled from the end of a field on the stack, then the blank line that ends the head.
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &digits) { field in
+                var start = field.count
+                var rest = UInt(max(0, contentLength))
+                repeat {
+                    start -= 1
+                    field[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                } while rest > 0
+                put(UnsafeRawBufferPointer(rebasing: field[start...]))
+            }
+            base[end] = UInt8(ascii: "\r")
+            base[end + 1] = UInt8(ascii: "\n")
+            base[end + 2] = UInt8(ascii: "\r")
+            base[end + 3] = UInt8(ascii: "\n")
+            end += 4
+            return handle.write(UnsafeRawBufferPointer(start: base, count: end))
         }
     }
 

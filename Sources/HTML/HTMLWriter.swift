@@ -1,3 +1,5 @@
+public import StandardExtensions
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -12,49 +14,70 @@ extension HTML {
     /// It keeps ``HTML``'s guarantee: markup passes through unchanged only when it is a `StaticString` (a literal
     /// written in source code) or already ``HTML``; every `String` is escaped.
     public struct Writer: ~Copyable {
-        private var base: UnsafeMutablePointer<UInt8>
-        private var count = 0
-        private var capacity: Int
+        @usableFromInline var base: UnsafeMutablePointer<UInt8>
+        @usableFromInline var count = 0
+        @usableFromInline var capacity: Int
+        /// Whether `base` is this writer's own `malloc` block (after growing) rather than the array's storage it
+        /// started in.
+        @usableFromInline var ownsBuffer = false
 
-        fileprivate init(capacity: Int) {
-            self.capacity = max(capacity, 64)
-            base = Self.allocate(self.capacity)
+        /// A writer that fills `buffer` (an array's uninitialised storage) until it needs more room.
+        fileprivate init(filling buffer: UnsafeMutableBufferPointer<UInt8>) {
+            base = buffer.baseAddress!
+            capacity = buffer.count
         }
 
-        fileprivate consuming func finish() -> HTML {
-            let bytes = [UInt8](UnsafeBufferPointer(start: base, count: count))
-            free(base)
-            return HTML(writtenBytes: bytes)
+        deinit {
+            if ownsBuffer { free(base) }
         }
 
         /// `malloc`: `UnsafeMutablePointer.allocate` goes through `posix_memalign` (~450 instructions more).
-        private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<UInt8> {
+        @usableFromInline
+        static func allocate(_ capacity: Int) -> UnsafeMutablePointer<UInt8> {
             guard let raw = malloc(capacity) else { fatalError("out of memory") }
             return raw.bindMemory(to: UInt8.self, capacity: capacity)
         }
 
         /// Makes room for `extra` more bytes.
-        @inline(__always)
-        private mutating func reserve(_ extra: Int) {
-            guard count + extra > capacity else { return }
+        @inlinable @inline(__always)
+        mutating func reserve(_ extra: Int) {
+            guard count &+ extra > capacity else { return }
+            grow(extra)
+        }
+
+        /// Moves the bytes to a buffer with room for `extra` more (out of line: the rare path).
+        @usableFromInline
+        mutating func grow(_ extra: Int) {
             let newCapacity = max(capacity * 2, count + extra)
             let grown = Self.allocate(newCapacity)
             grown.update(from: base, count: count)
-            free(base)
+            if ownsBuffer { free(base) }
             base = grown
             capacity = newCapacity
+            ownsBuffer = true
         }
 
-        @inline(__always)
-        private mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+        /// Appends text that needs no escaping by its type (``SafeText``): copied as it is.
+        /// - Parameter text: a task id, a timestamp…
+        @inlinable @inline(__always)
+        public mutating func append(_ text: some SafeText) {
+            text.withSafeUTF8 { copy($0) }
+        }
+
+        @inlinable @inline(__always)
+        mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
             guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
             reserve(bytes.count)
             (base + count).update(from: source, count: bytes.count)
-            count += bytes.count
+            count &+= bytes.count
         }
 
         /// Appends markup written in source code, unchanged.
+        ///
+        /// Inlined where it is written: the literal's length is then a constant, and its copy a few moves instead
+        /// of a call and a `memcpy` (a fragment is some thirty literals).
         /// - Parameter markup: a literal.
+        @inlinable @inline(__always)
         public mutating func append(_ markup: StaticString) {
             // A literal of more than one scalar is stored as UTF-8: its bytes in place, without a closure.
             guard markup.hasPointerRepresentation else { return markup.withUTF8Buffer { copy($0) } }
@@ -70,6 +93,7 @@ extension HTML {
         /// Appends text, escaped for element content and quoted attribute values.
         /// - Parameter text: untrusted text.
         public mutating func appendEscaped(_ text: String) {
+            if text.isEmpty { return }  // a fragment's output before the first delta, an app at the root
             // A native string's bytes in place; `withUTF8` on a copy of it is the fallback for any other.
             if text.utf8.withContiguousStorageIfAvailable({ appendEscaped(utf8: $0) }) != nil { return }
             var contiguous = text
@@ -123,37 +147,40 @@ extension HTML {
         }
 
         /// How many bytes are written so far: a position for ``appendCopy(of:)``.
+        @inlinable
         public var position: Int { count }
 
         /// Appends again bytes this writer wrote before (say, an escaped id used several times), without escaping
         /// them a second time.
         /// - Parameter range: positions returned by ``position`` around the earlier append.
+        @inlinable @inline(__always)
         public mutating func appendCopy(of range: Range<Int>) {
             precondition(range.lowerBound >= 0 && range.upperBound <= count, "not written yet")
             reserve(range.count)
             (base + count).update(from: base + range.lowerBound, count: range.count)
-            count += range.count
+            count &+= range.count
         }
 
-        /// Appends a whole number in decimal (digits and a minus sign need no escaping).
+        /// Appends a whole number in decimal (digits and a minus sign need no escaping), straight into the buffer.
         /// - Parameter value: the number.
         public mutating func append(_ value: Int) {
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for Int.min's 20 characters
-            withUnsafeMutableBytes(of: &digits) { raw in
-                let buffer = raw.bindMemory(to: UInt8.self)
-                var position = buffer.count
-                var rest = value.magnitude
-                repeat {
-                    position -= 1
-                    buffer[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-                    rest /= 10
-                } while rest > 0
-                if value < 0 {
-                    position -= 1
-                    buffer[position] = UInt8(ascii: "-")
-                }
-                copy(UnsafeBufferPointer(rebasing: buffer[position...]))
+            var magnitude = value.magnitude
+            var digits = 1
+            var probe = magnitude
+            while probe >= 10 {
+                probe /= 10
+                digits += 1
             }
+            let length = value < 0 ? digits + 1 : digits
+            reserve(length)
+            var position = count + length
+            repeat {
+                position -= 1
+                base[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { base[count] = UInt8(ascii: "-") }
+            count += length
         }
     }
 
@@ -163,8 +190,43 @@ extension HTML {
     ///   - body: writes the markup.
     /// - Returns: the markup.
     public static func write(capacity: Int, _ body: (inout Writer) -> Void) -> HTML {
-        var writer = Writer(capacity: capacity)
-        body(&writer)
-        return writer.finish()
+        // The bytes are written into the array's own storage: no buffer of the writer's and no copy into an array
+        // afterwards, unless the markup outgrows `capacity` (then it is copied once, from the grown buffer).
+        var grown: [UInt8]?
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, 64)) { buffer, initialized in
+            var writer = Writer(filling: buffer)
+            body(&writer)
+            if writer.ownsBuffer {
+                grown = [UInt8](UnsafeBufferPointer(start: writer.base, count: writer.count))
+                initialized = 0
+            } else {
+                initialized = writer.count
+            }
+        }
+        return HTML(writtenBytes: grown ?? bytes)
+    }
+
+    /// Renders markup with a ``Writer`` into a ``ByteBlock`` (a response body made without an `Array`).
+    /// - Parameters:
+    ///   - capacity: the expected size in bytes (past it, the markup is copied once into a block of its size).
+    ///   - body: writes the markup.
+    /// - Returns: the markup's bytes.
+    public static func writeBlock(capacity: Int, _ body: (inout Writer) -> Void) -> ByteBlock {
+        var grown: ByteBlock?
+        let block = ByteBlock(capacity: max(capacity, 64)) { buffer in
+            var writer = Writer(filling: buffer)
+            body(&writer)
+            guard writer.ownsBuffer else { return writer.count }
+            grown = ByteBlock(copying: UnsafeRawBufferPointer(start: writer.base, count: writer.count))
+            return 0
+        }
+        return grown ?? block
+    }
+
+    /// A value whose text never holds a byte HTML escapes (`&`, `<`, `>`, `"`, `'`), by construction of its type:
+    /// ``Writer/append(_:)-(SafeText)`` copies it without scanning. A conformance is a promise that a test checks.
+    public protocol SafeText {
+        /// Calls `body` with the text's UTF-8 bytes, valid only during the call.
+        func withSafeUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result
     }
 }

@@ -131,7 +131,15 @@ public struct AppContext: Sendable {
     /// - Returns: the task.
     /// - Throws: ``HTTPError`` 404 (``HTTPError/Code/unknownTask``) or 503 (the store is down).
     public func task(_ rawID: String?) throws(HTTPError) -> TaskRecord {
-        guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
+        try task(rawID.flatMap { TaskID($0) })
+    }
+
+    /// The task with an id already parsed (``Request/queryTaskID(_:)``).
+    /// - Parameter id: the id, `nil` when the request named none or an invalid one.
+    /// - Returns: the task.
+    /// - Throws: ``HTTPError`` 404 when there is no such task, 503 when the store cannot be reached.
+    public func task(_ id: TaskID?) throws(HTTPError) -> TaskRecord {
+        guard let id else { throw unknownTask }
         let found: TaskRecord?
         do {
             found = try table.record(id)
@@ -148,7 +156,15 @@ public struct AppContext: Sendable {
     ///   `already_finished`).
     /// - Throws: ``HTTPError`` 404 or 503.
     func cancel(_ rawID: String?) throws(HTTPError) -> (record: TaskRecord, outcome: String) {
-        guard let rawID, let id = TaskID(rawID) else { throw unknownTask }
+        try cancel(rawID.flatMap { TaskID($0) })
+    }
+
+    /// ``cancel(_:)-(String?)`` with an id already parsed.
+    /// - Parameter id: the id, `nil` when the request named none or an invalid one.
+    /// - Returns: the task after the request, and the outcome.
+    /// - Throws: ``HTTPError`` 404 or 503.
+    func cancel(_ id: TaskID?) throws(HTTPError) -> (record: TaskRecord, outcome: String) {
+        guard let id else { throw unknownTask }
         let outcome: CancelOutcome
         let found: TaskRecord?
         do {

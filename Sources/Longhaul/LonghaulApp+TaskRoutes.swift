@@ -12,17 +12,17 @@ extension LonghaulApp {
         let logger = context.logger
 
         router.add("GET", "/check") { request throws(HTTPError) in
-            let record = try context.task(try request.queryParameter("task_id"))
-            return Response.html(views.taskFragment(record)).about(record.id)
+            let record = try context.task(try request.queryTaskID("task_id"))
+            return Response.html(body: views.taskFragmentBody(record)).about(record.id)
         }
 
         router.add("GET", "/task") { request throws(HTTPError) in
-            let record = try context.task(try request.queryParameter("task_id"))
+            let record = try context.task(try request.queryTaskID("task_id"))
             return Response.html(views.taskPage(record)).about(record.id)
         }
 
         router.add("GET", "/stream") { request throws(HTTPError) in
-            let record = try context.task(try request.queryParameter("task_id"))
+            let record = try context.task(try request.queryTaskID("task_id"))
             let start = try resumeOffset(request, fallback: try request.queryParameter("from"))
             return TaskEventStream(
                 id: record.id, start: start, format: .html(views), table: table, hub: hub, logger: logger
@@ -37,7 +37,7 @@ extension LonghaulApp {
         }
 
         router.add("POST", "/cancel") { request throws(HTTPError) in
-            let (record, _) = try context.cancel(try request.queryParameter("task_id"))
+            let (record, _) = try context.cancel(try request.queryTaskID("task_id"))
             if request.isHTMX { return Response.html(views.taskFragment(record)).about(record.id) }
             return Response.redirect(to: "\(base)/task?task_id=\(record.id)").about(record.id)
         }

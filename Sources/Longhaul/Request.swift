@@ -1,5 +1,6 @@
 public import FastCGI
 import Foundation
+public import Tasks
 
 /// An HTTP request as the app's routes see it: the FastCGI request plus decoding helpers.
 public struct Request: Sendable {
@@ -51,6 +52,20 @@ public struct Request: Sendable {
         }
         if let found = plain { return found }
         return try queryParameters().first { $0.name == name }?.value
+    }
+
+    /// A query parameter that names a task, read as a ``TaskID`` in place when the query needs no decoding (the
+    /// polls of `check`): no `String` is made for it.
+    /// - Parameter name: the parameter name.
+    /// - Returns: the id, or `nil` when the parameter is absent or is not a task id.
+    /// - Throws: ``HTTPError`` 400 when the query string cannot be decoded.
+    public func queryTaskID(_ name: String) throws(HTTPError) -> TaskID? {
+        let plain = raw.withParameterBytes(.queryString) { query -> TaskID??? in
+            guard let query else { return .some(.some(nil)) }
+            return URLEncodedForm.firstValueIfPlain(named: name, inUTF8: query) { TaskID(utf8: $0) }
+        }
+        if let found = plain { return found ?? nil }
+        return try queryParameter(name).flatMap { TaskID($0) }
     }
 
     /// The decoded fields of a `application/x-www-form-urlencoded` body.

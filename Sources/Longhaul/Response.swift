@@ -28,6 +28,13 @@ extension FastCGIResponse {
         return Response(status: status, headers: htmlHeaderBlock, body: .bytes(html.utf8))
     }
 
+    /// An HTML page or fragment already rendered into a body (``Views/taskFragmentBody(_:)``).
+    /// - Parameter body: the markup's bytes.
+    /// - Returns: a `200`, `text/html; charset=utf-8` response.
+    public static func html(body: Body) -> Response {
+        Response(status: 200, headers: htmlHeaderBlock, body: body)
+    }
+
     /// A JSON document.
     /// - Parameters:
     ///   - value: the document.
@@ -65,7 +72,7 @@ extension FastCGIResponse {
     /// - Returns: the response.
     public consuming func about(_ id: TaskID) -> Response {
         // Consuming: the response is handed on, not copied (a copy retains each of its parts).
-        subjectID = id.rawValue
+        subject = id
         return self
     }
 }

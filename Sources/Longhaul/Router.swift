@@ -1,4 +1,5 @@
 public import FastCGI
+import Glibc
 
 /// Maps a method and a path to a handler, and turns thrown ``HTTPError``s into answers.
 ///
@@ -22,7 +23,9 @@ public struct Router: Sendable {
     /// The routes without captures, by path (`/check`), each list in the order added: a request's canonical path
     /// finds its route by comparing paths of its length only, instead of walking every pattern (a dozen paths:
     /// cheaper than hashing the path for a dictionary).
-    private var literalRoutes: [(path: String, length: Int, routes: [Route])] = []
+    private var literalRoutes: [(path: String, utf8: [UInt8], routes: [Route])] = []
+    /// ``basePath``'s bytes.
+    private let baseUTF8: [UInt8]
     private let renderError: ErrorRenderer
 
     /// - Parameters:
@@ -30,6 +33,7 @@ public struct Router: Sendable {
     ///   - renderError: how errors are shown.
     public init(basePath: String = "", renderError: @escaping ErrorRenderer = Router.defaultErrorRenderer) {
         self.basePath = Self.normalized(basePath: basePath)
+        self.baseUTF8 = Array(self.basePath.utf8)
         self.renderError = renderError
     }
 
@@ -61,7 +65,7 @@ public struct Router: Sendable {
                 if let index = literalRoutes.firstIndex(where: { $0.path == path }) {
                     literalRoutes[index].routes.append(route)
                 } else {
-                    literalRoutes.append((path, path.utf8.count, [route]))
+                    literalRoutes.append((path, Array(path.utf8), [route]))
                 }
             }
         }
@@ -72,6 +76,18 @@ public struct Router: Sendable {
     /// - Parameter raw: the FastCGI request.
     /// - Returns: the handler's answer, or an error answer.
     public func respond(to raw: FastCGIRequest) -> Response {
+        let method = raw.method == "HEAD" ? "GET" : raw.method
+        // A literal route answers a canonical path at once (the same route the walk would find: see `add`), found
+        // from the path's bytes, its `String` the route's own; other paths, other methods (405) and captures take
+        // the walk below.
+        if let (path, route) = literalRoute(for: raw, method: method) {
+            let request = Request(raw: raw, path: path)
+            do {
+                return try route.handler(request)
+            } catch {
+                return renderError(error, request)
+            }
+        }
         let fullPath = raw.path
         let relative: String
         if basePath.isEmpty {
@@ -84,18 +100,6 @@ public struct Router: Sendable {
             relative = fullPath
         }
         var request = Request(raw: raw, path: relative)
-        let method = raw.method == "HEAD" ? "GET" : raw.method
-        // A literal route answers a canonical path at once (the same route the walk would find: see `add`); other
-        // paths, other methods (405) and captures take the walk below.
-        if Self.isCanonical(relative), let candidates = literalRoutes(for: relative),
-            let route = candidates.first(where: { $0.method == method })
-        {
-            do {
-                return try route.handler(request)
-            } catch {
-                return renderError(error, request)
-            }
-        }
         let segments = Self.split(relative)
         var allowed: [String] = []
         for route in routes {
@@ -118,11 +122,33 @@ public struct Router: Sendable {
         return renderError(.notFound("There is nothing at this address."), request)
     }
 
-    /// The routes added for this literal path, if any.
-    private func literalRoutes(for path: String) -> [Route]? {
-        let length = path.utf8.count
-        for entry in literalRoutes where entry.length == length && entry.path == path { return entry.routes }
-        return nil
+    /// The literal route for a request's path (`DOCUMENT_URI`, below the base path) and method, with the path as
+    /// the route was added: `nil` when the path is not canonical or no literal route has it (the walk decides then).
+    private func literalRoute(for raw: FastCGIRequest, method: String) -> (path: String, route: Route)? {
+        raw.withParameterBytes(.documentURI) { uri -> (path: String, route: Route)? in
+            guard let uri, !uri.isEmpty else { return nil }
+            let relative: UnsafeBufferPointer<UInt8>
+            if baseUTF8.isEmpty {
+                relative = uri
+            } else if uri.elementsEqual(baseUTF8) {
+                return nil  // the base itself: "/" below it, left to the walk
+            } else if uri.count > baseUTF8.count, uri[baseUTF8.count] == UInt8(ascii: "/"),
+                uri.starts(with: baseUTF8)
+            {
+                relative = UnsafeBufferPointer(rebasing: uri[baseUTF8.count...])
+            } else {
+                relative = uri
+            }
+            guard Self.isCanonical(relative) else { return nil }
+            guard let start = relative.baseAddress else { return nil }
+            for entry in literalRoutes where entry.utf8.count == relative.count {
+                // Not empty (the same length as a canonical path): the array has storage.
+                guard entry.utf8.withUnsafeBytes({ memcmp($0.baseAddress!, start, $0.count) == 0 }) else { continue }
+                guard let route = entry.routes.first(where: { $0.method == method }) else { return nil }
+                return (entry.path, route)
+            }
+            return nil
+        }
     }
 
     /// JSON `{"error":{"type","message"}}` with the error's status and headers.
@@ -141,18 +167,15 @@ public struct Router: Sendable {
     }
 
     /// Whether a path is the one its segments spell (`/a/b`, `/`): ASCII, a leading slash, no empty segment.
-    private static func isCanonical(_ path: String) -> Bool {
-        var path = path
-        return path.withUTF8 { bytes in
-            guard bytes.first == UInt8(ascii: "/") else { return false }
-            guard bytes.count > 1 else { return true }
-            var previous: UInt8 = 0
-            for byte in bytes {
-                if byte >= 0x80 || (byte == UInt8(ascii: "/") && previous == byte) { return false }
-                previous = byte
-            }
-            return previous != UInt8(ascii: "/")
+    private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.first == UInt8(ascii: "/") else { return false }
+        guard bytes.count > 1 else { return true }
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if byte >= 0x80 || (byte == UInt8(ascii: "/") && previous == byte) { return false }
+            previous = byte
         }
+        return previous != UInt8(ascii: "/")
     }
 
     /// The non-empty segments between slashes. An ASCII path (every routed one) is cut by its bytes; any other

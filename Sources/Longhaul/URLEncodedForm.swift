@@ -77,6 +77,19 @@ public enum URLEncodedForm {
     ///   - bytes: the encoded form's bytes.
     /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
     public static func firstValueIfPlain(named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>) -> String?? {
+        firstValueIfPlain(named: name, inUTF8: bytes) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// ``firstValueIfPlain(named:inUTF8:)`` that hands the value's bytes to `read` instead of making a `String`
+    /// (a task id is parsed from them in place).
+    /// - Parameters:
+    ///   - name: the field name.
+    ///   - bytes: the encoded form's bytes.
+    ///   - read: makes the value from its bytes, valid only during the call.
+    /// - Returns: `.some(value)`, `.some(nil)` when the field is absent, or `nil` when the form needs decoding.
+    public static func firstValueIfPlain<Value>(
+        named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>, _ read: (UnsafeBufferPointer<UInt8>) -> Value
+    ) -> Value?? {
         guard !name.isEmpty else { return nil }
         guard let base = bytes.baseAddress else { return .some(nil) }
         if needsDecoding(bytes) { return nil }
@@ -87,7 +100,7 @@ public enum URLEncodedForm {
                     UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base
                 } ?? bytes.count
             if let found = valueRange(of: name, in: bytes, field: start..<end) {
-                return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[found]), as: UTF8.self))
+                return .some(read(UnsafeBufferPointer(rebasing: bytes[found])))
             }
             start = end + 1
         }

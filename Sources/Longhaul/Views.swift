@@ -1,3 +1,4 @@
+public import FastCGI
 import Foundation
 public import HTML
 public import Markdown
@@ -138,54 +139,69 @@ public struct Views: Sendable {
     /// Text streams in over server-sent events (the htmx SSE extension); `check` is polled every second only while
     /// no stream is open (see static/app.js), and once more when the stream says `done`.
     private func pendingFragment(_ record: TaskRecord) -> HTML {
-        let id = record.id.rawValue
+        HTML.write(capacity: pendingCapacity(record)) { writePendingFragment(record, into: &$0) }
+    }
+
+    /// ``taskFragment(_:)`` as a response body: a queued or running task's fragment (what every open page polls
+    /// each second) is written straight into the block sent, without an array.
+    /// - Parameter record: the task.
+    /// - Returns: the fragment's bytes.
+    public func taskFragmentBody(_ record: TaskRecord) -> FastCGIResponse.Body {
+        guard record.status == .queued || record.status == .running else { return .bytes(taskFragment(record).utf8) }
+        return .block(HTML.writeBlock(capacity: pendingCapacity(record)) { writePendingFragment(record, into: &$0) })
+    }
+
+    /// The markup without its texts is some 760 bytes: with short texts, a block glibc keeps per thread (up to
+    /// 1,032 bytes).
+    private func pendingCapacity(_ record: TaskRecord) -> Int {
+        900 + record.input.utf8.count + record.output.utf8.count + 3 * basePath.utf8.count
+    }
+
+    private func writePendingFragment(_ record: TaskRecord, into html: inout HTML.Writer) {
         let now = Date()
-        let capacity = 1024 + record.input.utf8.count + record.output.utf8.count + 3 * basePath.utf8.count
-        return HTML.write(capacity: capacity) { html in
-            html.append("<div id=\"task-")
-            let idStart = html.position
-            html.appendEscaped(id)
-            let escapedID = idStart..<html.position
-            html.append("\" class=\"task task-pending\" aria-busy=\"true\" data-created-at=\"")
-            record.createdAt.withRFC3339Bytes { html.appendEscaped(utf8: $0) }
-            html.append("\" data-server-time=\"")
-            now.withRFC3339Bytes { html.appendEscaped(utf8: $0) }
-            html.append("\" hx-get=\"")
-            let baseStart = html.position
-            html.appendEscaped(basePath)
-            let escapedBase = baseStart..<html.position
-            html.append("/check?task_id=")
-            html.appendCopy(of: escapedID)
-            html.append(
-                "\" hx-trigger=\"sse:done, sse:reset, every 1s\" hx-swap=\"outerHTML\" hx-ext=\"sse\" sse-connect=\"")
-            html.appendCopy(of: escapedBase)
-            html.append("/stream?task_id=")
-            html.appendCopy(of: escapedID)
-            html.append("&from=")
-            html.append(record.output.unicodeScalars.count)
-            html.append("\" sse-close=\"done\">\n<p class=\"query\"><span class=\"visually-hidden\">")
-            html.appendEscaped(presentation.inputLabel)
-            html.append(": </span>")
-            html.appendEscaped(record.input)
-            html.append("</p>\n<p class=\"status\">")
-            html.append(record.cancelRequested ? "Cancelling..." : "Processing...")
-            html.append(" <span class=\"elapsed\" role=\"timer\">")
-            Self.appendDuration(now.timeIntervalSince(record.createdAt), to: &html)
-            html.append(
-                "</span></p>\n<div class=\"result-text partial\" sse-swap=\"delta\" hx-swap=\"beforeend\">")
-            html.appendEscaped(record.output)
-            html.append("</div>\n<form class=\"cancel\" method=\"post\" action=\"")
-            html.appendCopy(of: escapedBase)
-            html.append("/cancel?task_id=")
-            html.appendCopy(of: escapedID)
-            html.append("\" hx-post=\"")
-            html.appendCopy(of: escapedBase)
-            html.append("/cancel?task_id=")
-            html.appendCopy(of: escapedID)
-            html.append("\" hx-target=\"#task-")
-            html.appendCopy(of: escapedID)
-            html.append("\" hx-swap=\"outerHTML\">\n<button type=\"submit\">Cancel</button>\n</form>\n</div>")
-        }
+        html.append("<div id=\"task-")
+        let idStart = html.position
+        html.append(record.id)
+        let escapedID = idStart..<html.position
+        html.append("\" class=\"task task-pending\" aria-busy=\"true\" data-created-at=\"")
+        html.append(RFC3339Timestamp(date: record.createdAt))
+        html.append("\" data-server-time=\"")
+        html.append(RFC3339Timestamp(date: now))
+        html.append("\" hx-get=\"")
+        let baseStart = html.position
+        html.appendEscaped(basePath)
+        let escapedBase = baseStart..<html.position
+        html.append("/check?task_id=")
+        html.appendCopy(of: escapedID)
+        html.append(
+            "\" hx-trigger=\"sse:done, sse:reset, every 1s\" hx-swap=\"outerHTML\" hx-ext=\"sse\" sse-connect=\"")
+        html.appendCopy(of: escapedBase)
+        html.append("/stream?task_id=")
+        html.appendCopy(of: escapedID)
+        html.append("&from=")
+        html.append(record.output.unicodeScalars.count)
+        html.append("\" sse-close=\"done\">\n<p class=\"query\"><span class=\"visually-hidden\">")
+        html.appendEscaped(presentation.inputLabel)
+        html.append(": </span>")
+        html.appendEscaped(record.input)
+        html.append("</p>\n<p class=\"status\">")
+        html.append(record.cancelRequested ? "Cancelling..." : "Processing...")
+        html.append(" <span class=\"elapsed\" role=\"timer\">")
+        Self.appendDuration(now.timeIntervalSince(record.createdAt), to: &html)
+        html.append(
+            "</span></p>\n<div class=\"result-text partial\" sse-swap=\"delta\" hx-swap=\"beforeend\">")
+        html.appendEscaped(record.output)
+        html.append("</div>\n<form class=\"cancel\" method=\"post\" action=\"")
+        html.appendCopy(of: escapedBase)
+        html.append("/cancel?task_id=")
+        html.appendCopy(of: escapedID)
+        html.append("\" hx-post=\"")
+        html.appendCopy(of: escapedBase)
+        html.append("/cancel?task_id=")
+        html.appendCopy(of: escapedID)
+        html.append("\" hx-target=\"#task-")
+        html.appendCopy(of: escapedID)
+        html.append("\" hx-swap=\"outerHTML\">\n<button type=\"submit\">Cancel</button>\n</form>\n</div>")
     }
 
     /// ``duration(_:)``, written into a fragment.

@@ -1,12 +1,36 @@
 /// The identifier of a task: 128 bits from the system CSPRNG, written as 22 URL-safe base64 characters.
 ///
-/// Identifiers are unguessable and carry no order, so holding one is what grants access to a task.
+/// Identifiers are unguessable and carry no order, so holding one is what grants access to a task. The value
+/// keeps the bits, not the text: comparing and hashing an id is two words, and a lookup by an id read from a
+/// request makes no `String`.
 public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
-    /// The 22-character text form, safe in URLs, HTML attributes and Redis keys.
-    public let rawValue: String
+    /// The first 64 of the 128 bits.
+    private let high: UInt64
+    /// The last 64 bits.
+    private let low: UInt64
 
     /// The length of every valid identifier.
     public static let length = 22
+
+    /// The 22-character text form, safe in URLs, HTML attributes and Redis keys.
+    public var rawValue: String {
+        String(unsafeUninitializedCapacity: Self.length) { out in
+            encode(into: out.baseAddress!)
+            return Self.length
+        }
+    }
+
+    /// Calls `body` with the text form's bytes, from stack space (no `String` is made).
+    /// - Parameter body: reads the 22 bytes; they are valid only during the call.
+    /// - Returns: what `body` returns.
+    public func withUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, room for the 22
+        return try withUnsafeMutableBytes(of: &text) { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            encode(into: bytes.baseAddress!)
+            return try body(UnsafeBufferPointer(start: bytes.baseAddress, count: Self.length))
+        }
+    }
 
     /// Makes a new identifier from the kernel's CSPRNG: one getrandom(2) call for all 128 bits, falling back to
     /// `SystemRandomNumberGenerator`.
@@ -30,61 +54,74 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         return TaskID(high: high, low: low)
     }
 
-    /// The 128 bits `high` then `low`, big-endian, in URL-safe base64 without padding: 21 characters of 6 bits,
-    /// then one of the last 2 bits.
     private init(high: UInt64, low: UInt64) {
-        let value = UInt128(high) << 64 | UInt128(low)
-        rawValue = String(unsafeUninitializedCapacity: Self.length) { out in
-            Self.alphabet.withUnsafeBufferPointer { alphabet in
-                for index in 0..<21 {
-                    out[index] = alphabet[Int(truncatingIfNeeded: value >> (122 - 6 * index)) & 0x3F]
-                }
-                out[21] = alphabet[Int(truncatingIfNeeded: value & 0x3) << 4]
-            }
-            return Self.length
+        self.high = high
+        self.low = low
+    }
+
+    /// The 128 bits `high` then `low`, big-endian, in URL-safe base64 without padding: 21 characters of 6 bits,
+    /// then one of the last 2 bits. Ten characters come from each word's top 60 bits, one from the 4 bits between.
+    private func encode(into out: UnsafeMutablePointer<UInt8>) {
+        let alphabet = Self.alphabet.utf8Start
+        for index in 0..<10 {
+            out[index] = alphabet[Int(truncatingIfNeeded: (high &>> (58 - 6 * index)) & 0x3F)]
+            out[11 + index] = alphabet[Int(truncatingIfNeeded: (low &>> (56 - 6 * index)) & 0x3F)]
         }
+        out[10] = alphabet[Int(truncatingIfNeeded: (high & 0xF) &<< 2 | low &>> 62)]
+        out[21] = alphabet[Int(truncatingIfNeeded: (low & 0x3) &<< 4)]
     }
 
     /// Parses the text form; anything but exactly 22 characters of `[A-Za-z0-9_-]` is rejected.
     /// - Parameter text: untrusted input, for example a query parameter.
     public init?(_ text: some StringProtocol) {
-        self.init(String(text))
+        var text = String(text)
+        guard let id = text.withUTF8({ TaskID(utf8: $0) }) else { return nil }
+        self = id
     }
 
-    /// ``init(_:)`` for a `String`, the common case (a query parameter): its bytes read in place.
+    /// ``init(_:)`` for a `String`, the common case: its bytes read in place.
     /// - Parameter text: untrusted input.
     public init?(_ text: String) {
-        var contiguous = text
-        let valid = text.utf8.withContiguousStorageIfAvailable(Self.isValid) ?? contiguous.withUTF8(Self.isValid)
-        guard valid else { return nil }
-        self.rawValue = text
-    }
-
-    /// Exactly 22 characters of `[A-Za-z0-9_-]`, the last with only its 2 significant bits.
-    private static func isValid(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard utf8.count == length else { return false }
-        for byte in utf8 where sextet(byte) == nil { return false }
-        // The last character carries only 2 significant bits (128 = 21×6 + 2): the rest must be zero.
-        guard let value = sextet(utf8[length - 1]), value & 0x0F == 0 else { return false }
-        return true
-    }
-
-    /// Hashes the first 16 of the 22 characters: an id is 128 random bits, so those 96 bits spread ids as well
-    /// as all of them, with a fraction of the work (a `String` is hashed byte by byte). Equal ids have equal
-    /// first characters, as `Hashable` requires.
-    public func hash(into hasher: inout Hasher) {
-        if rawValue.utf8.withContiguousStorageIfAvailable({ Self.hash($0, into: &hasher) }) != nil { return }
-        var contiguous = rawValue
-        contiguous.withUTF8 { Self.hash($0, into: &hasher) }
-    }
-
-    private static func hash(_ utf8: UnsafeBufferPointer<UInt8>, into hasher: inout Hasher) {
-        guard utf8.count >= 16, let base = utf8.baseAddress else {
-            hasher.combine(bytes: UnsafeRawBufferPointer(utf8))
+        let parsed = text.utf8.withContiguousStorageIfAvailable { TaskID(utf8: $0) }
+        if let parsed {
+            guard let parsed else { return nil }
+            self = parsed
             return
         }
-        hasher.combine(UnsafeRawPointer(base).loadUnaligned(as: UInt64.self))
-        hasher.combine(UnsafeRawPointer(base + 8).loadUnaligned(as: UInt64.self))
+        var contiguous = text
+        guard let id = contiguous.withUTF8({ TaskID(utf8: $0) }) else { return nil }
+        self = id
+    }
+
+    /// Parses the text form from bytes (a query parameter read in place): exactly 22 characters of
+    /// `[A-Za-z0-9_-]`, the last with only its 2 significant bits (128 = 21×6 + 2), so that each id has one text.
+    /// - Parameter utf8: untrusted input.
+    public init?(utf8: UnsafeBufferPointer<UInt8>) {
+        guard utf8.count == Self.length, let text = utf8.baseAddress else { return nil }
+        // Two 60-bit halves in 64-bit words, the inverse of `encode`; 0x40 marks a byte outside the alphabet.
+        let sextets = Self.sextets
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        var invalid: UInt8 = 0
+        for index in 0..<10 {
+            let upper = sextets[Int(text[index])]
+            let lower = sextets[Int(text[11 + index])]
+            invalid |= upper | lower
+            first = first &<< 6 | UInt64(upper & 0x3F)
+            second = second &<< 6 | UInt64(lower & 0x3F)
+        }
+        let middle = sextets[Int(text[10])]
+        let last = sextets[Int(text[21])]
+        // The last character's low 4 bits carry nothing and must be zero: each id has one text.
+        guard (invalid | middle) & 0x40 == 0, last & 0x4F == 0 else { return nil }
+        high = first &<< 4 | UInt64(middle &>> 2)
+        low = UInt64(middle & 0x3) &<< 62 | second &<< 2 | UInt64(last &>> 4)
+    }
+
+    /// Hashes the first 64 bits: an id is 128 random bits, so those spread ids as well as all of them. Equal ids
+    /// have equal bits, as `Hashable` requires.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(high)
     }
 
     public var description: String { rawValue }
@@ -102,16 +139,25 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         try container.encode(rawValue)
     }
 
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// The characters for 0 to 63 (a literal: read in place, no array or lazy global).
+    private static var alphabet: StaticString { "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" }
 
-    private static func sextet(_ byte: UInt8) -> UInt8? {
+    /// ``sextet(_:)`` for every byte value, one load per character when parsing. Written once, then only read.
+    private nonisolated(unsafe) static let sextets: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        for byte in 0...255 { table[byte] = sextet(UInt8(byte)) }
+        return UnsafePointer(table)
+    }()
+
+    /// The 6 bits a character stands for, or 0x40 for a byte outside the alphabet.
+    private static func sextet(_ byte: UInt8) -> UInt8 {
         switch byte {
-        case 0x41...0x5A: byte - 0x41
-        case 0x61...0x7A: byte - 0x61 + 26
-        case 0x30...0x39: byte - 0x30 + 52
+        case 0x41...0x5A: byte &- 0x41
+        case 0x61...0x7A: byte &- 0x61 &+ 26
+        case 0x30...0x39: byte &- 0x30 &+ 52
         case 0x2D: 62
         case 0x5F: 63
-        default: nil
+        default: 0x40
         }
     }
 }

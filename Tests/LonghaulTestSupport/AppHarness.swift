@@ -49,7 +49,7 @@ public final class AppHarness: Sendable {
         if let contentType { params["CONTENT_TYPE"] = contentType }
         if htmx { params["HTTP_HX_REQUEST"] = "true" }
         let response = app.respond(to: FastCGIRequest(params: params, body: Array(body.utf8)))
-        guard case .bytes(let bytes) = response.body else {
+        guard let bytes = response.body.completeBytes else {
             return Answer(status: response.status, headers: response.headers, text: "")
         }
         return Answer(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self))

@@ -27,7 +27,7 @@ import Testing
     }
 
     private static func text(_ response: FastCGIResponse) -> String {
-        guard case .bytes(let bytes) = response.body else { return "" }
+        guard let bytes = response.body.completeBytes else { return "" }
         return String(decoding: bytes, as: UTF8.self)
     }
 

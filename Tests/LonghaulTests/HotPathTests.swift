@@ -1,9 +1,11 @@
 import FastCGI
 import Foundation
 import HTML
-import Longhaul
+import StandardExtensions
 import Tasks
 import Testing
+
+@testable import Longhaul
 
 /// The request path's byte-level pieces (issue 15) against the general code they stand in for: the HTML writer
 /// against interpolation, task ids against Foundation's base64, parameters copied from a C environment against
@@ -173,7 +175,7 @@ import Testing
         for method in ["GET", "HEAD", "POST", "PUT"] {
             let response = router.respond(
                 to: FastCGIRequest(params: ["REQUEST_METHOD": method, "DOCUMENT_URI": path, "REQUEST_URI": path]))
-            guard case .bytes(let bytes) = response.body else {
+            guard let bytes = response.body.completeBytes else {
                 Issue.record("no body")
                 continue
             }
@@ -219,13 +221,93 @@ extension HotPathTests {
             </form>
             </div>
             """
-        let rendered = views.taskFragment(record).rendered
-        let serverTime = try #require(rendered.firstMatch(of: /data-server-time="([0-9T:.\-]+Z)"/)).1
-        let elapsed = try #require(rendered.firstMatch(of: /role="timer">([0-9]+ min [0-9]{2} s)</)).1
-        #expect(Int(elapsed.prefix { $0 != " " }).map { $0 > 1_000_000 } == true)
-        #expect(
-            rendered.replacingOccurrences(of: String(serverTime), with: "SERVER-TIME")
-                .replacingOccurrences(of: ">\(elapsed)<", with: ">ELAPSED<") == expected)
+        // The fragment as `taskFragment` gives it, and as the body `check` sends (written into a block).
+        let body = try #require(views.taskFragmentBody(record).completeBytes)
+        guard case .block = views.taskFragmentBody(record) else {
+            Issue.record("a pending task's body is not written into a block")
+            return
+        }
+        for rendered in [views.taskFragment(record).rendered, String(decoding: body, as: UTF8.self)] {
+            let serverTime = try #require(rendered.firstMatch(of: /data-server-time="([0-9T:.\-]+Z)"/)).1
+            let elapsed = try #require(rendered.firstMatch(of: /role="timer">([0-9]+ min [0-9]{2} s)</)).1
+            #expect(Int(elapsed.prefix { $0 != " " }).map { $0 > 1_000_000 } == true)
+            #expect(
+                rendered.replacingOccurrences(of: String(serverTime), with: "SERVER-TIME")
+                    .replacingOccurrences(of: ">\(elapsed)<", with: ">ELAPSED<") == expected)
+        }
+    }
+
+    /// A finished task's body is its fragment as it is (not written into a block).
+    @Test func aFinishedTaskBodyIsItsFragment() throws {
+        let views = Views(basePath: "")
+        var record = TaskRecord(id: .random(), kind: "llm", input: "q", createdAt: Date())
+        record.status = .succeeded
+        record.output = "an <answer>"
+        record.finishedAt = Date()
+        #expect(views.taskFragmentBody(record).completeBytes == views.taskFragment(record).utf8)
+    }
+
+    /// Blocks hold what they were given; a fragment written past its capacity is the same in a block.
+    @Test func byteBlocksHoldTheirBytesAndGrownFragmentsMatch() {
+        let bytes = Array("a block of bytes".utf8)
+        let block = bytes.withUnsafeBytes { ByteBlock(copying: $0) }
+        #expect(block.count == bytes.count)
+        #expect(block.array == bytes)
+        #expect(ByteBlock(copying: UnsafeRawBufferPointer(start: nil, count: 0)).array == [])
+        let fragment: HTML = "<b>\("x<y")</b>"
+        for capacity in [0, 8, 20_000] {
+            let written = HTML.writeBlock(capacity: capacity) { html in
+                for _ in 0..<1000 { html.append(fragment: fragment) }
+                html.append(-42)
+            }
+            #expect(written.array == Array((String(repeating: "<b>x&lt;y</b>", count: 1000) + "-42").utf8))
+        }
+    }
+
+    /// The texts copied without escaping (``HTML/SafeText``) never hold a byte HTML escapes, and are the texts
+    /// their types give elsewhere.
+    @Test func safeTextsNeedNoEscaping() {
+        for _ in 0..<500 {
+            let id = TaskID.random()
+            let written = HTML.write(capacity: 0) { $0.append(id) }
+            #expect(written.rendered == id.rawValue)
+            #expect(HTML.escape(written.rendered) == written.rendered)
+            #expect(id.withUTF8 { TaskID(utf8: $0) } == id)
+        }
+        let dates = [-1e12, -978_307_201, 0, 1_700_000_000.5, 253_402_300_799.999, 253_402_300_800, 1e13]
+        for seconds in dates {
+            let date = Date(timeIntervalSince1970: seconds)
+            let written = HTML.write(capacity: 0) { $0.append(RFC3339Timestamp(date: date)) }
+            #expect(written.rendered == date.rfc3339)
+            #expect(HTML.escape(written.rendered) == written.rendered, "\(written.rendered)")
+        }
+    }
+
+    /// Methods read as literals are the methods sent; others are read as they are.
+    @Test(arguments: ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "get", "GETS", "", "OPTIONS"])
+    func methodsAreReadAsSent(method: String) {
+        #expect(FastCGIRequest(params: ["REQUEST_METHOD": method]).method == method)
+    }
+
+    /// Under a base path, literal routes answer as the walk does: the base itself is the index, paths outside it
+    /// are not found, and a path that only starts with the base's text is not below it.
+    @Test(arguments: ["/tools/ask", "/tools/ask/", "/tools/ask/check", "/tools/askcheck", "/check", "/other/check"])
+    func literalRoutesUnderABasePath(path: String) {
+        var router = Router(basePath: "/tools/ask/")
+        router.add("GET", "/") { _ in .text("index") }
+        router.add("GET", "/check") { _ in .text("check") }
+        let expected: [String: String] = [
+            "/tools/ask": "index", "/tools/ask/": "index", "/tools/ask/check": "check", "/check": "check",
+        ]
+        let response = router.respond(
+            to: FastCGIRequest(params: ["REQUEST_METHOD": "GET", "DOCUMENT_URI": path, "REQUEST_URI": path]))
+        let text = response.body.completeBytes.map { String(decoding: $0, as: UTF8.self) }
+        if let answer = expected[path] {
+            #expect(response.status == 200)
+            #expect(text == answer)
+        } else {
+            #expect(response.status == 404)
+        }
     }
 }
 
@@ -238,7 +320,7 @@ extension HotPathTests {
         func answer(_ method: String) -> String {
             let response = router.respond(
                 to: FastCGIRequest(params: ["REQUEST_METHOD": method, "DOCUMENT_URI": "/api/tasks/stats"]))
-            guard case .bytes(let bytes) = response.body else { return "" }
+            guard let bytes = response.body.completeBytes else { return "" }
             return String(decoding: bytes, as: UTF8.self)
         }
         #expect(answer("GET") == "capture stats")

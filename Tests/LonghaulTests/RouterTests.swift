@@ -14,7 +14,7 @@ import Testing
     }
 
     private static func text(_ response: Response) -> String {
-        guard case .bytes(let bytes) = response.body else { return "" }
+        guard let bytes = response.body.completeBytes else { return "" }
         return String(decoding: bytes, as: UTF8.self)
     }
 
