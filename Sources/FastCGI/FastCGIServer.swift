@@ -156,7 +156,7 @@ public final class FastCGIServer: Sendable {
 
     private func read(_ handle: RequestHandle) -> FastCGIRequest {
         let parameters = handle.takeParams()
-        let contentLength = parameters[.contentLength].flatMap { Int($0) } ?? 0
+        let contentLength = parameters.withValueBytes(.contentLength) { Self.decimal($0) } ?? 0
         guard let body = handle.readBody(contentLength: contentLength, limit: configuration.maxBodyBytes) else {
             return FastCGIRequest(parameters: parameters, body: [], bodyTooLarge: true)
         }
@@ -191,6 +191,21 @@ public final class FastCGIServer: Sendable {
         head.append(contentsOf: "\r\n\r\n".utf8)
         guard handle.write(head), method != "HEAD" else { return }
         _ = handle.write(body)
+    }
+
+    /// A `CONTENT_LENGTH` value read from its bytes: digits only (at most 18, so that it cannot overflow), else `nil`,
+    /// as `Int(String)` reads it for any length a body can have.
+    static func decimal(_ bytes: UnsafeBufferPointer<UInt8>?) -> Int? {
+        guard let bytes, !bytes.isEmpty else { return nil }  // absent, or empty (nginx sends it empty for a GET)
+        guard bytes.count <= 18 else { return Int(String(decoding: bytes, as: UTF8.self)) }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else {
+                return Int(String(decoding: bytes, as: UTF8.self))
+            }
+            value = value &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// Writes the whole head (the status line, the encoded header fields, `Content-Length: N` and the blank line)

@@ -15,8 +15,10 @@ extension TaskID: HTML.SafeText {
 /// A timestamp as ``Foundation/Date/rfc3339``: digits, `-`, `:`, `.`, `T`, `Z` (and `+` outside 1970...9999).
 struct RFC3339Timestamp: HTML.SafeText {
     let date: Date
+    /// Whether the date is the current time, whose text up to the second is kept per thread while it lasts.
+    var isNow = false
 
     func withSafeUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        date.withRFC3339Bytes(body)
+        isNow ? date.withRFC3339BytesOnceASecond(body) : date.withRFC3339Bytes(body)
     }
 }

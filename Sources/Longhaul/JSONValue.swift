@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A JSON value with a small, fast serializer that keeps key order (responses read the same every time).
 public enum JSONValue: Sendable, Equatable {
     case null
@@ -248,8 +252,23 @@ extension Date {
         return withUnsafeBytes(of: &storage) { body($0.bindMemory(to: UInt8.self)) }
     }
 
+    /// ``withRFC3339Bytes(_:)`` for the current time, read on every poll: the text up to the second is kept per
+    /// thread and written again while the second lasts (the "format the date once per second").
+    func withRFC3339BytesOnceASecond<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        guard let cache = RFC3339SecondCache.forThisThread() else { return withRFC3339Bytes(body) }
+        var storage: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let written = withUnsafeMutableBytes(of: &storage) { raw in
+            writeRFC3339(into: raw.bindMemory(to: UInt8.self), secondCache: cache)
+        }
+        guard written else { return withRFC3339Bytes(body) }
+        return withUnsafeBytes(of: &storage) { body($0.bindMemory(to: UInt8.self)) }
+    }
+
     /// Writes the 24 bytes of ``rfc3339`` into `buffer` (at least 24 bytes); `false` outside the years 1970...9999.
-    private func writeRFC3339(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+    /// With a cache, the text up to the second is copied from it when it holds this second, and kept there.
+    private func writeRFC3339(
+        into buffer: UnsafeMutableBufferPointer<UInt8>, secondCache: UnsafeMutablePointer<RFC3339SecondCache>? = nil
+    ) -> Bool {
         let interval = timeIntervalSinceReferenceDate
         let whole = interval.rounded(.down)
         // 1970-01-01 is 978,307,200 s before the reference date; 253,402,300,800 s after 1970 is the year 10000.
@@ -257,6 +276,17 @@ extension Date {
         let milliseconds = UInt(min(999, Int(((interval - whole) * 1000).rounded(.down))))
         // Unsigned from here on (the range was checked): divisions by constants become multiplications.
         let seconds = UInt(Int(whole) + 978_307_200)
+        if let secondCache, secondCache.pointee.second == seconds, let base = buffer.baseAddress {
+            withUnsafeBytes(of: &secondCache.pointee.text) {
+                base.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 19)
+            }
+            base[19] = UInt8(ascii: ".")
+            base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
+            base[21] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 10 % 10)
+            base[22] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds % 10)
+            base[23] = UInt8(ascii: "Z")
+            return true
+        }
         let secondOfDay = seconds % 86_400
         // Days to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0).
         let shifted = seconds / 86_400 + 719_468
@@ -290,6 +320,41 @@ extension Date {
         base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
         putTwo(milliseconds % 100, at: 21)
         base[23] = UInt8(ascii: "Z")
+        if let secondCache {
+            secondCache.pointee.second = seconds
+            withUnsafeMutableBytes(of: &secondCache.pointee.text) {
+                $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: 19))
+            }
+        }
         return true
     }
+}
+
+/// The RFC 3339 text up to the second (`2026-12-04T18:26:14`) of the last time one thread wrote: per thread, so
+/// it needs no lock.
+struct RFC3339SecondCache {
+    /// Seconds since 1970 the text is of (`UInt.max`: none yet).
+    var second = UInt.max
+    /// The 19 bytes.
+    var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    /// This thread's cache (made on first use, freed when the thread ends); `nil` if it cannot be made.
+    static func forThisThread() -> UnsafeMutablePointer<RFC3339SecondCache>? {
+        guard let key = threadKey else { return nil }
+        if let existing = pthread_getspecific(key) { return existing.assumingMemoryBound(to: RFC3339SecondCache.self) }
+        guard let raw = malloc(MemoryLayout<RFC3339SecondCache>.size) else { return nil }
+        let cache = raw.bindMemory(to: RFC3339SecondCache.self, capacity: 1)
+        cache.initialize(to: RFC3339SecondCache())
+        guard pthread_setspecific(key, raw) == 0 else {
+            free(raw)
+            return nil
+        }
+        return cache
+    }
+
+    /// The thread-specific key, made once; its destructor frees a thread's cache when the thread ends.
+    private static let threadKey: pthread_key_t? = {
+        var key = pthread_key_t()
+        return pthread_key_create(&key) { free($0) } == 0 ? key : nil
+    }()
 }

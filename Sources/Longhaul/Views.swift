@@ -166,7 +166,7 @@ public struct Views: Sendable {
         html.append("\" class=\"task task-pending\" aria-busy=\"true\" data-created-at=\"")
         html.append(RFC3339Timestamp(date: record.createdAt))
         html.append("\" data-server-time=\"")
-        html.append(RFC3339Timestamp(date: now))
+        html.append(RFC3339Timestamp(date: now, isNow: true))
         html.append("\" hx-get=\"")
         let baseStart = html.position
         html.appendEscaped(basePath)

@@ -281,6 +281,15 @@ extension HotPathTests {
             #expect(written.rendered == date.rfc3339)
             #expect(HTML.escape(written.rendered) == written.rendered, "\(written.rendered)")
         }
+        // The current time's text, kept per thread for its second: the same text whether it was kept or not, for
+        // the same second again, another millisecond of it, and other seconds.
+        let moments = [1_700_000_000.5, 1_700_000_000.5, 1_700_000_000.001, 1_700_000_000.999, 1_700_000_001, 0, 1e13]
+        for seconds in moments + moments.reversed() {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(
+                HTML.write(capacity: 0) { $0.append(RFC3339Timestamp(date: date, isNow: true)) }.rendered
+                    == date.rfc3339)
+        }
     }
 
     /// Methods read as literals are the methods sent; others are read as they are.
