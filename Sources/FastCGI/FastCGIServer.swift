@@ -228,18 +228,8 @@ public final class FastCGIServer: Sendable {
             put(UnsafeRawBufferPointer(start: line.utf8Start, count: line.utf8CodeUnitCount))
             headers.bytes.withUnsafeBytes { put($0) }
             put(UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
-            // The digits, filled from the end of a field on the stack, then the blank line that ends the head.
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            withUnsafeMutableBytes(of: &digits) { field in
-                var start = field.count
-                var rest = UInt(max(0, contentLength))
-                repeat {
-                    start -= 1
-                    field[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-                    rest /= 10
-                } while rest > 0
-                put(UnsafeRawBufferPointer(rebasing: field[start...]))
-            }
+            // The digits (the guard above left room for 20), then the blank line that ends the head.
+            end += DecimalText.write(UInt(max(0, contentLength)), to: base + end)
             base[end] = UInt8(ascii: "\r")
             base[end + 1] = UInt8(ascii: "\n")
             base[end + 2] = UInt8(ascii: "\r")

@@ -164,22 +164,11 @@ extension HTML {
         /// Appends a whole number in decimal (digits and a minus sign need no escaping), straight into the buffer.
         /// - Parameter value: the number.
         public mutating func append(_ value: Int) {
-            var magnitude = value.magnitude
-            var digits = 1
-            var probe = magnitude
-            while probe >= 10 {
-                probe /= 10
-                digits += 1
-            }
+            let digits = DecimalText.digitCount(value.magnitude)
             let length = value < 0 ? digits + 1 : digits
             reserve(length)
-            var position = count + length
-            repeat {
-                position -= 1
-                base[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
             if value < 0 { base[count] = UInt8(ascii: "-") }
+            DecimalText.write(value.magnitude, to: base + count + length - digits)
             count += length
         }
     }

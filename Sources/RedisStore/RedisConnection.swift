@@ -91,10 +91,10 @@ final class RedisConnection: @unchecked Sendable {
     /// into one buffer that hiredis copies into its output buffer as it is: hiredis's own formatting
     /// (`redisAppendCommandArgv`, `sdscatfmt`) cost ~3,500 instructions a command, most of a record read.
     func send(_ arguments: [String]) throws(RedisError) {
-        var total = 1 + Self.digitCount(arguments.count) + 2
+        var total = 1 + DecimalText.digitCount(UInt(arguments.count)) + 2
         for argument in arguments {
             let length = argument.utf8.count
-            total += 1 + Self.digitCount(length) + 2 + length + 2
+            total += 1 + DecimalText.digitCount(UInt(length)) + 2 + length + 2
         }
         let status: Int32 = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { buffer in
             let base = buffer.baseAddress!
@@ -104,13 +104,7 @@ final class RedisConnection: @unchecked Sendable {
                 end += 1
             }
             @inline(__always) func putDecimal(_ value: Int) {
-                let digits = Self.digitCount(value)
-                var rest = UInt(value)
-                for index in stride(from: end + digits - 1, through: end, by: -1) {
-                    base[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-                    rest /= 10
-                }
-                end += digits
+                end += DecimalText.write(UInt(value), to: base + end)
             }
             put(UInt8(ascii: "*"))
             putDecimal(arguments.count)
@@ -137,17 +131,6 @@ final class RedisConnection: @unchecked Sendable {
         guard status == REDIS_OK else {
             throw RedisError.io("send", hiredisCode: context.pointee.err, Self.errorText(context))
         }
-    }
-
-    /// How many decimal digits a count has.
-    static func digitCount(_ value: Int) -> Int {
-        var digits = 1
-        var rest = max(0, value)
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        return digits
     }
 
     /// Reads the next reply, blocking up to the timeout.
