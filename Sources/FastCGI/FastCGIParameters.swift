@@ -80,11 +80,13 @@ package struct FastCGIParameters: Sendable {
     }
 
     /// One entry index per ``WellKnown`` name, inline (no allocation).
-    private struct WellKnownEntries: Sendable {
+    struct WellKnownEntries: Sendable {
         private var slots: (Int32, Int32, Int32, Int32, Int32, Int32) = (-1, -1, -1, -1, -1, -1)
 
+        init() {}
+
         /// Notes every well-known entry of a C environment (the last of a name wins).
-        init(_ environment: CEnvironment) {
+        fileprivate init(_ environment: CEnvironment) {
             for index in 0..<environment.count {
                 guard let entry = environment.entries[index], let known = WellKnown.of(entry) else { continue }
                 self[known] = Int32(index)
@@ -118,6 +120,15 @@ package struct FastCGIParameters: Sendable {
     private init(_ environment: CEnvironment) {
         self.environment = environment
         wellKnownEntries = WellKnownEntries(environment)
+    }
+
+    /// Takes a libfcgi environment already scanned where it lay (``ParameterScan``), without scanning it again.
+    init(
+        takingLibfcgiEnvironment entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+        block: UnsafeMutableRawPointer?, scan: ParameterScan
+    ) {
+        environment = CEnvironment(taking: entries, count: scan.count, block: block)
+        wellKnownEntries = scan.wellKnown
     }
 
     /// No parameters.
@@ -291,7 +302,7 @@ package struct FastCGIParameters: Sendable {
 
     /// The bytes of a C string, up to its NUL.
     @inline(__always)
-    private static func bytes(from start: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
+    static func bytes(from start: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: UnsafeRawPointer(start).assumingMemoryBound(to: UInt8.self), count: strlen(start))
     }
 }
@@ -307,9 +318,18 @@ private final class CEnvironment: @unchecked Sendable {
     /// look-up by name (the well-known parameters never need it), then kept.
     private let nonASCIINames = Atomic<UInt8>(0)
 
-    init(taking entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, block: UnsafeMutableRawPointer?) {
+    convenience init(
+        taking entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, block: UnsafeMutableRawPointer?
+    ) {
         var count = 0
         while entries[count] != nil { count += 1 }
+        self.init(taking: entries, count: count, block: block)
+    }
+
+    /// - Parameter count: how many entries there are before the null pointer.
+    init(
+        taking entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, count: Int, block: UnsafeMutableRawPointer?
+    ) {
         self.entries = entries
         self.count = count
         self.block = block
@@ -326,7 +346,7 @@ private final class CEnvironment: @unchecked Sendable {
             entries[index] = copy
         }
         entries[source.count] = nil
-        self.init(taking: entries, block: nil)
+        self.init(taking: entries, count: source.count, block: nil)
     }
 
     private static func allocate<Element>(_: Element.Type, count: Int) -> UnsafeMutablePointer<Element> {

@@ -90,10 +90,18 @@ public final class FastCGIServer: Sendable {
     /// Starts the accept threads.
     /// - Parameter handler: answers each request, on an accept thread.
     public func start(handler: @escaping Handler) {
+        start(handler: handler, quickResponder: nil)
+    }
+
+    /// Starts the accept threads, with a responder that answers some requests before the general path.
+    /// - Parameters:
+    ///   - handler: answers each request that `quickResponder` declines, on an accept thread.
+    ///   - quickResponder: answers the requests it recognises in place (``QuickResponder``).
+    package func start(handler: @escaping Handler, quickResponder: (any QuickResponder)?) {
         for index in 0..<configuration.threadCount {
             threadsDone.enter()
             let thread = Thread { [self] in
-                acceptLoop(handler: handler)
+                acceptLoop(handler: handler, quickResponder: quickResponder)
                 threadsDone.leave()
             }
             thread.name = "fastcgi-\(index)"
@@ -128,8 +136,12 @@ public final class FastCGIServer: Sendable {
             activeStreams: streams.load(ordering: .relaxed))
     }
 
-    private func acceptLoop(handler: Handler) {
+    private func acceptLoop(handler: Handler, quickResponder: (any QuickResponder)?) {
         var handle = RequestHandle(listenFD: listenFD)
+        // The quick responder's answers are written here: one buffer per thread for its life (a pending fragment
+        // with a long query still fits; a larger answer is declined into the general path).
+        let scratch = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: quickResponder == nil ? 0 : 16_384)
+        defer { scratch.deallocate() }
         while !stopping.load(ordering: .relaxed) {
             guard handle.accept() else {
                 if stopping.load(ordering: .relaxed) { break }
@@ -141,7 +153,13 @@ public final class FastCGIServer: Sendable {
             }
             accepted.add(1, ordering: .relaxed)
             busy.add(1, ordering: .relaxed)
-            let request = read(handle)
+            let scan = handle.scanParams()
+            if let quickResponder, answerQuickly(quickResponder, scan: scan, scratch: scratch, on: handle) {
+                handle.finish()
+                busy.subtract(1, ordering: .relaxed)
+                continue
+            }
+            let request = read(handle, scan: scan)
             let response = handler(request)
             if case .stream(let producer) = response.body {
                 startStream(on: handle, response: response, producer: producer)
@@ -154,8 +172,21 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    private func read(_ handle: RequestHandle) -> FastCGIRequest {
-        let parameters = handle.takeParams()
+    /// Lets the quick responder answer into this thread's scratch buffer, then writes the answer in one call;
+    /// `false` when it declined (nothing was written).
+    private func answerQuickly(
+        _ responder: any QuickResponder, scan: ParameterScan, scratch: UnsafeMutableBufferPointer<UInt8>,
+        on handle: RequestHandle
+    ) -> Bool {
+        var answer = QuickAnswer(buffer: scratch)
+        let request = handle.parametersInPlace(scan)
+        guard responder.respond(to: request, into: &answer), answer.written != nil else { return false }
+        _ = handle.write(answer.bytes)
+        return true
+    }
+
+    private func read(_ handle: RequestHandle, scan: ParameterScan) -> FastCGIRequest {
+        let parameters = handle.takeParams(scan)
         let contentLength = parameters.withValueBytes(.contentLength) { Self.decimal($0) } ?? 0
         guard let body = handle.readBody(contentLength: contentLength, limit: configuration.maxBodyBytes) else {
             return FastCGIRequest(parameters: parameters, body: [], bodyTooLarge: true)

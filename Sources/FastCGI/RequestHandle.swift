@@ -25,12 +25,25 @@ final class RequestHandle: @unchecked Sendable {
     /// Takes the parameters libfcgi read for this request, without a copy: the request stops pointing at them, so
     /// libfcgi's next finish or accept leaves them alone, and the value returned frees them with its last copy
     /// (see ``FastCGIParameters/init(takingLibfcgiEnvironment:block:)``).
-    func takeParams() -> FastCGIParameters {
+    /// - Parameter scan: the environment's ``ParameterScan``, made by ``scanParams()``.
+    func takeParams(_ scan: ParameterScan) -> FastCGIParameters {
         guard let environment = pointer.pointee.envp else { return FastCGIParameters() }
         let block = pointer.pointee.paramsPtr
         pointer.pointee.envp = nil
         pointer.pointee.paramsPtr = nil
-        return FastCGIParameters(takingLibfcgiEnvironment: environment, block: UnsafeMutableRawPointer(block))
+        return FastCGIParameters(
+            takingLibfcgiEnvironment: environment, block: UnsafeMutableRawPointer(block), scan: scan)
+    }
+
+    /// Finds the well-known parameters of the request libfcgi read, where they lie (libfcgi still owns them).
+    func scanParams() -> ParameterScan {
+        guard let environment = pointer.pointee.envp else { return ParameterScan() }
+        return ParameterScan(environment)
+    }
+
+    /// The parameters libfcgi read, in place, with their scan: valid until the request is finished or taken.
+    func parametersInPlace(_ scan: ParameterScan) -> FastCGIRequestInPlace {
+        FastCGIRequestInPlace(entries: pointer.pointee.envp, scan: scan)
     }
 
     /// Reads the body, up to `limit` bytes; `nil` when it is longer than that.

@@ -57,11 +57,12 @@ extension HTML {
             ownsBuffer = true
         }
 
-        /// Appends text that needs no escaping by its type (``SafeText``): copied as it is.
+        /// Appends text that needs no escaping by its type (``SafeText``): written by the text itself, in place.
         /// - Parameter text: a task id, a timestamp…
         @inlinable @inline(__always)
         public mutating func append(_ text: some SafeText) {
-            text.withSafeUTF8 { copy($0) }
+            reserve(text.maximumUTF8Count)
+            count &+= text.writeSafeUTF8(to: base + count)
         }
 
         @inlinable @inline(__always)
@@ -195,6 +196,19 @@ extension HTML {
         return HTML(writtenBytes: grown ?? bytes)
     }
 
+    /// Renders markup with a ``Writer`` into a buffer the caller owns (a response being put together in place).
+    /// - Parameters:
+    ///   - buffer: where the markup goes.
+    ///   - body: writes the markup.
+    /// - Returns: how many bytes were written, or `nil` when the markup did not fit (then `buffer` holds nothing
+    ///   meaningful).
+    public static func write(into buffer: UnsafeMutableBufferPointer<UInt8>, _ body: (inout Writer) -> Void) -> Int? {
+        guard !buffer.isEmpty else { return nil }
+        var writer = Writer(filling: buffer)
+        body(&writer)
+        return writer.ownsBuffer ? nil : writer.count
+    }
+
     /// Renders markup with a ``Writer`` into a ``ByteBlock`` (a response body made without an `Array`).
     /// - Parameters:
     ///   - capacity: the expected size in bytes (past it, the markup is copied once into a block of its size).
@@ -215,7 +229,10 @@ extension HTML {
     /// A value whose text never holds a byte HTML escapes (`&`, `<`, `>`, `"`, `'`), by construction of its type:
     /// ``Writer/append(_:)-(SafeText)`` copies it without scanning. A conformance is a promise that a test checks.
     public protocol SafeText {
-        /// Calls `body` with the text's UTF-8 bytes, valid only during the call.
-        func withSafeUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result
+        /// The most UTF-8 bytes the text can have.
+        var maximumUTF8Count: Int { get }
+        /// Writes the text's UTF-8 bytes at `start`, where there is room for ``maximumUTF8Count``.
+        /// - Returns: how many bytes it wrote.
+        func writeSafeUTF8(to start: UnsafeMutablePointer<UInt8>) -> Int
     }
 }

@@ -14,7 +14,8 @@
 /// tests under ThreadSanitizer). pthread mutexes are intercepted by the sanitizer and cost the same uncontended.
 public final class LockedValue<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    // The lock makes access exclusive: the run-time check of every access to a class's property would repeat it.
+    @exclusivity(unchecked) private var value: Value
 
     /// - Parameter value: the initial value.
     public init(_ value: Value) {

@@ -9,6 +9,7 @@ public import ServiceLifecycle
 public struct FastCGIService: Service, CustomStringConvertible {
     private let server: FastCGIServer
     private let handler: FastCGIServer.Handler
+    private let quickResponder: (any QuickResponder)?
     /// The name the service group logs.
     public var description: String { "FastCGIService" }
 
@@ -16,13 +17,24 @@ public struct FastCGIService: Service, CustomStringConvertible {
     ///   - server: the server, initialised (its listen socket open) but not started.
     ///   - handler: answers each request, on an accept thread.
     public init(server: FastCGIServer, handler: @escaping FastCGIServer.Handler) {
+        self.init(server: server, quickResponder: nil, handler: handler)
+    }
+
+    /// - Parameters:
+    ///   - server: the server, initialised (its listen socket open) but not started.
+    ///   - quickResponder: answers the requests it recognises before `handler` (``QuickResponder``).
+    ///   - handler: answers every other request, on an accept thread.
+    package init(
+        server: FastCGIServer, quickResponder: (any QuickResponder)?, handler: @escaping FastCGIServer.Handler
+    ) {
         self.server = server
+        self.quickResponder = quickResponder
         self.handler = handler
     }
 
     /// Starts the accept threads; on graceful shutdown (or cancellation) stops accepting and waits for the threads.
     public func run() async {
-        server.start(handler: handler)
+        server.start(handler: handler, quickResponder: quickResponder)
         // Returns on graceful shutdown, throws on cancellation: both mean stop.
         try? await gracefulShutdown()
         server.stopAccepting()

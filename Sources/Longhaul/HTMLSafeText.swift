@@ -7,8 +7,11 @@ public import Tasks
 
 /// A task id is 22 characters of `[A-Za-z0-9_-]`.
 extension TaskID: HTML.SafeText {
-    public func withSafeUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        withUTF8(body)
+    public var maximumUTF8Count: Int { TaskID.length }
+
+    public func writeSafeUTF8(to start: UnsafeMutablePointer<UInt8>) -> Int {
+        writeUTF8(to: start)
+        return TaskID.length
     }
 }
 
@@ -18,7 +21,10 @@ struct RFC3339Timestamp: HTML.SafeText {
     /// Whether the date is the current time, whose text up to the second is kept per thread while it lasts.
     var isNow = false
 
-    func withSafeUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        isNow ? date.withRFC3339BytesOnceASecond(body) : date.withRFC3339Bytes(body)
+    /// 24 bytes between the years 1970 and 9999; Foundation's text, which may be longer, outside them.
+    var maximumUTF8Count: Int { 64 }
+
+    func writeSafeUTF8(to start: UnsafeMutablePointer<UInt8>) -> Int {
+        date.writeRFC3339(to: start, keepingSecond: isNow)
     }
 }

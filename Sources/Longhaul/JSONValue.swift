@@ -239,90 +239,99 @@ extension Date {
             Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
     }
 
-    /// Calls `body` with ``rfc3339``'s bytes, without making a `String` between the years 1970 and 9999.
-    func withRFC3339Bytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        var storage: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let written = withUnsafeMutableBytes(of: &storage) { raw in
-            writeRFC3339(into: raw.bindMemory(to: UInt8.self))
+    /// Writes ``rfc3339``'s bytes at `start`, where there is room for 64: between the years 1970 and 9999, its 24
+    /// bytes digit by digit, with this thread's ``RFC3339SecondCache`` (the date of the last day written and, for
+    /// the current time, the text up to the second: the "format the date once per second"); Foundation's
+    /// text otherwise.
+    /// - Parameter keepingSecond: whether the date is the current time, whose text up to the second is kept.
+    /// - Returns: how many bytes were written.
+    func writeRFC3339(to start: UnsafeMutablePointer<UInt8>, keepingSecond: Bool) -> Int {
+        let buffer = UnsafeMutableBufferPointer(start: start, count: 24)
+        if writeRFC3339(into: buffer, cache: RFC3339SecondCache.forThisThread(), keepingSecond: keepingSecond) {
+            return 24
         }
-        guard written else {
-            var text = rfc3339
-            return text.withUTF8(body)
+        var text = rfc3339
+        return text.withUTF8 { bytes in
+            let count = min(bytes.count, 64)
+            if let source = bytes.baseAddress { start.update(from: source, count: count) }
+            return count
         }
-        return withUnsafeBytes(of: &storage) { body($0.bindMemory(to: UInt8.self)) }
-    }
-
-    /// ``withRFC3339Bytes(_:)`` for the current time, read on every poll: the text up to the second is kept per
-    /// thread and written again while the second lasts (the "format the date once per second").
-    func withRFC3339BytesOnceASecond<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        guard let cache = RFC3339SecondCache.forThisThread() else { return withRFC3339Bytes(body) }
-        var storage: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let written = withUnsafeMutableBytes(of: &storage) { raw in
-            writeRFC3339(into: raw.bindMemory(to: UInt8.self), secondCache: cache)
-        }
-        guard written else { return withRFC3339Bytes(body) }
-        return withUnsafeBytes(of: &storage) { body($0.bindMemory(to: UInt8.self)) }
     }
 
     /// Writes the 24 bytes of ``rfc3339`` into `buffer` (at least 24 bytes); `false` outside the years 1970...9999.
-    /// With a cache, the text up to the second is copied from it when it holds this second, and kept there.
+    /// With a cache, the date is copied from it when it holds this day, and the text up to the second when it
+    /// holds this second (`keepingSecond`); each is kept there once written.
     private func writeRFC3339(
-        into buffer: UnsafeMutableBufferPointer<UInt8>, secondCache: UnsafeMutablePointer<RFC3339SecondCache>? = nil
+        into buffer: UnsafeMutableBufferPointer<UInt8>, cache: UnsafeMutablePointer<RFC3339SecondCache>? = nil,
+        keepingSecond: Bool = false
     ) -> Bool {
         let interval = timeIntervalSinceReferenceDate
         let whole = interval.rounded(.down)
         // 1970-01-01 is 978,307,200 s before the reference date; 253,402,300,800 s after 1970 is the year 10000.
-        guard buffer.count >= 24, whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200 else { return false }
+        guard buffer.count >= 24, whole >= -978_307_200, whole < 253_402_300_800 - 978_307_200,
+            let base = buffer.baseAddress
+        else { return false }
         let milliseconds = UInt(min(999, Int(((interval - whole) * 1000).rounded(.down))))
         // Unsigned from here on (the range was checked): divisions by constants become multiplications.
         let seconds = UInt(Int(whole) + 978_307_200)
-        if let secondCache, secondCache.pointee.second == seconds, let base = buffer.baseAddress {
-            withUnsafeBytes(of: &secondCache.pointee.text) {
-                base.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 19)
-            }
-            base[19] = UInt8(ascii: ".")
-            base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
-            base[21] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 10 % 10)
-            base[22] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds % 10)
-            base[23] = UInt8(ascii: "Z")
-            return true
-        }
-        let secondOfDay = seconds % 86_400
-        // Days to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0).
-        let shifted = seconds / 86_400 + 719_468
-        let era = shifted / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        guard let base = buffer.baseAddress else { return false }
         /// Two decimal digits (0...99) at `offset`.
         @inline(__always) func putTwo(_ value: UInt, at offset: Int) {
             base[offset] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 10)
             base[offset + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
         }
-        putTwo(year / 100, at: 0)
-        putTwo(year % 100, at: 2)
-        base[4] = UInt8(ascii: "-")
-        putTwo(month, at: 5)
-        base[7] = UInt8(ascii: "-")
-        putTwo(day, at: 8)
+        @inline(__always) func putMilliseconds() {
+            base[19] = UInt8(ascii: ".")
+            base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
+            putTwo(milliseconds % 100, at: 21)
+            base[23] = UInt8(ascii: "Z")
+        }
+        if keepingSecond, let cache, cache.pointee.second == seconds {
+            withUnsafeBytes(of: &cache.pointee.text) {
+                base.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 19)
+            }
+            putMilliseconds()
+            return true
+        }
+        let days = seconds / 86_400
+        let secondOfDay = seconds - days * 86_400
+        if let cache, cache.pointee.day == days {
+            withUnsafeBytes(of: &cache.pointee.date) {
+                base.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: 10)
+            }
+        } else {
+            // Days to a civil date (Howard Hinnant's days_from_civil inverse, for days >= 0).
+            let shifted = days + 719_468
+            let era = shifted / 146_097
+            let dayOfEra = shifted - era * 146_097
+            let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+            let shiftedMonth = (5 * dayOfYear + 2) / 153
+            let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+            let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+            let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+            putTwo(year / 100, at: 0)
+            putTwo(year % 100, at: 2)
+            base[4] = UInt8(ascii: "-")
+            putTwo(month, at: 5)
+            base[7] = UInt8(ascii: "-")
+            putTwo(day, at: 8)
+            if let cache {
+                cache.pointee.day = days
+                withUnsafeMutableBytes(of: &cache.pointee.date) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: 10))
+                }
+            }
+        }
         base[10] = UInt8(ascii: "T")
         putTwo(secondOfDay / 3600, at: 11)
         base[13] = UInt8(ascii: ":")
         putTwo(secondOfDay / 60 % 60, at: 14)
         base[16] = UInt8(ascii: ":")
         putTwo(secondOfDay % 60, at: 17)
-        base[19] = UInt8(ascii: ".")
-        base[20] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: milliseconds / 100)
-        putTwo(milliseconds % 100, at: 21)
-        base[23] = UInt8(ascii: "Z")
-        if let secondCache {
-            secondCache.pointee.second = seconds
-            withUnsafeMutableBytes(of: &secondCache.pointee.text) {
+        putMilliseconds()
+        if keepingSecond, let cache {
+            cache.pointee.second = seconds
+            withUnsafeMutableBytes(of: &cache.pointee.text) {
                 $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: 19))
             }
         }
@@ -330,13 +339,17 @@ extension Date {
     }
 }
 
-/// The RFC 3339 text up to the second (`2026-12-04T18:26:14`) of the last time one thread wrote: per thread, so
-/// it needs no lock.
+/// The RFC 3339 text up to the second (`2026-12-04T18:26:14`) of the last current time one thread wrote, and the
+/// date (`2026-12-04`) of the last day it wrote: per thread, so it needs no lock.
 struct RFC3339SecondCache {
     /// Seconds since 1970 the text is of (`UInt.max`: none yet).
     var second = UInt.max
     /// The 19 bytes.
     var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    /// Days since 1970 the date is of (`UInt.max`: none yet).
+    var day = UInt.max
+    /// The 10 bytes.
+    var date: (UInt64, UInt64) = (0, 0)
 
     /// This thread's cache (made on first use, freed when the thread ends); `nil` if it cannot be made.
     static func forThisThread() -> UnsafeMutablePointer<RFC3339SecondCache>? {

@@ -30,6 +30,9 @@ public final class LonghaulApp: Sendable {
     public let changes: TaskChangeHub
     private let router: Router
     private let accessLog: AccessLog?
+    /// Answers the polls of pending tasks before the router (``TaskPollResponder``): installed when the store is
+    /// this process's memory and the access log is off (the log's line is written from the router's values).
+    package let quickResponder: (any QuickResponder)?
 
     /// - Parameters:
     ///   - table: the task table, with a job registered for every kind the routes submit.
@@ -57,6 +60,11 @@ public final class LonghaulApp: Sendable {
         addRoutes(&router, context)
         self.router = router
         self.accessLog = configuration.operations.accessLog ? AccessLog(logger: logger) : nil
+        if accessLog == nil, let store = table.store as? MemoryTaskStore {
+            quickResponder = TaskPollResponder(store: store, views: views)
+        } else {
+            quickResponder = nil
+        }
     }
 
     /// Answers one request.

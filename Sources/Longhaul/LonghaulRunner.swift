@@ -67,7 +67,9 @@ public struct LonghaulRunner: Sendable {
         let watcher = StopSignalService(signals: signals, tasks: tasks, logger: logger) {
             await groupReference.withLock { $0 }?.triggerGracefulShutdown()
         }
-        let fastCGI = FastCGIService(server: server) { request in app.respond(to: request) }
+        let fastCGI = FastCGIService(server: server, quickResponder: app.quickResponder) { request in
+            app.respond(to: request)
+        }
         // Dependency order: the group starts them in this order and shuts them down in reverse, each once the one
         // after it has ended: the FastCGI server stops accepting, the table drains, and only then do the sweeper and
         // the heartbeat stop (the heartbeat renews the leases of the runs still draining), then the dependencies.

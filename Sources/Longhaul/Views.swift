@@ -15,6 +15,9 @@ public struct Views: Sendable {
     public let presentation: TaskPresentation
     /// Renders the results of ``TaskPresentation/markdownKinds``.
     public let markdown: MarkdownRenderer
+    /// ``basePath`` and the input's label, escaped once: every pending fragment carries them.
+    private let escapedBasePath: HTML
+    private let escapedInputLabel: HTML
 
     /// - Parameters:
     ///   - basePath: the prefix the app is mounted under.
@@ -24,6 +27,8 @@ public struct Views: Sendable {
         self.basePath = basePath
         self.presentation = presentation
         self.markdown = markdown
+        self.escapedBasePath = "\(basePath)"
+        self.escapedInputLabel = "\(presentation.inputLabel)"
     }
 
     /// htmx settings: swap 4xx and 503 fragments too (they carry readable messages), keep other errors unswapped so
@@ -157,7 +162,7 @@ public struct Views: Sendable {
         900 + record.input.utf8.count + record.output.utf8.count + 3 * basePath.utf8.count
     }
 
-    private func writePendingFragment(_ record: TaskRecord, into html: inout HTML.Writer) {
+    func writePendingFragment(_ record: TaskRecord, into html: inout HTML.Writer) {
         let now = Date()
         html.append("<div id=\"task-")
         let idStart = html.position
@@ -169,7 +174,7 @@ public struct Views: Sendable {
         html.append(RFC3339Timestamp(date: now, isNow: true))
         html.append("\" hx-get=\"")
         let baseStart = html.position
-        html.appendEscaped(basePath)
+        html.append(fragment: escapedBasePath)
         let escapedBase = baseStart..<html.position
         html.append("/check?task_id=")
         html.appendCopy(of: escapedID)
@@ -179,9 +184,9 @@ public struct Views: Sendable {
         html.append("/stream?task_id=")
         html.appendCopy(of: escapedID)
         html.append("&from=")
-        html.append(record.output.unicodeScalars.count)
+        html.append(record.output.isEmpty ? 0 : record.output.unicodeScalars.count)
         html.append("\" sse-close=\"done\">\n<p class=\"query\"><span class=\"visually-hidden\">")
-        html.appendEscaped(presentation.inputLabel)
+        html.append(fragment: escapedInputLabel)
         html.append(": </span>")
         html.appendEscaped(record.input)
         html.append("</p>\n<p class=\"status\">")

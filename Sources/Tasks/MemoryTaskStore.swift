@@ -85,6 +85,27 @@ public final class MemoryTaskStore: TaskStore {
         }
     }
 
+    /// Calls `body` with a task's record where the store keeps it, under the store's lock, instead of a copy (a
+    /// copy retains and releases each of its strings): for a reader that only looks, such as a fragment rendered
+    /// on every poll. `body` must be short and must not call the store.
+    /// - Parameters:
+    ///   - id: the task.
+    ///   - body: reads the record.
+    /// - Returns: what `body` returns, or `nil` when the task is unknown or expired (as ``record(for:)``).
+    public func withRecord(for id: TaskID, _ body: (TaskRecord) -> Bool) -> Bool? {
+        state.withLock { state in
+            guard let index = state.records.index(forKey: id) else { return nil }
+            // Reached through the dictionary's in-place accessor: its getter would hand over a copy.
+            return look(at: &state.records.values[index], body)
+        }
+    }
+
+    private func look(at record: inout TaskRecord, _ body: (TaskRecord) -> Bool) -> Bool? {
+        // The clock is read only for a finished task: nothing else expires.
+        if record.finishedAt != nil, isExpired(record, at: now()) { return nil }
+        return body(record)
+    }
+
     public func output(of id: TaskID, attempt: Int, from offset: Int) throws(TaskStoreError) -> TaskOutput? {
         let current = now()
         return state.withLock { state in

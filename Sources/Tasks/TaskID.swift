@@ -32,6 +32,12 @@ public struct TaskID: Hashable, Sendable, CustomStringConvertible, Codable {
         }
     }
 
+    /// Writes the text form's 22 bytes at `start` (a buffer being filled in place).
+    /// - Parameter start: where the bytes go; room for ``length`` bytes.
+    public func writeUTF8(to start: UnsafeMutablePointer<UInt8>) {
+        encode(into: start)
+    }
+
     /// Makes a new identifier from the kernel's CSPRNG: one getrandom(2) call for all 128 bits, falling back to
     /// `SystemRandomNumberGenerator`.
     /// - Returns: a fresh, unguessable identifier.
