@@ -155,7 +155,7 @@ public final class FastCGIServer: Sendable {
             busy.add(1, ordering: .relaxed)
             let scan = handle.scanParams()
             if let quickResponder, answerQuickly(quickResponder, scan: scan, scratch: scratch, on: handle) {
-                handle.finish()
+                handle.finishAnswered(bodyRead: true)  // the quick path answers only requests without a body
                 busy.subtract(1, ordering: .relaxed)
                 continue
             }
@@ -166,7 +166,7 @@ public final class FastCGIServer: Sendable {
                 handle = RequestHandle(listenFD: listenFD)
             } else {
                 write(response, method: request.method, to: handle)
-                handle.finish()
+                handle.finishAnswered(bodyRead: !request.bodyTooLarge)
             }
             busy.subtract(1, ordering: .relaxed)
         }

@@ -93,4 +93,23 @@ final class RequestHandle: @unchecked Sendable {
     func finish() {
         FCGX_Finish_r(pointer)
     }
+
+    /// Ends an answered request, closing its connection without libfcgi's lingering close when that close has
+    /// nothing to guard.
+    ///
+    /// libfcgi closes a connection by shutting down its own side, then waiting in `poll` until nginx has closed
+    /// nginx's and reading to the end (fcgiapp.c `FCGX_Free`, os_unix.c `OS_Close`): three system calls and a sleep
+    /// per request on the accept thread. It guards against closing with input still unread, which would reset the
+    /// connection before nginx has read the answer. So when the request's input is read to its end (the empty
+    /// FCGI_STDIN record: nginx sends nothing after it on a connection it does not keep), the connection is closed
+    /// at once (`FCGX_Detach`: libfcgi then skips the lingering part). Otherwise (a body left unread, a kept
+    /// connection) libfcgi closes as it always does.
+    /// - Parameter bodyRead: whether the body was read to its length (then only the end of the input is left, and
+    ///   nginx sends it right after the body, so looking for it does not wait); `false` for a body too large.
+    func finishAnswered(bodyRead: Bool) {
+        if bodyRead, pointer.pointee.keepConnection == 0, FCGX_GetChar(pointer.pointee.`in`) == -1 {
+            _ = FCGX_Detach(pointer)
+        }
+        FCGX_Finish_r(pointer)
+    }
 }

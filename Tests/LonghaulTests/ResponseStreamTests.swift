@@ -16,7 +16,7 @@ import Testing
     struct Client {
         let fd: Int32
 
-        init(socketPath: String, uri: String, method: String = "GET") throws {
+        init(socketPath: String, uri: String, method: String = "GET", body: [UInt8] = []) throws {
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             try #require(fd >= 0)
             var address = sockaddr_un()
@@ -31,12 +31,15 @@ import Testing
             }
             try #require(connected == 0)
             var params: [UInt8] = []
-            for (name, value) in ["REQUEST_METHOD": method, "DOCUMENT_URI": uri, "QUERY_STRING": ""] {
+            var fields = ["REQUEST_METHOD": method, "DOCUMENT_URI": uri, "QUERY_STRING": ""]
+            if !body.isEmpty { fields["CONTENT_LENGTH"] = "\(body.count)" }
+            for (name, value) in fields {
                 params += [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
             }
             var bytes = Self.record(type: 1, [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST, responder, no keep-alive
             bytes += Self.record(type: 4, params) + Self.record(type: 4, [])  // PARAMS, then their end
-            bytes += Self.record(type: 5, [])  // empty STDIN
+            if !body.isEmpty { bytes += Self.record(type: 5, body) }
+            bytes += Self.record(type: 5, [])  // empty STDIN: the end of the input
             let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             try #require(sent == bytes.count)
         }
@@ -78,7 +81,9 @@ import Testing
     }
 
     /// A server on a unix socket in a fresh directory (the caller removes it), not started yet.
-    static func server(threads: Int) throws -> (server: FastCGIServer, socketPath: String, directory: URL) {
+    static func server(threads: Int, maxBodyBytes: Int = 1 << 20) throws -> (
+        server: FastCGIServer, socketPath: String, directory: URL
+    ) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "longhaul-fcgi-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -86,6 +91,7 @@ import Testing
         var configuration = FastCGIServer.Configuration()
         configuration.listener = .unixSocket(path: path, mode: 0o600)
         configuration.threadCount = threads
+        configuration.maxBodyBytes = maxBodyBytes
         do {
             return (try FastCGIServer(configuration: configuration, logger: Logger(label: "test")), path, directory)
         } catch {
@@ -150,6 +156,34 @@ import Testing
         #expect(requests.map(\.method) == uris.indices.map { $0 % 2 == 0 ? "GET" : "DELETE" })
         #expect(requests.allSatisfy { $0.queryString == "" && $0.params.count == 4 })
         #expect(requests.allSatisfy { $0.params["FCGI_ROLE"] == "RESPONDER" })
+    }
+
+    /// A request whose input was read to its end is closed at once, without libfcgi's lingering close (a shutdown
+    /// of the server's side, then a wait for nginx to close first): the client, having read the whole answer and
+    /// END_REQUEST, finds the connection closed (a write fails). One whose body was too large to read still gets
+    /// libfcgi's lingering close, which guards the unread input: the connection still takes a write.
+    @Test func answeredRequestsCloseWithoutLingering() async throws {
+        let (server, path, directory) = try Self.server(threads: 1, maxBodyBytes: 16)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        server.start { request in
+            let text = request.bodyTooLarge ? "too large" : "body \(request.body.count)"
+            return FastCGIResponse(status: 200, headers: [], body: .bytes(Array(text.utf8)))
+        }
+        let bodies: [[UInt8]] = [[], Array("0123456789".utf8), [], Array("x".utf8), Array(repeating: 0x61, count: 64)]
+        for (index, body) in bodies.enumerated() {
+            let client = try Client(
+                socketPath: path, uri: "/answer/\(index)", method: body.isEmpty ? "GET" : "POST", body: body)
+            let raw = client.readAll(seconds: 10)
+            let tooLarge = body.count > 16
+            #expect(Client.stdout(raw).hasSuffix(tooLarge ? "too large" : "body \(body.count)"))
+            #expect(raw.count >= 16 && raw[raw.count - 16 + 1] == 3, "the last record is END_REQUEST")
+            let byte: [UInt8] = [0]
+            let sent = byte.withUnsafeBytes { send(client.fd, $0.baseAddress, 1, Int32(MSG_NOSIGNAL)) }
+            #expect((sent == 1) == tooLarge, "closed at once: \(!tooLarge)")
+            client.close()
+        }
+        server.stopAccepting()
+        await server.waitForThreads()
     }
 
     @Test func aClientThatStopsReadingHoldsUpNoOtherStream() async throws {
