@@ -11,10 +11,13 @@ enum FlatJSONObject {
     /// - Parameter bytes: the JSON text, in UTF-8.
     /// - Returns: the entries.
     static func parse(_ bytes: [UInt8]) -> [String: String]? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var reader = Reader(bytes: buffer)
-            return reader.object()
-        }
+        bytes.withUnsafeBufferPointer { parse($0) }
+    }
+
+    /// ``parse(_:)-([UInt8])`` of bytes lent for the call.
+    static func parse(_ buffer: UnsafeBufferPointer<UInt8>) -> [String: String]? {
+        var reader = Reader(bytes: buffer)
+        return reader.object()
     }
 
     private struct Reader {

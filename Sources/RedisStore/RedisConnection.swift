@@ -152,8 +152,8 @@ final class RedisConnection: @unchecked Sendable {
         let value = reply.pointee
         switch value.type {
         case REDIS_REPLY_STRING, REDIS_REPLY_STATUS:
-            guard let str = value.str else { return .string([]) }
-            return .string(Array(UnsafeRawBufferPointer(start: str, count: Int(value.len))))
+            guard let str = value.str else { return .string("") }
+            return .string(String(decoding: UnsafeRawBufferPointer(start: str, count: Int(value.len)), as: UTF8.self))
         case REDIS_REPLY_ERROR:
             guard let str = value.str else { return .error("unknown error") }
             return .error(String(decoding: UnsafeRawBufferPointer(start: str, count: Int(value.len)), as: UTF8.self))

@@ -55,13 +55,13 @@ enum RedisRecordCodec {
         record.finishedAt = milliseconds(fields[5]).map { Date(timeIntervalSince1970: $0 / 1000) }
         record.output = output.text ?? ""
         if let failure = fields[6].text, !failure.isEmpty { record.failure = decodeFailure(failure) }
-        if case .string(let bytes) = fields[7] {
-            if let decoded = FlatJSONObject.parse(bytes) ?? decodeMetadata(String(decoding: bytes, as: UTF8.self)) {
+        if case .string(var text) = fields[7] {
+            if let decoded = text.withUTF8({ FlatJSONObject.parse($0) }) ?? decodeMetadata(text) {
                 record.metadata = decoded
             }
         }
         record.progress = fields[8].text.flatMap(Double.init)
-        record.cancelRequested = fields[9] == .string([UInt8(ascii: "1")]) && !record.status.isFinished
+        record.cancelRequested = fields[9] == .string("1") && !record.status.isFinished
         record.client = fields[10].text.flatMap { $0.isEmpty ? nil : $0 }
         record.attempt = fields[11].integer ?? 0
         return record
@@ -99,12 +99,12 @@ enum RedisRecordCodec {
 
     /// A time the scripts wrote, in milliseconds since 1970, from a reply (`nil` for null or not a number).
     private static func milliseconds(_ value: RedisValue) -> Double? {
-        guard case .string(let bytes) = value, !bytes.isEmpty else { return nil }
-        // Whole milliseconds (all the scripts write) without making a String; anything else the slow way.
+        guard case .string(let text) = value, !text.isEmpty else { return nil }
+        // Whole milliseconds (all the scripts write) read from the digits; anything else the slow way.
         var whole = 0
-        for byte in bytes {
+        for byte in text.utf8 {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), whole < Int.max / 10 - 9 else {
-                return Double(String(decoding: bytes, as: UTF8.self))
+                return Double(text)
             }
             whole = whole * 10 + Int(byte - UInt8(ascii: "0"))
         }

@@ -92,8 +92,8 @@ import Testing
     /// A snapshot as the scripts return it: `{HGETALL as a flat array, output}`.
     func snapshot(_ fields: [(String, String)], output: String) -> RedisValue {
         .array([
-            .array(fields.flatMap { [RedisValue.string(Array($0.0.utf8)), .string(Array($0.1.utf8))] }),
-            .string(Array(output.utf8)),
+            .array(fields.flatMap { [RedisValue.string($0.0), .string($0.1)] }),
+            .string(output),
         ])
     }
 
