@@ -45,25 +45,28 @@ enum SafeTree {
         }
         cmark_iter_free(iterator)
 
+        // Nodes freed with a subtree cmark would not let go of (a child it refused to move): any of them still on a
+        // list below is skipped, never read again.
+        var freed = Set<OpaquePointer>()
         for heading in headings {
             let level = Int(cmark_node_get_heading_level(heading))
             _ = cmark_node_set_heading_level(heading, Int32(min(6, max(1, level + headingOffset))))
         }
-        for node in htmlInlines {
-            if let text = newText(literal(of: node)) { replace(node, with: text) }
+        for node in htmlInlines where !freed.contains(node) {
+            if let text = newText(literal(of: node)) { replace(node, with: text, freed: &freed) }
         }
-        for node in htmlBlocks {
+        for node in htmlBlocks where !freed.contains(node) {
             var source = literal(of: node)
             while source.last == "\n" { source.removeLast() }
             guard let paragraph = cmark_node_new(CMARK_NODE_PARAGRAPH) else { continue }
             if let text = newText(source), cmark_node_append_child(paragraph, text) == 0 { cmark_node_free(text) }
-            replace(node, with: paragraph)
+            replace(node, with: paragraph, freed: &freed)
         }
         // Images first: one inside a link is unwrapped before the link moves its children.
-        for (image, insideLink) in images {
+        for (image, insideLink) in images where !freed.contains(image) {
             let url = LinkPolicy.allowedDestination(string(cmark_node_get_url(image)))
             guard !insideLink, let url else {
-                unwrap(image)
+                unwrap(image, freed: &freed)
                 continue
             }
             let hasLabel = cmark_node_first_child(image) != nil
@@ -73,26 +76,26 @@ enum SafeTree {
             if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 {
                 cmark_node_free(label)
             }
-            replace(image, with: anchor)
+            replace(image, with: anchor, freed: &freed)
         }
-        for link in links {
+        for link in links where !freed.contains(link) {
             guard let url = LinkPolicy.allowedDestination(string(cmark_node_get_url(link))) else {
-                unwrap(link)
+                unwrap(link, freed: &freed)
                 continue
             }
             guard let anchor = anchor(href: url, title: string(cmark_node_get_title(link)), className: nil) else {
                 continue
             }
             moveChildren(of: link, into: anchor)
-            replace(link, with: anchor)
+            replace(link, with: anchor, freed: &freed)
         }
-        for text in texts {
-            autolink(text)
+        for text in texts where !freed.contains(text) {
+            autolink(text, freed: &freed)
         }
     }
 
     /// Turns the web addresses in a text node into links (GFM's extended autolinks: `www.`, `http://`, `https://`).
-    private static func autolink(_ node: OpaquePointer) {
+    private static func autolink(_ node: OpaquePointer, freed: inout Set<OpaquePointer>) {
         guard let pointer = cmark_node_get_literal(node) else { return }
         let bytes = Array(String(cString: pointer).utf8)
         let matches = Autolinker.matches(in: bytes)
@@ -102,7 +105,7 @@ enum SafeTree {
             if match.range.lowerBound > position,
                 let before = newText(String(decoding: bytes[position..<match.range.lowerBound], as: UTF8.self))
             {
-                insert(before, before: node)
+                insert(before, before: node, freed: &freed)
             }
             if let anchor = anchor(href: match.url, title: "", className: nil) {
                 if let label = newText(String(decoding: bytes[match.range], as: UTF8.self)),
@@ -110,12 +113,12 @@ enum SafeTree {
                 {
                     cmark_node_free(label)
                 }
-                insert(anchor, before: node)
+                insert(anchor, before: node, freed: &freed)
             }
             position = match.range.upperBound
         }
         if position < bytes.count, let after = newText(String(decoding: bytes[position...], as: UTF8.self)) {
-            insert(after, before: node)
+            insert(after, before: node, freed: &freed)
         }
         cmark_node_free(node)
     }
@@ -140,23 +143,40 @@ enum SafeTree {
 
     /// Puts `replacement` where `node` was, and frees `node` (and whatever children it still has). Should cmark
     /// refuse the replacement there, both go: nothing leaks and nothing unchecked stays.
-    private static func replace(_ node: OpaquePointer, with replacement: OpaquePointer) {
-        insert(replacement, before: node)
+    private static func replace(_ node: OpaquePointer, with replacement: OpaquePointer, freed: inout Set<OpaquePointer>)
+    {
+        insert(replacement, before: node, freed: &freed)
+        free(node, freed: &freed)
+    }
+
+    /// Frees a node with what is left under it, noting every node freed.
+    private static func free(_ node: OpaquePointer, freed: inout Set<OpaquePointer>) {
+        if let iterator = cmark_iter_new(node) {
+            while cmark_iter_next(iterator) != CMARK_EVENT_DONE {
+                if let inner = cmark_iter_get_node(iterator) { freed.insert(inner) }
+            }
+            cmark_iter_free(iterator)
+        }
+        freed.insert(node)
         cmark_node_free(node)
     }
 
-    /// Inserts a new node before another, or frees it if cmark refuses it there.
-    private static func insert(_ newNode: OpaquePointer, before node: OpaquePointer) {
-        if cmark_node_insert_before(node, newNode) == 0 { cmark_node_free(newNode) }
+    /// Inserts a new node before another, or frees it if cmark refuses it there (a table cell takes no link
+    /// anchor), with what was moved into it: those are noted as freed.
+    private static func insert(
+        _ newNode: OpaquePointer, before node: OpaquePointer, freed: inout Set<OpaquePointer>
+    ) {
+        if cmark_node_insert_before(node, newNode) == 0 { free(newNode, freed: &freed) }
     }
 
     /// Removes a node but keeps its children in its place (a link whose target was refused keeps its text).
-    private static func unwrap(_ node: OpaquePointer) {
+    private static func unwrap(_ node: OpaquePointer, freed: inout Set<OpaquePointer>) {
         while let child = cmark_node_first_child(node) {
-            // Children of an inline node are inlines, which fit wherever it was; stop rather than loop if not.
+            // Children of an inline node are inlines, which fit wherever it was; stop rather than loop if not (the
+            // children cmark refused go with the node).
             guard cmark_node_insert_before(node, child) != 0 else { break }
         }
-        cmark_node_free(node)
+        free(node, freed: &freed)
     }
 
     private static func moveChildren(of node: OpaquePointer, into target: OpaquePointer) {
