@@ -1,6 +1,12 @@
 private import CCmarkGFM
 import Locking
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The cmark-gfm calls: parse, make the tree safe, render. Every handle is freed before returning.
 enum CmarkDocument {
     /// The GFM extensions attached to every parser. They are created once by registration and never change
@@ -66,6 +72,39 @@ enum CmarkDocument {
             return nil
         }
         defer { ccmark_free_string(rendered) }
-        return String(cString: rendered)
+        return withLinkRel(UnsafeRawBufferPointer(start: rendered, count: strlen(rendered)))
+    }
+
+    /// The rendered HTML with `rel` added to every anchor, right after its `href` value: `<a href="…" rel="…"`.
+    ///
+    /// Only anchors write `<a href="` in cmark's output (text, code and attributes are escaped, raw HTML became
+    /// text), and an `href` value is escaped, so it holds no `"`: its end is the next quote.
+    static func withLinkRel(_ html: UnsafeRawBufferPointer) -> String {
+        let opening = Array("<a href=\"".utf8)
+        let rel = Array(" rel=\"\(MarkdownRenderer.linkRel)\"".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(html.count + 64)
+        var position = 0
+        while let start = firstRange(of: opening, in: html, from: position),
+            let quote = html[(start + opening.count)...].firstIndex(of: UInt8(ascii: "\""))
+        {
+            output.append(contentsOf: html[position...quote])
+            output.append(contentsOf: rel)
+            position = quote + 1
+        }
+        output.append(contentsOf: html[position...])
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func firstRange(of needle: [UInt8], in haystack: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var index = start
+        let last = haystack.count - needle.count
+        while index <= last {
+            guard let found = haystack[index...last].firstIndex(of: needle[0]) else { return nil }
+            if haystack[found..<(found + needle.count)].elementsEqual(needle) { return found }
+            index = found + 1
+        }
+        return nil
     }
 }

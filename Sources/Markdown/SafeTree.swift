@@ -70,24 +70,34 @@ enum SafeTree {
                 continue
             }
             let hasLabel = cmark_node_first_child(image) != nil
-            guard let anchor = anchor(href: url, title: string(cmark_node_get_title(image)), className: "image-link")
-            else { continue }
+            guard
+                let anchor = insertAnchor(
+                    before: image, href: url, title: string(cmark_node_get_title(image)), className: "image-link",
+                    freed: &freed)
+            else {
+                unwrap(image, freed: &freed)
+                continue
+            }
             moveChildren(of: image, into: anchor)
             if !hasLabel, let label = newText(url), cmark_node_append_child(anchor, label) == 0 {
                 cmark_node_free(label)
             }
-            replace(image, with: anchor, freed: &freed)
+            free(image, freed: &freed)
         }
         for link in links where !freed.contains(link) {
             guard let url = LinkPolicy.allowedDestination(string(cmark_node_get_url(link))) else {
                 unwrap(link, freed: &freed)
                 continue
             }
-            guard let anchor = anchor(href: url, title: string(cmark_node_get_title(link)), className: nil) else {
+            guard
+                let anchor = insertAnchor(
+                    before: link, href: url, title: string(cmark_node_get_title(link)), className: nil, freed: &freed)
+            else {
+                unwrap(link, freed: &freed)
                 continue
             }
             moveChildren(of: link, into: anchor)
-            replace(link, with: anchor, freed: &freed)
+            free(link, freed: &freed)
         }
         for text in texts where !freed.contains(text) {
             autolink(text, freed: &freed)
@@ -107,13 +117,13 @@ enum SafeTree {
             {
                 insert(before, before: node, freed: &freed)
             }
-            if let anchor = anchor(href: match.url, title: "", className: nil) {
-                if let label = newText(String(decoding: bytes[match.range], as: UTF8.self)),
-                    cmark_node_append_child(anchor, label) == 0
-                {
-                    cmark_node_free(label)
+            let label = newText(String(decoding: bytes[match.range], as: UTF8.self))
+            if let label {
+                if let anchor = insertAnchor(before: node, href: match.url, title: "", className: nil, freed: &freed) {
+                    if cmark_node_append_child(anchor, label) == 0 { cmark_node_free(label) }
+                } else {
+                    insert(label, before: node, freed: &freed)
                 }
-                insert(anchor, before: node, freed: &freed)
             }
             position = match.range.upperBound
         }
@@ -123,16 +133,32 @@ enum SafeTree {
         cmark_node_free(node)
     }
 
-    /// A custom inline node that renders as `<a href=… rel=…>` around its children.
-    private static func anchor(href: String, title: String, className: String?) -> OpaquePointer? {
-        guard let node = cmark_node_new(CMARK_NODE_CUSTOM_INLINE) else { return nil }
-        var open = "<a href=\"\(LinkPolicy.escapeHref(href))\" rel=\"\(MarkdownRenderer.linkRel)\""
-        if !title.isEmpty { open += " title=\"\(HTML.escape(title))\"" }
-        if let className { open += " class=\"\(className)\"" }
-        open += ">"
-        _ = cmark_node_set_on_enter(node, open)
-        _ = cmark_node_set_on_exit(node, "</a>")
-        return node
+    /// Puts an empty link anchor before `node`, to be filled with the link's label.
+    ///
+    /// The anchor is a custom inline node that renders as `<a href=…>` with the title and class given. A GFM table
+    /// cell takes no custom node (its extension lists the inline types it accepts), so there the anchor is a plain
+    /// cmark link to the checked address instead, without the class. Either way ``CmarkDocument`` adds the `rel`
+    /// to every anchor of the rendered HTML.
+    /// - Returns: the anchor, or `nil` if neither could be made or put there (the caller keeps the label as text).
+    private static func insertAnchor(
+        before node: OpaquePointer, href: String, title: String, className: String?, freed: inout Set<OpaquePointer>
+    ) -> OpaquePointer? {
+        if let custom = cmark_node_new(CMARK_NODE_CUSTOM_INLINE) {
+            var open = "<a href=\"\(LinkPolicy.escapeHref(href))\""
+            if !title.isEmpty { open += " title=\"\(HTML.escape(title))\"" }
+            if let className { open += " class=\"\(className)\"" }
+            open += ">"
+            _ = cmark_node_set_on_enter(custom, open)
+            _ = cmark_node_set_on_exit(custom, "</a>")
+            if cmark_node_insert_before(node, custom) != 0 { return custom }
+            cmark_node_free(custom)
+        }
+        guard let link = cmark_node_new(CMARK_NODE_LINK) else { return nil }
+        _ = cmark_node_set_url(link, href)
+        _ = cmark_node_set_title(link, title)
+        if cmark_node_insert_before(node, link) != 0 { return link }
+        free(link, freed: &freed)
+        return nil
     }
 
     private static func newText(_ literal: String) -> OpaquePointer? {

@@ -51,6 +51,29 @@ import Testing
         #expect(!html.contains("style="))
     }
 
+    @Test func linksInsideTableCellsKeepTheirLabelTargetAndRel() {
+        // A table cell takes no custom node: its links are plain cmark links, still checked and given `rel`.
+        let rel = "rel=\"noopener noreferrer nofollow\""
+        #expect(
+            render("a\n-|\nsee https://e.example now")
+                .contains("<td>see <a href=\"https://e.example\" \(rel)>https://e.example</a> now</td>"))
+        #expect(
+            render("a\n-|\n[docs](https://d.example \"T\")")
+                .contains("<td><a href=\"https://d.example\" \(rel) title=\"T\">docs</a></td>"))
+        #expect(
+            render("a\n-|\n![chart](https://i.example/c.png)")
+                .contains("<td><a href=\"https://i.example/c.png\" \(rel)>chart</a></td>"))
+        let refused = render("a\n-|\n[run](javascript:alert(1)) x")
+        #expect(refused.contains("<td>run x</td>"))
+        #expect(!refused.contains("javascript"))
+    }
+
+    @Test func relIsAddedOnlyToAnchorsNeverToText() {
+        let html = render("`<a href=\"x\">` and <a href=\"y\">")
+        #expect(!html.contains("rel="))
+        #expect(!html.contains("<a "))
+    }
+
     @Test func taskListsRenderDisabledCheckboxes() {
         let html = render("- [x] done\n- [ ] todo")
         #expect(html.contains("<input type=\"checkbox\" checked=\"\" disabled=\"\" /> done"))
