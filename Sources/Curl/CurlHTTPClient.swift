@@ -565,18 +565,30 @@ private final class Transfer: @unchecked Sendable {
         return now - lastActivity > limit
     }
 
-    func receiveHeader(_ line: String) {
+    /// One header line as libcurl hands it over (with its CRLF): a status line, a header field, or the blank line
+    /// that ends the head. Read as bytes: HTTP's whitespace around a value is spaces and tabs.
+    func receiveHeader(_ line: UnsafeBufferPointer<UInt8>) {
         lastActivity = .now
-        let trimmed = String(line.trimmingWhitespace())
-        if trimmed.hasPrefix("HTTP/") {
+        let trimmed = Self.trimmingHTTPWhitespace(line[...])
+        if trimmed.starts(with: "HTTP/".utf8) {
             headers.removeAll()  // a new response (after 1xx or a redirect) starts
         } else if trimmed.isEmpty {
             if status >= 200 { sendHeadIfNeeded() }
-        } else if let colon = trimmed.firstIndex(of: ":") {
-            let name = String(trimmed[..<colon])
-            let value = String(trimmed[trimmed.index(after: colon)...].trimmingWhitespace())
-            headers.append(HTTPHeader(name, value))
+        } else if let colon = trimmed.firstIndex(of: UInt8(ascii: ":")) {
+            let name = String(decoding: UnsafeBufferPointer(rebasing: trimmed[..<colon]), as: UTF8.self)
+            let value = Self.trimmingHTTPWhitespace(trimmed[(colon + 1)...])
+            headers.append(HTTPHeader(name, String(decoding: UnsafeBufferPointer(rebasing: value), as: UTF8.self)))
         }
+    }
+
+    private static func trimmingHTTPWhitespace(
+        _ bytes: Slice<UnsafeBufferPointer<UInt8>>
+    ) -> Slice<UnsafeBufferPointer<UInt8>> {
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        guard let first = bytes.firstIndex(where: { !isWhitespace($0) }),
+            let last = bytes.lastIndex(where: { !isWhitespace($0) })
+        else { return bytes[bytes.endIndex...] }
+        return bytes[first...last]
     }
 
     func receiveBody(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -635,9 +647,8 @@ private func transferHeader(
     guard let data, let context else { return 0 }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
-    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) {
-        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    data.withMemoryRebound(to: UInt8.self, capacity: length) {
+        transfer.receiveHeader(UnsafeBufferPointer(start: $0, count: length))
     }
-    transfer.receiveHeader(line)
     return length
 }

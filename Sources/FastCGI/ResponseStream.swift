@@ -18,6 +18,13 @@ public final class ResponseStream: Sendable {
         await connection.write(text)
     }
 
+    /// Writes a chunk of UTF-8 bytes, as ``write(_:)-(String)`` does.
+    /// - Parameter bytes: the chunk.
+    /// - Returns: `false` when the client has gone away; stop writing then.
+    public func write(_ bytes: [UInt8]) async -> Bool {
+        await connection.write(bytes)
+    }
+
     /// Ends the response: sends what is left, then completes the request. Called by the server when the producer
     /// returns.
     func finish() async {

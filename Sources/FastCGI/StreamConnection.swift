@@ -60,6 +60,19 @@ final class StreamConnection: Sendable {
         let mustWait: Bool? = text.withUTF8 { utf8 in
             state.withLock { state in append(UnsafeRawBufferPointer(utf8), to: &state) }
         }
+        return await settle(mustWait)
+    }
+
+    /// Queues bytes as `FCGI_STDOUT` records, as ``write(_:)-(String)`` does.
+    func write(_ bytes: [UInt8]) async -> Bool {
+        let mustWait: Bool? = bytes.withUnsafeBytes { raw in
+            state.withLock { state in append(raw, to: &state) }
+        }
+        return await settle(mustWait)
+    }
+
+    /// After an append: `false` when the client is gone, else once the buffer is below the high-water mark.
+    private func settle(_ mustWait: Bool?) async -> Bool {
         guard let mustWait else { return false }
         guard mustWait else { return true }
         return await withCheckedContinuation { continuation in

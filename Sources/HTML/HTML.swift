@@ -106,8 +106,12 @@ public struct HTML: Sendable, Equatable, CustomStringConvertible, ExpressibleByS
         contiguous.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
-    /// Appends a string's UTF-8 bytes with `& < > " '` replaced by character references.
-    static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+    /// Appends a string's UTF-8 bytes with `& < > " '` replaced by character references, as ``escape(_:)`` does,
+    /// without making a string.
+    /// - Parameters:
+    ///   - text: untrusted text.
+    ///   - bytes: the buffer to append to.
+    public static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
         var contiguous = text
         contiguous.withUTF8 { utf8 in
             // Scanning the UTF-8 bytes in place is far cheaper than going through String.UTF8View or Characters. The

@@ -7,17 +7,6 @@ import Foundation
 
 /// Anthropic's Messages API, always streamed.
 struct AnthropicWireFormat: WireFormat {
-    private struct Body: Encodable {
-        struct Message: Encodable {
-            var role: String
-            var content: String
-        }
-        var model: String
-        var max_tokens: Int
-        var stream: Bool
-        var messages: [Message]
-    }
-
     private struct Event: Decodable {
         struct Message: Decodable {
             var id: String?
@@ -43,9 +32,6 @@ struct AnthropicWireFormat: WireFormat {
     var requestIDHeader: String { "request-id" }
 
     func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest {
-        let body = Body(
-            model: configuration.model, max_tokens: configuration.maxTokens, stream: true,
-            messages: [.init(role: "user", content: prompt)])
         return HTTPRequest(
             method: "POST", url: configuration.baseURL.trimmingTrailingSlashes + "/v1/messages",
             headers: [
@@ -54,7 +40,7 @@ struct AnthropicWireFormat: WireFormat {
                 HTTPHeader("content-type", "application/json"),
                 HTTPHeader("accept", "text/event-stream"),
             ],
-            body: Array((try? JSONEncoder().encode(body)) ?? Data()),
+            body: messagesBody(prompt: prompt, configuration: configuration),
             connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
     }
 

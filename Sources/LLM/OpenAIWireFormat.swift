@@ -7,21 +7,6 @@ import Foundation
 
 /// OpenAI-compatible chat completions, streamed with `stream_options.include_usage`.
 struct OpenAIWireFormat: WireFormat {
-    private struct Body: Encodable {
-        struct Message: Encodable {
-            var role: String
-            var content: String
-        }
-        struct StreamOptions: Encodable {
-            var include_usage: Bool
-        }
-        var model: String
-        var max_tokens: Int
-        var stream: Bool
-        var stream_options: StreamOptions
-        var messages: [Message]
-    }
-
     private struct Chunk: Decodable {
         struct Choice: Decodable {
             struct Delta: Decodable {
@@ -44,9 +29,6 @@ struct OpenAIWireFormat: WireFormat {
     var requestIDHeader: String { "x-request-id" }
 
     func request(prompt: String, configuration: LLMConfiguration) -> HTTPRequest {
-        let body = Body(
-            model: configuration.model, max_tokens: configuration.maxTokens, stream: true,
-            stream_options: .init(include_usage: true), messages: [.init(role: "user", content: prompt)])
         var headers = [
             HTTPHeader("content-type", "application/json"),
             HTTPHeader("accept", "text/event-stream"),
@@ -57,7 +39,10 @@ struct OpenAIWireFormat: WireFormat {
         }
         return HTTPRequest(
             method: "POST", url: configuration.baseURL.trimmingTrailingSlashes + "/v1/chat/completions",
-            headers: headers, body: Array((try? JSONEncoder().encode(body)) ?? Data()),
+            headers: headers,
+            body: messagesBody(
+                prompt: prompt, configuration: configuration,
+                streamOptions: #""stream_options":{"include_usage":true},"#),
             connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout)
     }
 

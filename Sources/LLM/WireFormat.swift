@@ -58,6 +58,28 @@ struct FlexibleString: Decodable {
 }
 
 extension WireFormat {
+    /// The streamed request body both providers take for one user message, written directly (`JSONEncoder` costs
+    /// some 50,000 instructions for it):
+    /// `{"model":…,"max_tokens":…,"stream":true,<options>"messages":[{"role":"user","content":…}]}`.
+    /// - Parameters:
+    ///   - prompt: the user's message.
+    ///   - configuration: the model and the token limit.
+    ///   - streamOptions: members to put before `messages`, each followed by a comma (OpenAI's `stream_options`).
+    func messagesBody(prompt: String, configuration: LLMConfiguration, streamOptions: String = "") -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(prompt.utf8.count + configuration.model.utf8.count + 128)
+        body.append(contentsOf: #"{"model":"#.utf8)
+        JSONStringLiteral.write(configuration.model, to: &body)
+        body.append(contentsOf: #","max_tokens":"#.utf8)
+        body.append(contentsOf: String(configuration.maxTokens).utf8)
+        body.append(contentsOf: #","stream":true,"#.utf8)
+        body.append(contentsOf: streamOptions.utf8)
+        body.append(contentsOf: #""messages":[{"role":"user","content":"#.utf8)
+        JSONStringLiteral.write(prompt, to: &body)
+        body.append(contentsOf: "}]}".utf8)
+        return body
+    }
+
     /// Decodes JSON event data, or fails with `invalid_response`.
     func decodeJSON<T: Decodable>(_ type: T.Type, from data: String) throws(LLMError) -> T {
         do {

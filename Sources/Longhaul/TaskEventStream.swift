@@ -3,6 +3,7 @@ import Foundation
 import HTML
 import Locking
 import Logging
+import StandardExtensions
 import Synchronization
 public import Tasks
 
@@ -127,8 +128,20 @@ struct TaskEventStream: Sendable {
         }
 
         var eventID: String {
-            guard let claim else { return "\(attempt ?? 0)-\(offset)" }
-            return "\(attempt ?? 0).\(claim)-\(offset)"
+            var bytes: [UInt8] = []
+            appendEventID(to: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
+
+        /// Appends ``eventID``'s bytes.
+        func appendEventID(to bytes: inout [UInt8]) {
+            DecimalText.append(UInt(clamping: attempt ?? 0), to: &bytes)
+            if let claim {
+                bytes.append(UInt8(ascii: "."))
+                bytes.append(contentsOf: claim.utf8)
+            }
+            bytes.append(UInt8(ascii: "-"))
+            DecimalText.append(UInt(clamping: offset), to: &bytes)
         }
 
         private static func isTagByte(_ byte: UInt8) -> Bool {
@@ -249,30 +262,38 @@ struct TaskEventStream: Sendable {
                 continue
             }
             guard let output else {
-                let message = "Unknown or expired task."
-                _ = await stream.write(event("error", id: position, data: errorPayload("unknown_task", message)))
+                var events: [UInt8] = []
+                appendEvent("error", id: position, to: &events) {
+                    appendError("unknown_task", "Unknown or expired task.", to: &$0)
+                }
+                _ = await stream.write(events)
                 return .taskGone
             }
-            var events = ""
+            var events: [UInt8] = []
             switch position.step(after: output) {
             case .restart(let start):
                 // The client starts again from the store's text, never a splice of the two.
                 position = start
-                guard await stream.write(event("reset", id: position, data: "reset")) else { return .clientGone }
+                appendEvent("reset", id: position, to: &events) { $0.append(contentsOf: "reset".utf8) }
+                guard await stream.write(events) else { return .clientGone }
                 pendingWake = .changed
                 continue
             case .deliver(let reset, let end):
-                if let reset { events += event("reset", id: reset, data: "reset") }
+                if let reset {
+                    appendEvent("reset", id: reset, to: &events) { $0.append(contentsOf: "reset".utf8) }
+                }
                 position = end
             }
             if !output.text.isEmpty {
-                events += event("delta", id: position, data: deltaPayload(output.text))
+                appendEvent("delta", id: position, to: &events) { appendDelta(output.text, to: &$0) }
             }
             if output.status.isFinished, let record = output.finalRecord {
                 if record.status == .failed, let failure = record.failure {
-                    events += event("error", id: position, data: errorPayload(failure.type, failure.message))
+                    appendEvent("error", id: position, to: &events) {
+                        appendError(failure.type, failure.message, to: &$0)
+                    }
                 }
-                events += event("done", id: position, data: donePayload(record))
+                appendEvent("done", id: position, to: &events) { appendDone(record, to: &$0) }
                 return await stream.write(events) ? .finished : .clientGone
             }
             if !events.isEmpty {
@@ -283,42 +304,62 @@ struct TaskEventStream: Sendable {
         return .clientGone
     }
 
-    private func event(_ name: String, id: Position, data: String) -> String {
-        var text = "id: \(id.eventID)\nevent: \(name)\n"
-        for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
-            text += "data: "
-            text += line
-            text += "\n"
+    /// Appends one event: its id and name, then its data, a `data:` line for each line of the payload (a CR, LF or
+    /// CRLF in the payload ends a line: a lone CR would end an SSE line early).
+    private func appendEvent(
+        _ name: StaticString, id: Position, to events: inout [UInt8], payload: (inout [UInt8]) -> Void
+    ) {
+        events.append(contentsOf: "id: ".utf8)
+        id.appendEventID(to: &events)
+        events.append(contentsOf: "\nevent: ".utf8)
+        name.withUTF8Buffer { events.append(contentsOf: $0) }
+        events.append(contentsOf: "\ndata: ".utf8)
+        let start = events.count
+        payload(&events)
+        // Line breaks in the payload (only HTML payloads have any: JSON escapes them) start a new `data:` line.
+        if events[start...].contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            let data = Array(events[start...])
+            events.removeSubrange(start...)
+            var clean = 0
+            var index = 0
+            while index < data.count {
+                let byte = data[index]
+                guard byte == 0x0A || byte == 0x0D else {
+                    index += 1
+                    continue
+                }
+                events.append(contentsOf: data[clean..<index])
+                events.append(contentsOf: "\ndata: ".utf8)
+                index += byte == 0x0D && index + 1 < data.count && data[index + 1] == 0x0A ? 2 : 1
+                clean = index
+            }
+            events.append(contentsOf: data[clean...])
         }
-        return text + "\n"
+        events.append(contentsOf: "\n\n".utf8)
     }
 
-    private func deltaPayload(_ text: String) -> String {
+    private func appendDelta(_ text: String, to data: inout [UInt8]) {
         switch format {
-        case .html: HTML.escape(text).replacingCRs
-        case .json: JSONValue.object([("text", .string(text))]).serialized
+        case .html:
+            HTML.appendEscaped(text, to: &data)
+        case .json:
+            data.append(contentsOf: #"{"text":"#.utf8)
+            JSONValue.writeString(text, to: &data)
+            data.append(UInt8(ascii: "}"))
         }
     }
 
-    private func donePayload(_ record: TaskRecord) -> String {
+    private func appendDone(_ record: TaskRecord, to data: inout [UInt8]) {
         switch format {
-        case .html(let views): views.taskFragment(record).rendered.replacingCRs
-        case .json: record.json.serialized
+        case .html(let views): data.append(contentsOf: views.taskFragment(record).rendered.utf8)
+        case .json: record.json.write(to: &data)
         }
     }
 
-    private func errorPayload(_ type: String, _ message: String) -> String {
+    private func appendError(_ type: String, _ message: String, to data: inout [UInt8]) {
         switch format {
-        case .html: HTML.escape(message).replacingCRs
-        case .json: JSONValue.object([("type", .string(type)), ("message", .string(message))]).serialized
+        case .html: HTML.appendEscaped(message, to: &data)
+        case .json: JSONValue.object([("type", .string(type)), ("message", .string(message))]).write(to: &data)
         }
-    }
-}
-
-extension String {
-    /// A lone CR would end an SSE line early; the text's own line breaks become plain LFs.
-    fileprivate var replacingCRs: String {
-        guard unicodeScalars.contains("\r") else { return self }
-        return replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
     }
 }

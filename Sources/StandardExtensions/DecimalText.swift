@@ -27,4 +27,15 @@ public enum DecimalText {
         } while rest > 0
         return digits
     }
+
+    /// Appends `value`'s digits to a byte buffer.
+    @inlinable
+    public static func append(_ value: UInt, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digitCount(value)))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            write(value, to: base + start)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 /// Reads one JSON string literal (RFC 8259) from UTF-8 bytes: the shared piece of the byte-level readers that stand
-/// in for `JSONDecoder` on hot paths (the LLM's text deltas, Redis's record metadata).
+/// in for `JSONDecoder` on hot paths (the LLM's text deltas, Redis's record metadata). Also writes one, for the
+/// writers that stand in for `JSONEncoder` (API answers, event streams, request bodies).
 ///
 /// Strict where it matters for those callers: anything it does not decode exactly as `JSONDecoder` would (a raw
 /// control character, an unknown escape, a malformed `\u` escape, a lone surrogate, bytes that are not UTF-8, no
@@ -93,5 +94,62 @@ package enum JSONStringLiteral {
             position += 1
         }
         return value
+    }
+
+    /// Appends a string as a JSON string literal, quotes included. The UTF-8 bytes are scanned in place and copied
+    /// in runs: only the bytes that need an escape are handled one by one. Besides what JSON requires, `<`, `>`, `&`,
+    /// U+2028 and U+2029 are escaped, so that the text is safe inside HTML and JavaScript too.
+    /// - Parameters:
+    ///   - text: the string.
+    ///   - out: the buffer to append to.
+    package static func write(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { utf8 in
+            out.reserveCapacity(out.count + utf8.count + 1)
+            var clean = 0
+            var index = 0
+            while index < utf8.count {
+                let byte = utf8[index]
+                var length = 1
+                let escape: StaticString
+                switch byte {
+                case UInt8(ascii: "\""): escape = "\\\""
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case UInt8(ascii: "\n"): escape = "\\n"
+                case UInt8(ascii: "\r"): escape = "\\r"
+                case UInt8(ascii: "\t"): escape = "\\t"
+                // Escaping < > & keeps JSON safe even if a browser is tricked into reading it as HTML.
+                case UInt8(ascii: "<"): escape = "\\u003c"
+                case UInt8(ascii: ">"): escape = "\\u003e"
+                case UInt8(ascii: "&"): escape = "\\u0026"
+                case 0xE2 where index + 2 < utf8.count && utf8[index + 1] == 0x80 && utf8[index + 2] & 0xFE == 0xA8:
+                    // U+2028 and U+2029 end a line in JavaScript.
+                    escape = utf8[index + 2] == 0xA8 ? "\\u2028" : "\\u2029"
+                    length = 3
+                case 0..<0x20:
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean..<index]))
+                    out.append(contentsOf: "\\u00".utf8)
+                    out.append(Self.hexDigit(byte >> 4))
+                    out.append(Self.hexDigit(byte & 0x0F))
+                    index += 1
+                    clean = index
+                    continue
+                default:
+                    index += 1
+                    continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean..<index]))
+                escape.withUTF8Buffer { out.append(contentsOf: $0) }
+                index += length
+                clean = index
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean..<utf8.count]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 }

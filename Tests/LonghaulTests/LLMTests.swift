@@ -1,4 +1,5 @@
 import Curl
+import Foundation
 import Testing
 
 @testable import LLM
@@ -199,5 +200,26 @@ import Testing
         #expect(body.contains(#""stream":true"#))
         #expect(body.contains(#""model":"claude-haiku-4-5""#))
         #expect(body.contains(#""content":"hi \"there\"""#))
+    }
+
+    @Test func requestBodiesAreJSONThatCarriesThePromptExactly() throws {
+        var configuration = LLMConfiguration()
+        configuration.model = "m\"odel/<1>"
+        configuration.maxTokens = 77
+        let prompt = "line 1\nline 2\t\"q\" \\ <b>&amp; é 🎉 \u{2028}\u{01}"
+        let anthropic = AnthropicWireFormat().request(prompt: prompt, configuration: configuration)
+        let openAI = OpenAIWireFormat().request(prompt: prompt, configuration: configuration)
+        for request in [anthropic, openAI] {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+            #expect(object["model"] as? String == configuration.model)
+            #expect(object["max_tokens"] as? Int == 77)
+            #expect(object["stream"] as? Bool == true)
+            let messages = try #require(object["messages"] as? [[String: Any]])
+            #expect(messages.count == 1)
+            #expect(messages.first?["role"] as? String == "user")
+            #expect(messages.first?["content"] as? String == prompt)
+        }
+        let options = try #require(JSONSerialization.jsonObject(with: Data(openAI.body)) as? [String: Any])
+        #expect((options["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
     }
 }
