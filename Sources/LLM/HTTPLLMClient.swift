@@ -50,6 +50,15 @@ public final class HTTPLLMClient: LLMClient {
         return AsyncThrowingStream(unfolding: { try await call.next() })
     }
 
+    public func complete(prompt: String, receive: (LLMEvent) throws -> Void) async throws {
+        // The calling task runs the call a step at a time, as the stream above does, and hands the events straight
+        // on. Cancelling it cancels the step it awaits, which aborts the transfer.
+        let call = Call(client: self, prompt: prompt)
+        while let event = try await call.next() {
+            try receive(event)
+        }
+    }
+
     /// One call: its attempts, each an HTTP transfer read a part at a time, and the events ready for the consumer.
     ///
     /// Touched only by the task iterating the call's stream, one `next()` at a time (an iterator has one consumer):

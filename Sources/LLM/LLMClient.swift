@@ -7,6 +7,23 @@ public protocol LLMClient: Sendable {
     /// - Parameter prompt: the user's message.
     /// - Returns: the events.
     func complete(prompt: String) -> AsyncThrowingStream<LLMEvent, any Error>
+
+    /// Asks the model and hands each event to `receive` as it comes, on the calling task: the same events, errors
+    /// and cancellation as ``complete(prompt:)``, without a stream between the call and its consumer (each event
+    /// through an `AsyncThrowingStream` costs a few thousand instructions of generic code).
+    /// - Parameters:
+    ///   - prompt: the user's message.
+    ///   - receive: called with each event, in order; an error it throws ends the call and is rethrown.
+    func complete(prompt: String, receive: (LLMEvent) throws -> Void) async throws
+}
+
+extension LLMClient {
+    /// Iterates ``complete(prompt:)``: for clients that have nothing quicker.
+    public func complete(prompt: String, receive: (LLMEvent) throws -> Void) async throws {
+        for try await event in complete(prompt: prompt) {
+            try receive(event)
+        }
+    }
 }
 
 /// What an LLM call yields.

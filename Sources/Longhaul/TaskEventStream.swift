@@ -210,6 +210,76 @@ struct TaskEventStream: Sendable {
         case keepAlive
     }
 
+    /// The stream's wake-ups, for its one task to await: a change or a keep-alive tick sets a flag, and wakes the
+    /// task if it waits. Changes coalesce (a wake re-reads everything new since the last one). A concrete type
+    /// rather than an `AsyncStream<Wake>`, whose generic code costs a few thousand instructions per wake.
+    private final class Wakes: Sendable {
+        private struct State {
+            var changed = false
+            var keepAlive = false
+            var finished = false
+            var waiter: UnsafeContinuation<Wake?, Never>?
+
+            /// The wake to hand out now, if any; a keep-alive first (it re-reads the task too).
+            mutating func take() -> Wake? {
+                if keepAlive {
+                    keepAlive = false
+                    changed = false
+                    return .keepAlive
+                }
+                if changed {
+                    changed = false
+                    return .changed
+                }
+                return nil
+            }
+        }
+
+        private let state = LockedValue(State())
+
+        /// Notes a wake; resumes the waiting task, if any. Called from any thread; never blocks.
+        func signal(_ wake: Wake) {
+            let resume: (UnsafeContinuation<Wake?, Never>, Wake)? = state.withLock { state in
+                guard !state.finished else { return nil }
+                switch wake {
+                case .changed: state.changed = true
+                case .keepAlive: state.keepAlive = true
+                }
+                guard let waiter = state.waiter, let next = state.take() else { return nil }
+                state.waiter = nil
+                return (waiter, next)
+            }
+            if let (waiter, next) = resume { waiter.resume(returning: next) }
+        }
+
+        /// Ends the wakes: a waiting or later ``next()`` returns `nil`.
+        func finish() {
+            let waiter: UnsafeContinuation<Wake?, Never>? = state.withLock { state in
+                state.finished = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+
+        /// The next wake, waiting for one; `nil` once finished or when the task is cancelled.
+        func next() async -> Wake? {
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (continuation: UnsafeContinuation<Wake?, Never>) in
+                    let now: Wake?? = state.withLock { state in
+                        if let wake = state.take() { return .some(wake) }
+                        if state.finished { return .some(nil) }
+                        state.waiter = continuation
+                        return nil
+                    }
+                    if let now { continuation.resume(returning: now) }
+                }
+            } onCancel: {
+                finish()
+            }
+        }
+    }
+
     /// How a stream ended.
     private enum Outcome: String, CustomStringConvertible {
         case finished = "task finished"
@@ -219,19 +289,18 @@ struct TaskEventStream: Sendable {
     }
 
     private func run(_ stream: ResponseStream) async -> Outcome {
-        // Changes coalesce: a wake re-reads everything new since the last one.
-        let (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(2))
-        let watch = hub.watch(id) { wake.yield(.changed) }
+        let wakes = Wakes()
+        let watch = hub.watch(id) { wakes.signal(.changed) }
         defer {
             hub.unwatch(watch)
-            wake.finish()
+            wakes.finish()
         }
         return await withDiscardingTaskGroup { group in
             // The keep-alive ticker, a child task: it ends with the stream.
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: Self.keepAliveInterval)
-                    wake.yield(.keepAlive)
+                    wakes.signal(.keepAlive)
                 }
             }
             let outcome = await deliver(to: stream, wakes: wakes)
@@ -241,12 +310,11 @@ struct TaskEventStream: Sendable {
     }
 
     /// Writes the events: what the task has now, then more on every wake, until the task ends or the client goes.
-    private func deliver(to stream: ResponseStream, wakes: AsyncStream<Wake>) async -> Outcome {
+    private func deliver(to stream: ResponseStream, wakes: Wakes) async -> Outcome {
         // Tell the browser how long to wait before reconnecting after a drop.
         guard await stream.write("retry: 2000\n\n") else { return .clientGone }
         var position = start
         var pendingWake: Wake? = .changed
-        var iterator = wakes.makeAsyncIterator()
         while let reason = pendingWake {
             if case .keepAlive = reason {
                 guard await stream.write(": keep-alive\n\n") else { return .clientGone }
@@ -258,7 +326,7 @@ struct TaskEventStream: Sendable {
             } catch {
                 // The store is down (Redis restarting): keep the stream; the change feed's reconnect wakes it.
                 guard await stream.write(": task store unavailable, retrying\n\n") else { return .clientGone }
-                pendingWake = await iterator.next()
+                pendingWake = await wakes.next()
                 continue
             }
             guard let output else {
@@ -299,7 +367,7 @@ struct TaskEventStream: Sendable {
             if !events.isEmpty {
                 guard await stream.write(events) else { return .clientGone }
             }
-            pendingWake = await iterator.next()
+            pendingWake = await wakes.next()
         }
         return .clientGone
     }

@@ -17,12 +17,10 @@ public struct LLMJob: Job {
     }
 
     public func run(input: String, context: JobContext) async throws {
-        // Only the stream's iterator crosses an `await` here: the rest is in synchronous helpers, so that this
-        // frame, kept for as long as the call runs, stays small (with them inline it was 960 bytes).
+        // Only the call crosses an `await` here: the rest is in synchronous helpers, so that this frame, kept for as
+        // long as the call runs, stays small (with them inline it was 960 bytes).
         do {
-            for try await event in client.complete(prompt: input) {
-                try Self.handle(event, context: context)
-            }
+            try await client.complete(prompt: input) { event in try Self.handle(event, context: context) }
         } catch {
             throw Self.jobError(error)
         }
