@@ -12,7 +12,7 @@ import StandardExtensions
 /// write to hand it new or cancelled transfers; it reports ready sockets with `curl_multi_socket_action`, so a wake
 /// costs in proportion to the transfers that are ready, not to all of them. Over TLS, HTTP/2 is offered and
 /// transfers to one server share its connections (`CURLPIPE_MULTIPLEX`); plain `http://` stays HTTP/1.1.
-/// Responses arrive as an `AsyncThrowingStream`; ending the consumer's iteration (or cancelling its task) aborts
+/// Responses arrive as ``HTTPResponseParts``; ending the consumer's iteration (or cancelling its task) aborts
 /// the transfer on the curl thread.
 public final class CurlHTTPClient: Sendable {
     /// Settings shared by every transfer.
@@ -104,23 +104,22 @@ public final class CurlHTTPClient: Sendable {
     /// or throws ``CurlError``. An HTTP error status is not an error here: read it from the head.
     /// - Parameter request: the request.
     /// - Returns: the response parts.
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPResponsePart, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<HTTPResponsePart, any Error>.makeStream()
+    public func stream(_ request: HTTPRequest) -> HTTPResponseParts {
+        let channel = ResponsePartChannel()
+        let parts = HTTPResponseParts(channel: channel)
         let id: UInt64? = state.withLock { state in
             guard state.running else { return nil }
             defer { state.nextID += 1 }
             return state.nextID
         }
         guard let id else {
-            continuation.finish(throwing: CurlError.shutDown)
-            return stream
+            channel.finish(throwing: CurlError.shutDown)
+            return parts
         }
-        let transfer = Transfer(id: id, request: request, continuation: continuation)
-        continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination { self?.send(.cancel(id)) }
-        }
+        let transfer = Transfer(id: id, request: request, channel: channel)
+        channel.setOnCancel { [weak self] in self?.send(.cancel(id)) }
         send(.add(transfer))
-        return stream
+        return parts
     }
 
     /// Aborts every transfer and stops the thread. Later requests fail with ``CurlError/clientShutDown``.
@@ -138,7 +137,7 @@ public final class CurlHTTPClient: Sendable {
         if accepted {
             wake()
         } else if case .add(let transfer) = command {
-            transfer.continuation.finish(throwing: CurlError.shutDown)
+            transfer.channel.finish(throwing: CurlError.shutDown)
         }
     }
 
@@ -425,7 +424,7 @@ private final class Transfer: @unchecked Sendable {
     /// Until ``prepare(configuration:versions:bodies:)`` has handed it to libcurl, which copies what it keeps (the
     /// URL, the header list, the body): its headers and body need not stay for the whole transfer.
     private var request: HTTPRequest?
-    let continuation: AsyncThrowingStream<HTTPResponsePart, any Error>.Continuation
+    let channel: ResponsePartChannel
     let easy: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
@@ -439,16 +438,13 @@ private final class Transfer: @unchecked Sendable {
     /// counts the upload, so silence is measured here instead.
     private(set) var lastActivity = ContinuousClock.now
 
-    init(
-        id: UInt64, request: HTTPRequest,
-        continuation: AsyncThrowingStream<HTTPResponsePart, any Error>.Continuation
-    ) {
+    init(id: UInt64, request: HTTPRequest, channel: ResponsePartChannel) {
         self.id = id
         self.method = request.method
         self.url = request.url
         self.idleTimeout = request.idleTimeout
         self.request = request
-        self.continuation = continuation
+        self.channel = channel
         guard let easy = curl_easy_init() else { fatalError("curl_easy_init failed: out of memory") }
         self.easy = easy
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
@@ -549,11 +545,11 @@ private final class Transfer: @unchecked Sendable {
                     "http.transfer_id": "\(id)", "error.type": "\(error.shortDescription)",
                     "error.message": "\(error)",
                 ])
-            continuation.finish(throwing: error)
+            channel.finish(throwing: error)
         } else {
             sendHeadIfNeeded()
             logger.debug("HTTP transfer finished", metadata: ["http.transfer_id": "\(id)", "http.status": "\(status)"])
-            continuation.finish()
+            channel.finish()
         }
     }
 
@@ -601,7 +597,7 @@ private final class Transfer: @unchecked Sendable {
     /// Hands on the body bytes received since the last time, as one part.
     func flushBody() {
         guard !pendingBody.isEmpty else { return }
-        continuation.yield(.body(pendingBody))
+        channel.yield(.body(pendingBody))
         pendingBody = []
     }
 
@@ -618,7 +614,7 @@ private final class Transfer: @unchecked Sendable {
         // The consumer owns the headers from here: the transfer keeps no copy for the rest of a long response.
         let head = HTTPResponseHead(status: status, headers: headers)
         headers = []
-        continuation.yield(.head(head))
+        channel.yield(.head(head))
     }
 
     /// The last response's status code so far (0 before one arrived).

@@ -77,7 +77,7 @@ public final class HTTPLLMClient: LLMClient {
         private var nextEvent = 0
 
         // The current attempt; `parts` is nil between attempts.
-        private var parts: AsyncThrowingStream<HTTPResponsePart, any Error>.AsyncIterator?
+        private var parts: HTTPResponseParts.AsyncIterator?
         private var delivered = false
         private var info: LLMCompletionInfo
         private var reader: EventStreamReader
