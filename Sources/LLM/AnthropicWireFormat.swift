@@ -7,18 +7,18 @@ import Foundation
 
 /// Anthropic's Messages API, always streamed.
 struct AnthropicWireFormat: WireFormat {
-    private struct Event: Decodable {
-        struct Message: Decodable {
+    struct Event: Decodable, Equatable {
+        struct Message: Decodable, Equatable {
             var id: String?
             var model: String?
             var usage: Usage?
         }
-        struct Delta: Decodable {
+        struct Delta: Decodable, Equatable {
             var type: String?
             var text: String?
             var stop_reason: String?
         }
-        struct Usage: Decodable {
+        struct Usage: Decodable, Equatable {
             var input_tokens: Int?
             var output_tokens: Int?
         }
@@ -74,7 +74,7 @@ struct AnthropicWireFormat: WireFormat {
         var type = event.name
         if type == "message" {
             // No `event:` line (a gateway dropped them): the JSON's `type` names the event, as it always does.
-            decoded = try decodeJSON(Event.self, from: event.data)
+            decoded = try decodeEvent(event.data)
             type = decoded?.type ?? ""
         }
         switch type {
@@ -109,7 +109,7 @@ struct AnthropicWireFormat: WireFormat {
                 requestID: info.requestID, isRetryable: code == .overloadedError)
         case "content_block_start", "content_block_stop":
             // Nothing we need, but a known event: its JSON is still checked.
-            if decoded == nil { _ = try decodeJSON(Event.self, from: event.data) }
+            if decoded == nil { _ = try decodeEvent(event.data) }
             return []
         default:
             // Unknown event types must be ignored (the API's versioning policy; gateways add their own).
@@ -120,7 +120,51 @@ struct AnthropicWireFormat: WireFormat {
     /// The event's JSON: the one already decoded (to read its `type`), or decoded now.
     private func parsed(_ event: SSEEvent, already decoded: Event?) throws(LLMError) -> Event {
         if let decoded { return decoded }
-        return try decodeJSON(Event.self, from: event.data)
+        return try decodeEvent(event.data)
+    }
+
+    /// An event's JSON: read by ``EventJSON`` when it reads it exactly as `JSONDecoder` would, else decoded by it.
+    private func decodeEvent(_ data: String) throws(LLMError) -> Event {
+        if let event = Self.quickEvent(data) { return event }
+        return try decodeJSON(Event.self, from: data)
+    }
+
+    /// The event from ``EventJSON``; `nil` for anything it leaves to `JSONDecoder` (an error event, a duplicate
+    /// key, a member of an unexpected type).
+    static func quickEvent(_ data: String) -> Event? {
+        guard let json = EventJSON.parse(data), case .object = json else { return nil }
+        // An error event's `code` may be a string or a number: left to JSONDecoder (and rare).
+        guard let error = json["error"], error == nil, let type = json.string("type"),
+            let message = json.object("message"), let delta = json.object("delta"), let usage = json.object("usage")
+        else { return nil }
+        var event = Event()
+        event.type = type
+        if let message {
+            guard let id = message.string("id"), let model = message.string("model"),
+                let messageUsage = message.object("usage")
+            else { return nil }
+            event.message = Event.Message(id: id, model: model)
+            if let messageUsage {
+                guard let read = quickUsage(messageUsage) else { return nil }
+                event.message?.usage = read
+            }
+        }
+        if let delta {
+            guard let deltaType = delta.string("type"), let text = delta.string("text"),
+                let stopReason = delta.string("stop_reason")
+            else { return nil }
+            event.delta = Event.Delta(type: deltaType, text: text, stop_reason: stopReason)
+        }
+        if let usage {
+            guard let read = quickUsage(usage) else { return nil }
+            event.usage = read
+        }
+        return event
+    }
+
+    private static func quickUsage(_ json: EventJSON) -> Event.Usage? {
+        guard let input = json.int("input_tokens"), let output = json.int("output_tokens") else { return nil }
+        return Event.Usage(input_tokens: input, output_tokens: output)
     }
 
     func decodeDocument(_ body: [UInt8], info: inout LLMCompletionInfo) throws(LLMError) -> String {

@@ -33,7 +33,7 @@ protocol WireFormat: Sendable {
 /// Error bodies of both providers: Anthropic `{"type":"error","error":{"type","message"}}`, OpenAI
 /// `{"error":{"type","message","code"}}`.
 struct ErrorBody: Decodable {
-    struct Detail: Decodable {
+    struct Detail: Decodable, Equatable {
         var type: String?
         var message: String?
         var code: FlexibleString?
@@ -43,7 +43,7 @@ struct ErrorBody: Decodable {
 }
 
 /// A JSON value that may be a string or a number (OpenAI's `code`).
-struct FlexibleString: Decodable {
+struct FlexibleString: Decodable, Equatable {
     var value: String
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
