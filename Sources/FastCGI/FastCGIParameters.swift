@@ -85,14 +85,6 @@ package struct FastCGIParameters: Sendable {
 
         init() {}
 
-        /// Notes every well-known entry of a C environment (the last of a name wins).
-        fileprivate init(_ environment: CEnvironment) {
-            for index in 0..<environment.count {
-                guard let entry = environment.entries[index], let known = WellKnown.of(entry) else { continue }
-                self[known] = Int32(index)
-            }
-        }
-
         subscript(name: WellKnown) -> Int32 {
             get {
                 switch name {
@@ -119,7 +111,8 @@ package struct FastCGIParameters: Sendable {
 
     private init(_ environment: CEnvironment) {
         self.environment = environment
-        wellKnownEntries = WellKnownEntries(environment)
+        // The one scan of an environment for the well-known names: the accept loop's, on a copy.
+        wellKnownEntries = ParameterScan(environment.entries).wellKnown
     }
 
     /// Takes a libfcgi environment already scanned where it lay (``ParameterScan``), without scanning it again.
@@ -149,7 +142,7 @@ package struct FastCGIParameters: Sendable {
         takingLibfcgiEnvironment entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
         block: UnsafeMutableRawPointer?
     ) {
-        self.init(CEnvironment(taking: entries, block: block))
+        self.init(takingLibfcgiEnvironment: entries, block: block, scan: ParameterScan(entries))
     }
 
     /// Copies a C environment (`NAME=VALUE` strings up to a null pointer) that stays its owner's.
@@ -317,14 +310,6 @@ private final class CEnvironment: @unchecked Sendable {
     /// Whether some entry's name has a byte beyond ASCII: 0 not looked at yet, 1 no, 2 yes. Looked at on the first
     /// look-up by name (the well-known parameters never need it), then kept.
     private let nonASCIINames = Atomic<UInt8>(0)
-
-    convenience init(
-        taking entries: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, block: UnsafeMutableRawPointer?
-    ) {
-        var count = 0
-        while entries[count] != nil { count += 1 }
-        self.init(taking: entries, count: count, block: block)
-    }
 
     /// - Parameter count: how many entries there are before the null pointer.
     init(

@@ -218,8 +218,7 @@ public final class FastCGIServer: Sendable {
         }
         var head = Self.headerBlock(response)
         head.append(contentsOf: "Content-Length: ".utf8)
-        Self.appendDecimal(body.count, to: &head)
-        head.append(contentsOf: "\r\n\r\n".utf8)
+        ResponseHeadEnd.append(contentLength: body.count, to: &head)
         guard handle.write(head), method != "HEAD" else { return }
         _ = handle.write(body)
     }
@@ -246,8 +245,8 @@ public final class FastCGIServer: Sendable {
     ) -> Bool? {
         let prefix: StaticString = "Content-Length: "
         let room = 512
-        let fixed = line.utf8CodeUnitCount + headers.bytes.count + prefix.utf8CodeUnitCount + 4
-        guard fixed + 20 <= room else { return nil }
+        let fixed = line.utf8CodeUnitCount + headers.bytes.count + prefix.utf8CodeUnitCount
+        guard fixed + ResponseHeadEnd.maxCount <= room else { return nil }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { scratch in
             guard let base = scratch.baseAddress else { return false }
             var end = 0
@@ -259,13 +258,7 @@ public final class FastCGIServer: Sendable {
             put(UnsafeRawBufferPointer(start: line.utf8Start, count: line.utf8CodeUnitCount))
             headers.bytes.withUnsafeBytes { put($0) }
             put(UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
-            // The digits (the guard above left room for 20), then the blank line that ends the head.
-            end += DecimalText.write(UInt(max(0, contentLength)), to: base + end)
-            base[end] = UInt8(ascii: "\r")
-            base[end + 1] = UInt8(ascii: "\n")
-            base[end + 2] = UInt8(ascii: "\r")
-            base[end + 3] = UInt8(ascii: "\n")
-            end += 4
+            end += ResponseHeadEnd.write(contentLength: contentLength, to: base + end)
             return handle.write(UnsafeRawBufferPointer(start: base, count: end))
         }
     }
@@ -290,16 +283,6 @@ public final class FastCGIServer: Sendable {
         } else {
             head.append(contentsOf: "Status: \(status) \(reasonPhrase(status))\r\n".utf8)
         }
-    }
-
-    /// Appends the decimal digits of a count (negative counts as 0).
-    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        guard value >= 10 else {
-            bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: max(0, value)))
-            return
-        }
-        appendDecimal(value / 10, to: &bytes)
-        bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
     }
 
     private func startStream(

@@ -114,19 +114,14 @@ package struct QuickAnswer: ~Copyable {
     ) -> Bool {
         guard written == nil, let base = buffer.baseAddress else { return false }
         return head.bytes.withUnsafeBytes { fixed in
-            // Room for the fixed part, 20 digits and the blank line.
-            let headRoom = fixed.count + 24
+            let headRoom = fixed.count + ResponseHeadEnd.maxCount
             guard headRoom < buffer.count / 2,
                 let count = body(UnsafeMutableBufferPointer(start: base + headRoom, count: buffer.count - headRoom)),
                 count >= 0, count <= buffer.count - headRoom
             else { return false }
-            let start = headRoom - (fixed.count + DecimalText.digitCount(UInt(count)) + 4)
+            let start = headRoom - (fixed.count + ResponseHeadEnd.count(contentLength: count))
             UnsafeMutableRawPointer(base + start).copyMemory(from: fixed.baseAddress!, byteCount: fixed.count)
-            let end = start + fixed.count + DecimalText.write(UInt(count), to: base + start + fixed.count)
-            base[end] = UInt8(ascii: "\r")
-            base[end + 1] = UInt8(ascii: "\n")
-            base[end + 2] = UInt8(ascii: "\r")
-            base[end + 3] = UInt8(ascii: "\n")
+            ResponseHeadEnd.write(contentLength: count, to: base + start + fixed.count)
             written = start..<(headRoom + count)
             return true
         }
@@ -148,5 +143,39 @@ package struct QuickAnswerHead: Sendable {
         bytes.append(contentsOf: headers.bytes)
         bytes.append(contentsOf: "Content-Length: ".utf8)
         self.bytes = bytes
+    }
+}
+
+/// The end of every response head, after the status line, the header fields and `Content-Length: `: the body's
+/// length and the blank line. Written by ``FastCGIServer`` for the router's responses and by ``QuickAnswer``.
+enum ResponseHeadEnd {
+    /// The most bytes it takes: 20 digits and CRLF CRLF.
+    static let maxCount = 24
+
+    /// The bytes it takes for a body of this length.
+    static func count(contentLength: Int) -> Int {
+        DecimalText.digitCount(UInt(max(0, contentLength))) + 4
+    }
+
+    /// Writes it at `start`, which must have room for ``count(contentLength:)`` bytes.
+    /// - Returns: the bytes written.
+    @discardableResult
+    static func write(contentLength: Int, to start: UnsafeMutablePointer<UInt8>) -> Int {
+        let digits = DecimalText.write(UInt(max(0, contentLength)), to: start)
+        start[digits] = UInt8(ascii: "\r")
+        start[digits + 1] = UInt8(ascii: "\n")
+        start[digits + 2] = UInt8(ascii: "\r")
+        start[digits + 3] = UInt8(ascii: "\n")
+        return digits + 4
+    }
+
+    /// Appends it to a head being built in an array.
+    static func append(contentLength: Int, to head: inout [UInt8]) {
+        let start = head.count
+        head.append(contentsOf: repeatElement(0, count: count(contentLength: contentLength)))
+        head.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            write(contentLength: contentLength, to: base + start)
+        }
     }
 }

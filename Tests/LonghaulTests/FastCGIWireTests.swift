@@ -22,10 +22,12 @@ import Testing
     }
 
     @Test(arguments: [0, 7, 10, 99, 875, 1_048_576, Int.max])
-    func decimalDigits(_ value: Int) {
-        var bytes: [UInt8] = []
-        FastCGIServer.appendDecimal(value, to: &bytes)
-        #expect(String(decoding: bytes, as: UTF8.self) == "\(value)")
+    func headEndsWithTheLengthAndTheBlankLine(_ value: Int) {
+        var bytes: [UInt8] = Array("X".utf8)
+        ResponseHeadEnd.append(contentLength: value, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == "X\(value)\r\n\r\n")
+        #expect(bytes.count - 1 == ResponseHeadEnd.count(contentLength: value))
+        #expect(bytes.count - 1 <= ResponseHeadEnd.maxCount)
     }
 
     @Test func parametersLastEntryWinsAndHeadersAreFoundByName() {
