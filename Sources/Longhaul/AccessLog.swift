@@ -14,13 +14,22 @@ struct AccessLog: Sendable {
     ///   - response: the answer.
     ///   - elapsed: how long the route took.
     func record(_ request: FastCGIRequest, _ response: FastCGIResponse, elapsed: Duration) {
-        let microseconds = elapsed.wholeMicroseconds
+        record(
+            method: request.method, path: request.path, status: response.status, subject: response.subjectID,
+            routeMetadata: response.logMetadata, elapsed: elapsed)
+    }
+
+    /// Logs a request from its parts: for the answers made before any request value exists (``TaskPollResponder``).
+    func record(
+        method: String, path: String, status: Int, subject: String?, routeMetadata: Logger.Metadata = [:],
+        elapsed: Duration
+    ) {
         var metadata: Logger.Metadata = [
-            "http.method": "\(request.method)", "http.path": "\(request.path)", "http.status": "\(response.status)",
-            "http.duration_us": "\(microseconds)",
+            "http.method": "\(method)", "http.path": "\(path)", "http.status": "\(status)",
+            "http.duration_us": "\(elapsed.wholeMicroseconds)",
         ]
-        if let subject = response.subjectID { metadata["task.id"] = "\(subject)" }
-        metadata.merge(response.logMetadata) { _, route in route }
+        if let subject { metadata["task.id"] = "\(subject)" }
+        metadata.merge(routeMetadata) { _, route in route }
         logger.info("request", metadata: metadata)
     }
 }

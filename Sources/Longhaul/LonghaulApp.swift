@@ -31,7 +31,7 @@ public final class LonghaulApp: Sendable {
     private let router: Router
     private let accessLog: AccessLog?
     /// Answers the polls of pending tasks before the router (``TaskPollResponder``): installed when the store is
-    /// this process's memory and the access log is off (the log's line is written from the router's values).
+    /// this process's memory (it writes the access log's line too, when the log is on).
     package let quickResponder: (any QuickResponder)?
 
     /// - Parameters:
@@ -60,8 +60,8 @@ public final class LonghaulApp: Sendable {
         addRoutes(&router, context)
         self.router = router
         self.accessLog = configuration.operations.accessLog ? AccessLog(logger: logger) : nil
-        if accessLog == nil, let store = table.store as? MemoryTaskStore {
-            quickResponder = TaskPollResponder(store: store, views: views)
+        if let store = table.store as? MemoryTaskStore {
+            quickResponder = TaskPollResponder(store: store, views: views, accessLog: accessLog)
         } else {
             quickResponder = nil
         }

@@ -11,22 +11,25 @@ import Tasks
 /// It declines everything else, and every form of that request it does not recognise exactly (another method, a
 /// query with more than the id, an encoded or invalid id, a body, an unknown or finished task, a fragment too
 /// large for the buffer): the router then answers, as it answers every request when this responder is not
-/// installed. Its answers are the router's byte for byte (`QuickResponderTests`).
+/// installed. Its answers are the router's byte for byte (`QuickResponderTests`), and so are its access log lines.
 final class TaskPollResponder: QuickResponder {
     /// `DOCUMENT_URI` of the route: the base path and `/check`.
     private let checkPath: [UInt8]
     private let store: MemoryTaskStore
     private let views: Views
     private let head = QuickAnswerHead(status: 200, headers: Response.htmlHeaderBlock)!
+    private let accessLog: AccessLog?
 
     /// - Parameters:
     ///   - store: the app's store, when it is this process's memory (a shared store's round trip outweighs what
     ///     this saves).
     ///   - views: the views the router's `/check` route renders with.
-    init(store: MemoryTaskStore, views: Views) {
+    ///   - accessLog: the app's access log, when it is on: each quick answer gets the line the router's would.
+    init(store: MemoryTaskStore, views: Views, accessLog: AccessLog? = nil) {
         self.checkPath = Array((views.basePath + "/check").utf8)
         self.store = store
         self.views = views
+        self.accessLog = accessLog
     }
 
     func respond(to request: borrowing FastCGIRequestInPlace, into answer: inout QuickAnswer) -> Bool {
@@ -34,6 +37,7 @@ final class TaskPollResponder: QuickResponder {
             checkPath.withUnsafeBufferPointer({ request.value(.documentURI, is: $0) }), Self.hasNoBody(request),
             let query = request.value(.queryString), let id = Self.taskID(query)
         else { return false }
+        let started = accessLog == nil ? nil : ContinuousClock.now
         let views = views
         let head = head
         let answered = store.withRecord(for: id) { record -> Bool in
@@ -42,7 +46,13 @@ final class TaskPollResponder: QuickResponder {
                 HTML.write(into: body) { views.writePendingFragment(record, into: &$0) }
             }
         }
-        return answered ?? false
+        guard answered == true else { return false }
+        if let accessLog, let started {
+            accessLog.record(
+                method: "GET", path: String(decoding: checkPath, as: UTF8.self), status: 200, subject: id.description,
+                elapsed: ContinuousClock.now - started)
+        }
+        return true
     }
 
     /// No `CONTENT_LENGTH`, an empty one (nginx's for a GET) or `0`.

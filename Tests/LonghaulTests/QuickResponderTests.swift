@@ -23,12 +23,13 @@ import Testing
         let finished: TaskRecord
         let large: TaskRecord
 
-        init(basePath: String) throws {
+        init(basePath: String, logger: Logger = Logger(label: "test"), accessLog: Bool = false) throws {
             store = MemoryTaskStore(resultTTL: .seconds(60))
             let table = TaskTable(store: store, jobs: ["echo": EchoJob()], logger: Logger(label: "test"))
             var configuration = LonghaulApp.Configuration()
             configuration.basePath = basePath
-            app = LonghaulApp(table: table, configuration: configuration, logger: Logger(label: "test")) { _, _ in }
+            configuration.operations.accessLog = accessLog
+            app = LonghaulApp(table: table, configuration: configuration, logger: logger) { _, _ in }
             let created = Date(timeIntervalSince1970: 1_764_800_000.25)
             var queued = TaskRecord(id: .random(), kind: "echo", input: "plain question", createdAt: created)
             var running = TaskRecord(
@@ -163,14 +164,23 @@ import Testing
         }
     }
 
-    /// With the access log on (its line is made from the router's values) or a shared store, there is no quick path.
-    @Test func noQuickPathWithTheAccessLog() {
-        let table = TaskTable(
-            store: MemoryTaskStore(resultTTL: .seconds(60)), jobs: ["echo": EchoJob()], logger: Logger(label: "test"))
-        var configuration = LonghaulApp.Configuration()
-        configuration.operations.accessLog = true
-        let app = LonghaulApp(table: table, configuration: configuration, logger: Logger(label: "test")) { _, _ in }
-        #expect(app.quickResponder == nil)
+    /// With the access log on, a quick answer logs the line the router's answer logs (the duration aside).
+    @Test(arguments: ["", "/tools/ask"])
+    func quickAnswersWriteTheRoutersAccessLogLine(basePath: String) throws {
+        let (logger, entries) = CapturingLogHandler.logger()
+        let fixture = try Fixture(basePath: basePath, logger: logger, accessLog: true)
+        let responder = try fixture.responder
+        let params = Self.params("GET", basePath + "/check", "task_id=\(fixture.pending[0].id)")
+        _ = Self.routerAnswer(fixture.app, params)
+        _ = try #require(Self.quickAnswer(responder, params))
+        let lines = entries.all.filter { $0.message == "request" }.map { entry in
+            entry.metadata.filter { $0.key != "http.duration_us" }.mapValues { "\($0)" }
+        }
+        try #require(lines.count == 2)
+        #expect(lines[0] == lines[1])
+        #expect(lines[1]["task.id"] == "\(fixture.pending[0].id)")
+        #expect(lines[1]["http.path"] == basePath + "/check")
+        #expect(entries.all.filter { $0.message == "request" }.allSatisfy { $0.metadata["http.duration_us"] != nil })
     }
 
     /// The bytes as text, with what depends on the current time blanked: the server's time and the time elapsed.
