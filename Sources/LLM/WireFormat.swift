@@ -103,7 +103,16 @@ extension WireFormat {
     /// Whether an event's data is the `[DONE]` sentinel that OpenAI-style streams (and some gateways in front of
     /// Anthropic) end with.
     func isDoneSentinel(_ event: SSEEvent) -> Bool {
-        event.data.trimmingWhitespace() == "[DONE]"
+        // Every other event is JSON: its first byte that is not ASCII whitespace says so without trimming by
+        // `Character`s (~3,400 instructions an event).
+        for byte in event.data.utf8 {
+            switch byte {
+            case 0x09...0x0D, 0x20: continue
+            case UInt8(ascii: "["), 0x80...: return event.data.trimmingWhitespace() == "[DONE]"
+            default: return false
+            }
+        }
+        return false
     }
 
     /// The error for a non-2xx status: the provider's type and message when the body is JSON, otherwise one

@@ -117,6 +117,19 @@ public struct Request: Sendable {
     /// The media type of the body, lower-cased, without parameters.
     public var mediaType: String? {
         guard let contentType = raw.contentType else { return nil }
+        // The common case, an ASCII header, read as bytes: `Character`s would run grapheme breaking on every POST.
+        if contentType.utf8.allSatisfy({ $0 < 0x80 }) {
+            var type: [UInt8] = []
+            for byte in contentType.utf8 {
+                if byte == UInt8(ascii: ";") { break }
+                switch byte {
+                case 0x09...0x0D, 0x20: continue
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): type.append(byte | 0x20)
+                default: type.append(byte)
+                }
+            }
+            return type.isEmpty ? nil : String(decoding: type, as: UTF8.self)
+        }
         let type = String(contentType.prefix { $0 != ";" }.filter { !$0.isWhitespace }).lowercased()
         return type.isEmpty ? nil : type
     }
