@@ -1,4 +1,5 @@
 import Locking
+import StandardExtensions
 
 /// A response's parts as the consumer reads them: ``HTTPResponsePart/head(_:)`` once, then the body, then the end
 /// (or a ``CurlError``).
@@ -40,26 +41,15 @@ public struct HTTPResponseParts: AsyncSequence, Sendable {
 /// Where the curl thread puts a transfer's parts and the consumer takes them, under one lock.
 final class ResponsePartChannel: Sendable {
     private struct State {
-        var parts: [HTTPResponsePart] = []
-        var nextPart = 0
-        /// The transfer has ended: `nil` for success, else its error (handed out once, then the end).
+        var parts = ConsumingQueue<HTTPResponsePart>()
+        /// The transfer has ended.
         var ended = false
+        /// How it ended: `nil` for success, else its error (handed out once, then the end).
         var failure: (any Error)?
         /// The consumer went away or was cancelled: parts are dropped, reads end.
         var cancelled = false
         var waiter: UnsafeContinuation<HTTPResponsePart?, any Error>?
         var onCancel: (@Sendable () -> Void)?
-
-        mutating func takePart() -> HTTPResponsePart? {
-            guard nextPart < parts.count else { return nil }
-            let part = parts[nextPart]
-            nextPart += 1
-            if nextPart == parts.count {
-                parts.removeAll(keepingCapacity: true)
-                nextPart = 0
-            }
-            return part
-        }
     }
 
     private let state = LockedValue(State())
@@ -104,8 +94,7 @@ final class ResponsePartChannel: Sendable {
             state.withLock { state in
                 guard !state.cancelled else { return (nil, nil) }
                 state.cancelled = true
-                state.parts = []
-                state.nextPart = 0
+                state.parts.removeAll()
                 defer {
                     state.waiter = nil
                     state.onCancel = nil
@@ -121,7 +110,7 @@ final class ResponsePartChannel: Sendable {
             try await withUnsafeThrowingContinuation {
                 (continuation: UnsafeContinuation<HTTPResponsePart?, any Error>) in
                 let now: Result<HTTPResponsePart?, any Error>? = state.withLock { state in
-                    if let part = state.takePart() { return .success(part) }
+                    if let part = state.parts.takeFirst() { return .success(part) }
                     if state.cancelled { return .success(nil) }
                     if state.ended {
                         defer { state.failure = nil }

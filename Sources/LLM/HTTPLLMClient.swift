@@ -72,9 +72,8 @@ public final class HTTPLLMClient: LLMClient {
         private var finished = false
         /// Set after a retryable failure: wait this long, then start the next attempt.
         private var retryDelay: Duration?
-        /// Events decoded but not yet handed out (a chunk can hold several), from `nextEvent` on.
-        private var events: [LLMEvent] = []
-        private var nextEvent = 0
+        /// Events decoded but not yet handed out (a chunk can hold several).
+        private var events = ConsumingQueue<LLMEvent>()
 
         // The current attempt; `parts` is nil between attempts.
         private var parts: HTTPResponseParts.AsyncIterator?
@@ -101,7 +100,7 @@ public final class HTTPLLMClient: LLMClient {
         // on the thread's stack.
         func next() async throws -> LLMEvent? {
             while true {
-                if let event = takeEvent() { return event }
+                if let event = events.takeFirst() { return event }
                 if finished { return nil }
                 if let delay = retryDelay {
                     retryDelay = nil
@@ -123,17 +122,6 @@ public final class HTTPLLMClient: LLMClient {
                 }
                 try received(part)
             }
-        }
-
-        private func takeEvent() -> LLMEvent? {
-            guard nextEvent < events.count else { return nil }
-            let event = events[nextEvent]
-            nextEvent += 1
-            if nextEvent == events.count {
-                events.removeAll(keepingCapacity: true)
-                nextEvent = 0
-            }
-            return event
         }
 
         /// Handles what the transfer gave: ends the call, or sets `retryDelay`, as it says.

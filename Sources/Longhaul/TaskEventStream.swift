@@ -1,5 +1,4 @@
 import FastCGI
-import Foundation
 import HTML
 import Locking
 import Logging
